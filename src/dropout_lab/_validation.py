@@ -1,0 +1,150 @@
+"""Argument checks shared by the layers, models, optimizers and Solver.
+
+Each check runs before any work and raises an error that names the argument, what was expected and
+what was given.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+
+from .errors import InvalidArgumentError, InvalidTypeError
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape} and dtype {value.dtype}"
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+def check_float_array(name: str, x: Any, *, ndim: int | None = None, min_ndim: int | None = None) -> np.ndarray:
+    """Return ``x`` if it is a floating-point ndarray of the required rank, else raise."""
+    if not isinstance(x, np.ndarray):
+        raise InvalidTypeError(f"{name} must be a NumPy array, got {_describe(x)}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise InvalidTypeError(
+            f"{name} must have a floating-point dtype (float32 or float64), got dtype {x.dtype}"
+        )
+    if ndim is not None and x.ndim != ndim:
+        raise InvalidArgumentError(f"{name} must be {ndim}-dimensional, got shape {x.shape}")
+    if min_ndim is not None and x.ndim < min_ndim:
+        raise InvalidArgumentError(
+            f"{name} must have at least {min_ndim} dimensions, got shape {x.shape}"
+        )
+    return x
+
+
+def check_nonempty_batch(name: str, x: np.ndarray) -> None:
+    if x.ndim == 0 or x.shape[0] == 0:
+        raise InvalidArgumentError(f"{name} must hold at least one example, got shape {x.shape}")
+
+
+def check_finite(name: str, x: np.ndarray) -> None:
+    if not np.all(np.isfinite(x)):
+        bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
+        raise InvalidArgumentError(f"{name} must be finite, got {bad} NaN or infinite values")
+
+
+def check_labels(name: str, y: Any, num_examples: int, num_classes: int) -> np.ndarray:
+    """Labels: an integer array of shape (num_examples,) with values in [0, num_classes)."""
+    if not isinstance(y, np.ndarray):
+        raise InvalidTypeError(f"{name} must be a NumPy array of integer labels, got {_describe(y)}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise InvalidTypeError(f"{name} must have an integer dtype, got dtype {y.dtype}")
+    if y.shape != (num_examples,):
+        raise InvalidArgumentError(
+            f"{name} must have shape ({num_examples},) to match the {num_examples} examples, "
+            f"got shape {y.shape}"
+        )
+    if y.size and (y.min() < 0 or y.max() >= num_classes):
+        raise InvalidArgumentError(
+            f"{name} must lie in [0, {num_classes}), got values from {y.min()} to {y.max()}"
+        )
+    return y
+
+
+def check_keep_prob(name: str, value: Any) -> float:
+    """A keep probability: a real number in (0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise InvalidTypeError(f"{name} must be a real number in (0, 1], got {_describe(value)}")
+    value = float(value)
+    if math.isnan(value) or not 0.0 < value <= 1.0:
+        raise InvalidArgumentError(
+            f"{name} is the probability of KEEPING a unit and must lie in (0, 1], got {value}"
+        )
+    return value
+
+
+def check_positive_int(name: str, value: Any, *, allow_zero: bool = False) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise InvalidTypeError(f"{name} must be an integer, got {_describe(value)}")
+    value = int(value)
+    if value < 0 or (value == 0 and not allow_zero):
+        expected = "a non-negative integer" if allow_zero else "a positive integer"
+        raise InvalidArgumentError(f"{name} must be {expected}, got {value}")
+    return value
+
+
+def check_positive_real(name: str, value: Any, *, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise InvalidTypeError(f"{name} must be a real number, got {_describe(value)}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        expected = "a finite number >= 0" if allow_zero else "a finite number > 0"
+        raise InvalidArgumentError(f"{name} must be {expected}, got {value}")
+    return value
+
+
+def check_unit_interval(name: str, value: Any, *, closed_right: bool = False) -> float:
+    """A rate in [0, 1) (or [0, 1] with ``closed_right``): momentum, decay rates, betas."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise InvalidTypeError(f"{name} must be a real number, got {_describe(value)}")
+    value = float(value)
+    ok = 0.0 <= value <= 1.0 if closed_right else 0.0 <= value < 1.0
+    if math.isnan(value) or not ok:
+        interval = "[0, 1]" if closed_right else "[0, 1)"
+        raise InvalidArgumentError(f"{name} must lie in {interval}, got {value}")
+    return value
+
+
+def check_mode(name: str, value: Any) -> bool:
+    """A course mode string, 'train' or 'test'; returns True for training."""
+    if value not in ("train", "test"):
+        raise InvalidArgumentError(f"{name} must be 'train' or 'test', got {value!r}")
+    return value == "train"
+
+
+def check_float_dtype(name: str, value: Any) -> np.dtype:
+    try:
+        dtype = np.dtype(value)
+    except TypeError as exc:
+        raise InvalidTypeError(f"{name} must be a floating-point dtype, got {value!r}") from exc
+    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise InvalidTypeError(f"{name} must be float32 or float64, got {dtype}")
+    return dtype
+
+
+def check_generator(name: str, value: Any) -> np.random.Generator | None:
+    if value is not None and not isinstance(value, np.random.Generator):
+        raise InvalidTypeError(
+            f"{name} must be a numpy.random.Generator (np.random.default_rng(seed)) or None, "
+            f"got {_describe(value)}"
+        )
+    return value
+
+
+def check_seed(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise InvalidTypeError(f"{name} must be a non-negative integer or None, got {_describe(value)}")
+    if value < 0 or value >= 2**32:
+        raise InvalidArgumentError(f"{name} must lie in [0, 2**32), got {value}")
+    return int(value)

@@ -1,0 +1,158 @@
+"""Numerical gradient checks, public so that users can check their own layers.
+
+Centered differences: ``df/dx_i ~ (f(x + h e_i) - f(x - h e_i)) / (2h)``. Probe in float64: with
+float32 the rounding error of f swamps the difference for any useful ``h``. Every function here
+restores ``x`` exactly (the same bits) after probing it, even if ``f`` raises.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ._validation import check_float_array, check_generator, check_positive_int, check_positive_real
+from .errors import InvalidArgumentError
+
+
+def rel_error(x: np.ndarray | float, y: np.ndarray | float) -> float:
+    """Largest elementwise relative error ``|x - y| / max(1e-8, |x| + |y|)``."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.shape != y.shape:
+        raise InvalidArgumentError(f"x and y must have the same shape, got {x.shape} and {y.shape}")
+    return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
+
+
+def _probe(f: Callable[[np.ndarray], object], x: np.ndarray, index: tuple, h: float) -> tuple:
+    old = x[index].copy()
+    try:
+        x[index] = old + h
+        plus = f(x)
+        x[index] = old - h
+        minus = f(x)
+    finally:
+        x[index] = old
+    return plus, minus
+
+
+def eval_numerical_gradient(
+    f: Callable[[np.ndarray], float], x: np.ndarray, verbose: bool = True, h: float = 1e-5
+) -> np.ndarray:
+    """Numerical gradient of a scalar function ``f`` at ``x`` (any shape); returns x's shape.
+
+    ``f`` is called with ``x`` itself, changed one element at a time and restored afterwards.
+    """
+    check_float_array("x", x)
+    check_positive_real("h", h)
+    grad = np.zeros_like(x)
+    for index in np.ndindex(*x.shape):
+        plus, minus = _probe(f, x, index, h)
+        grad[index] = (plus - minus) / (2 * h)
+        if verbose:
+            print(index, grad[index])
+    return grad
+
+
+def eval_numerical_gradient_array(
+    f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, df: np.ndarray, h: float = 1e-5
+) -> np.ndarray:
+    """Numerical gradient of ``sum(f(x) * df)`` at ``x``, for an array-valued ``f``.
+
+    Args:
+        f: maps x to an array of df's shape. x: any shape. df: the upstream gradient.
+
+    Returns:
+        dx: x's shape.
+    """
+    check_float_array("x", x)
+    check_float_array("df", df)
+    check_positive_real("h", h)
+    grad = np.zeros_like(x)
+    for index in np.ndindex(*x.shape):
+        plus, minus = _probe(lambda v: np.array(f(v), copy=True), x, index, h)
+        grad[index] = np.sum((plus - minus) * df) / (2 * h)
+    return grad
+
+
+def grad_check_sparse(
+    f: Callable[[np.ndarray], float],
+    x: np.ndarray,
+    analytic_grad: np.ndarray,
+    num_checks: int = 10,
+    h: float = 1e-5,
+    *,
+    rng: np.random.Generator | None = None,
+    verbose: bool = True,
+) -> list[float]:
+    """Compare ``analytic_grad`` with centered differences at ``num_checks`` random elements of x.
+
+    Args:
+        f: scalar function. x: any shape. analytic_grad: x's shape.
+        rng: picks the elements; None draws them from NumPy's global generator (course-compatible).
+
+    Returns:
+        the relative error at each checked element, in order (also printed when ``verbose``).
+    """
+    check_float_array("x", x)
+    check_float_array("analytic_grad", analytic_grad)
+    if analytic_grad.shape != x.shape:
+        raise InvalidArgumentError(
+            f"analytic_grad must have x's shape {x.shape}, got shape {analytic_grad.shape}"
+        )
+    check_positive_int("num_checks", num_checks)
+    check_positive_real("h", h)
+    check_generator("rng", rng)
+    errors = []
+    for _ in range(num_checks):
+        if rng is None:
+            index = tuple(int(np.random.randint(m)) for m in x.shape)
+        else:
+            index = tuple(int(rng.integers(m)) for m in x.shape)
+        plus, minus = _probe(f, x, index, h)
+        numerical = (plus - minus) / (2 * h)
+        analytic = analytic_grad[index]
+        error = abs(numerical - analytic) / (abs(numerical) + abs(analytic) + 1e-300)
+        errors.append(float(error))
+        if verbose:
+            print(f"numerical: {numerical:f} analytic: {analytic:f}, relative error: {error:e}")
+    return errors
+
+
+def assert_gradient_close(
+    f: Callable[[np.ndarray], object],
+    x: np.ndarray,
+    analytic: np.ndarray,
+    *,
+    df: np.ndarray | None = None,
+    tol: float = 1e-7,
+    h: float = 1e-5,
+    name: str = "x",
+) -> float:
+    """Assert that ``analytic`` matches the numerical gradient at ``x``; return the relative error.
+
+    The check that fails loudly (the course's checks only print). ``x`` must be float64.
+
+    Args:
+        f: with ``df=None`` a scalar function of x; otherwise an array-valued one, and the gradient
+            checked is that of ``sum(f(x) * df)``.
+        x: the point, float64, any shape; changed while probing and restored exactly.
+        analytic: x's shape. tol: the largest relative error (see :func:`rel_error`) accepted.
+        name: what the message calls x.
+
+    Raises:
+        AssertionError: the relative error exceeds ``tol``; the message gives both.
+    """
+    check_float_array("x", x)
+    if x.dtype != np.float64:
+        raise InvalidArgumentError(
+            f"gradient checks need float64 (float32 rounding swamps the differences), got {x.dtype}"
+        )
+    if df is None:
+        numerical = eval_numerical_gradient(f, x, verbose=False, h=h)
+    else:
+        numerical = eval_numerical_gradient_array(f, x, df, h=h)
+    error = rel_error(numerical, analytic)
+    if not error <= tol:
+        raise AssertionError(f"gradient of {name}: relative error {error:.3e} exceeds the tolerance {tol:.1e}")
+    return error

@@ -1,0 +1,32 @@
+"""Rectified linear unit."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .._validation import check_float_array
+from ..errors import InvalidArgumentError
+
+
+class ReluCache(NamedTuple):
+    """The input x, any shape; the gradient passes where x > 0."""
+
+    x: np.ndarray
+
+
+def relu_forward(x: np.ndarray) -> tuple[np.ndarray, ReluCache]:
+    """``out = max(0, x)`` elementwise; x: any shape, out: x's shape and dtype."""
+    check_float_array("x", x)
+    out = np.maximum(0, x)
+    return out, ReluCache(x)
+
+
+def relu_backward(dout: np.ndarray, cache: ReluCache) -> np.ndarray:
+    """``dx = dout * (x > 0)``; dout and dx in x's shape."""
+    x = cache.x
+    check_float_array("dout", dout)
+    if dout.shape != x.shape:
+        raise InvalidArgumentError(f"dout must have shape {x.shape} like x, got shape {dout.shape}")
+    return np.where(x > 0, dout, dout.dtype.type(0))
