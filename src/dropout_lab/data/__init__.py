@@ -1,1 +1,96 @@
-"""(filled in by its issue)"""
+"""Data sets: the embedded 8x8 digits (the default) and CIFAR-10 (downloaded on request).
+
+Both come as the course's dict ``X_train, y_train, X_val, y_val, X_test, y_test`` with images channels
+first; :func:`load_dataset` picks one by name, as the experiment does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidArgumentError, InvalidTypeError
+from ._unpickle import ALLOWED_GLOBALS, load_pickle_file, restricted_loads
+from .cifar10 import (
+    CIFAR10_CLASSES,
+    CIFAR10_FOLDER,
+    DATA_ENV_VAR,
+    get_CIFAR10_data,
+    get_cifar10_data,
+    load_CIFAR10,
+    load_CIFAR_batch,
+    load_cifar10,
+    load_cifar10_batch,
+    read_cifar10_batch,
+    resolve_cifar10_dir,
+    resolve_data_root,
+)
+from .digits import DIGITS_NUM_EXAMPLES, DIGITS_SHA256, get_digits_data, load_digits
+from .download import (
+    CIFAR10_ARCHIVE,
+    CIFAR10_MD5,
+    CIFAR10_URL,
+    DEFAULT_URL,
+    cifar10_is_complete,
+    download_cifar10,
+)
+from .split import stratified_counts, stratified_split
+
+__all__ = [
+    "ALLOWED_GLOBALS",
+    "CIFAR10_ARCHIVE",
+    "CIFAR10_CLASSES",
+    "CIFAR10_FOLDER",
+    "CIFAR10_MD5",
+    "CIFAR10_URL",
+    "DATASETS",
+    "DATA_ENV_VAR",
+    "DEFAULT_URL",
+    "DIGITS_NUM_EXAMPLES",
+    "DIGITS_SHA256",
+    "cifar10_is_complete",
+    "download_cifar10",
+    "get_CIFAR10_data",
+    "get_cifar10_data",
+    "get_digits_data",
+    "load_CIFAR10",
+    "load_CIFAR_batch",
+    "load_cifar10",
+    "load_cifar10_batch",
+    "load_dataset",
+    "load_digits",
+    "load_pickle_file",
+    "read_cifar10_batch",
+    "resolve_cifar10_dir",
+    "resolve_data_root",
+    "restricted_loads",
+    "stratified_counts",
+    "stratified_split",
+]
+
+_LOADERS = {"digits": get_digits_data, "cifar10": get_CIFAR10_data}
+#: The names :func:`load_dataset` accepts.
+DATASETS = tuple(_LOADERS)
+
+
+def load_dataset(name: str, **kwargs: Any) -> dict[str, np.ndarray]:
+    """A data set by name, split for a classifier.
+
+    Args:
+        name: ``'digits'`` (:func:`get_digits_data`, embedded) or ``'cifar10'`` (:func:`get_CIFAR10_data`,
+            downloaded with ``dropout-lab data download cifar10``).
+        **kwargs: passed on to that function (sizes, ``subtract_mean``, ``dtype``, ``seed`` or ``root``).
+
+    Returns:
+        dict with ``X_train, y_train, X_val, y_val, X_test, y_test``, images channels first.
+
+    Raises:
+        InvalidArgumentError: an unknown name (the message lists the choices).
+    """
+    if not isinstance(name, str):
+        raise InvalidTypeError(f"name must be a str, one of {', '.join(DATASETS)}; got {type(name).__name__}")
+    loader = _LOADERS.get(name)
+    if loader is None:
+        raise InvalidArgumentError(f"unknown data set {name!r}: choose one of {', '.join(map(repr, DATASETS))}")
+    return loader(**kwargs)

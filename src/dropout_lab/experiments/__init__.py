@@ -1,1 +1,46 @@
-"""(filled in by its issue)"""
+"""The dropout regularization experiment: configuration, runner, statistics and plots."""
+
+from .config import DATASETS, ExperimentConfig
+from .plot import plot_accuracy
+from .runner import (
+    ExperimentResults,
+    RunResult,
+    load_experiment_data,
+    read_results,
+    run_experiment,
+    run_one,
+)
+from .stats import (
+    Interval,
+    KeepProbSummary,
+    format_summary_table,
+    mean_ci,
+    paired_difference,
+    summarize,
+    summary_to_dict,
+    t_cdf,
+    t_quantile,
+    verdict,
+)
+
+__all__ = [
+    "DATASETS",
+    "ExperimentConfig",
+    "ExperimentResults",
+    "Interval",
+    "KeepProbSummary",
+    "RunResult",
+    "format_summary_table",
+    "load_experiment_data",
+    "mean_ci",
+    "paired_difference",
+    "plot_accuracy",
+    "read_results",
+    "run_experiment",
+    "run_one",
+    "summarize",
+    "summary_to_dict",
+    "t_cdf",
+    "t_quantile",
+    "verdict",
+]

@@ -1,0 +1,230 @@
+"""The ``dropout-lab`` command line: it parses arguments, builds configuration, calls the library
+and prints. User errors become one line on stderr and exit status 2; bugs keep their traceback.
+
+Exit statuses: 0 success; 1 a bug (traceback) or failed sanity checks; 2 bad input (arguments,
+data, files); 3 training diverged (results are still written); 130 interrupted (resumable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from . import __version__
+from .errors import DropoutLabError, InvalidArgumentError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+class _UsageError(Exception):
+    """An argument error found by argparse; reported in one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage block
+        raise _UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
+
+
+def _list_of(convert: Callable[[str], object], what: str) -> Callable[[str], tuple]:
+    def parse(text: str) -> tuple:
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {what}, got {text!r}")
+        try:
+            return tuple(convert(t) for t in items)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {what}, got {text!r}") from None
+
+    return parse
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
+    return value
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+EXPERIMENT_EXAMPLES = """\
+examples:
+  dropout-lab experiment                                  # the exercise's settings on the embedded digits
+  dropout-lab experiment --seeds 5 --jobs 2 --out results/digits
+  dropout-lab experiment --dataset cifar10 --data-dir ~/data/cifar-10-batches-py --seeds 3
+  dropout-lab experiment --keep-probs 1,0.5 --hidden-dims 256,256 --epochs 10
+  dropout-lab experiment --resume results/digits          # continue an interrupted experiment
+
+Keep probabilities are probabilities of KEEPING a unit (1 = no dropout), the opposite of PyTorch's p.
+"""
+
+
+def _build_parser() -> _Parser:
+    parser = _Parser(
+        prog="dropout-lab",
+        description="Inverted dropout in fully connected nets: the cs231n Dropout exercise as a tool.",
+        epilog="Run 'dropout-lab COMMAND --help' for each command's options and examples.",
+    )
+    parser.add_argument("--version", action="version", version=f"dropout-lab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    exp = sub.add_parser(
+        "experiment",
+        help="train the same net at several keep probabilities and compare them",
+        description="Train the same net at several dropout keep probabilities (and seeds), write "
+        "results.json and accuracy.png, and print a summary with confidence intervals.",
+        epilog=EXPERIMENT_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    exp.add_argument("--keep-probs", type=_list_of(float, "keep probabilities"), metavar="LIST",
+                     help="comma-separated keep probabilities (default 1,0.9,0.75,0.5,0.25)")
+    exp.add_argument("--hidden-dims", type=_list_of(int, "layer sizes"), metavar="LIST",
+                     help="comma-separated hidden layer sizes (default 500)")
+    exp.add_argument("--num-train", type=_positive_int, metavar="N", help="training examples (default 500)")
+    exp.add_argument("--num-val", type=_positive_int, metavar="N", help="validation examples (default: all)")
+    exp.add_argument("--epochs", type=_positive_int, metavar="N", help="epochs (default 25)")
+    exp.add_argument("--batch-size", type=_positive_int, metavar="N", help="minibatch size (default 100)")
+    exp.add_argument("--update-rule", metavar="NAME", help="sgd, sgd_momentum, rmsprop or adam (default adam)")
+    exp.add_argument("--lr", type=_float, metavar="X", help="learning rate (default 5e-4)")
+    exp.add_argument("--weight-scale", type=_float, metavar="X", help="initial weight std (default 1e-2)")
+    exp.add_argument("--reg", type=_float, metavar="X", help="L2 strength (default 0)")
+    exp.add_argument("--dtype", metavar="NAME", help="float32 or float64 (default float32)")
+    exp.add_argument("--dataset", metavar="NAME", help="digits (embedded, default) or cifar10")
+    exp.add_argument("--data-dir", metavar="DIR", help="CIFAR-10 folder (default $DROPOUT_LAB_DATA or the cache)")
+    seeds = exp.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds", type=_positive_int, metavar="K", help="run seeds 0..K-1 (default 1)")
+    seeds.add_argument("--seed", type=_nonneg_int, metavar="S", help="run the single seed S")
+    exp.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="parallel processes (default 1)")
+    exp.add_argument("--out", metavar="DIR", help="output folder (default results/experiment)")
+    exp.add_argument("--resume", metavar="DIR", help="continue the interrupted experiment in DIR")
+    exp.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    sub.add_parser(
+        "check",
+        help="run the exercise's sanity checks",
+        description="Dropout statistics, the dropout gradient check and the net's gradient checks at keep "
+        "1, 0.75 and 0.5; each measured value is printed with its tolerance. Exit 0 only if all pass.",
+        epilog="example:\n  dropout-lab check",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+    data = sub.add_parser("data", help="download data sets", description="Manage data sets.")
+    data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser)
+    download = data_sub.add_parser(
+        "download",
+        help="download a data set",
+        description="Download CIFAR-10's python version (about 163 MB), check its MD5 and extract it safely.",
+        epilog="examples:\n  dropout-lab data download cifar10\n  dropout-lab data download cifar10 --data-dir ~/data",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    download.add_argument("dataset", choices=["cifar10"], help="the data set (cifar10)")
+    download.add_argument("--data-dir", metavar="DIR", help="where to put it (default $DROPOUT_LAB_DATA or the cache)")
+    download.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+_CONFIG_OPTIONS = {
+    "keep_probs": "keep_probs", "hidden_dims": "hidden_dims", "num_train": "num_train", "num_val": "num_val",
+    "epochs": "epochs", "batch_size": "batch_size", "update_rule": "update_rule", "lr": "learning_rate",
+    "weight_scale": "weight_scale", "reg": "reg", "dtype": "dtype", "dataset": "dataset", "data_dir": "data_dir",
+}
+
+
+def _experiment(args: argparse.Namespace) -> int:
+    from .experiments import ExperimentConfig, format_summary_table, run_experiment
+
+    if args.resume:
+        given = [opt for opt in _CONFIG_OPTIONS if getattr(args, opt) is not None]
+        if given or args.seeds or args.seed is not None or args.out:
+            names = ", ".join("--" + o.replace("_", "-") for o in given) or "--out/--seed(s)"
+            raise InvalidArgumentError(f"--resume continues the saved configuration; drop {names}")
+        results = run_experiment(out_dir=args.resume, jobs=args.jobs, progress=False if args.quiet else None, resume=True)
+        out = Path(args.resume)
+    else:
+        settings = {field: getattr(args, opt) for opt, field in _CONFIG_OPTIONS.items() if getattr(args, opt) is not None}
+        if args.seeds is not None:
+            settings["seeds"] = tuple(range(args.seeds))
+        elif args.seed is not None:
+            settings["seeds"] = (args.seed,)
+        config = ExperimentConfig(**settings)
+        out = Path(args.out or "results/experiment")
+        results = run_experiment(config, out_dir=out, jobs=args.jobs, progress=False if args.quiet else None)
+
+    print(format_summary_table(results.summary))
+    print(f"\nwrote {out / 'results.json'}" + ("" if results.status == "interrupted" else f" and {out / 'accuracy.png'}"))
+    if results.status == "interrupted":
+        print(f"dropout-lab: interrupted; continue with: dropout-lab experiment --resume {out}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if results.status == "diverged":
+        for run in results.runs:
+            if run.status == "diverged":
+                print(f"dropout-lab: keep {run.keep_prob:g} seed {run.seed}: {run.message}", file=sys.stderr)
+        return EXIT_DIVERGED
+    return EXIT_OK
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .checks import run_sanity_checks
+
+    results = run_sanity_checks()
+    width = max(len(r.name) for r in results)
+    for r in results:
+        print(f"{'PASS' if r.passed else 'FAIL'}  {r.name:<{width}}  {r.value:.3e} <= {r.tolerance:.1e}")
+    failed = sum(not r.passed for r in results)
+    print(f"{len(results) - failed} passed, {failed} failed")
+    return EXIT_OK if failed == 0 else EXIT_FAILED
+
+
+def _data(args: argparse.Namespace) -> int:
+    from .data import download_cifar10
+
+    if args.data_command != "download":
+        raise _UsageError("dropout-lab data: choose an action: download (see 'dropout-lab data --help')")
+    path = download_cifar10(args.data_dir, progress=not args.quiet)
+    print(f"CIFAR-10 is in {path}")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return EXIT_USAGE
+        handler = {"experiment": _experiment, "check": _check, "data": _data}[args.command]
+        return handler(args)
+    except _UsageError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    except DropoutLabError as exc:
+        print(f"dropout-lab: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("dropout-lab: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

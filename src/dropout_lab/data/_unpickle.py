@@ -1,0 +1,240 @@
+"""A restricted unpickler for CIFAR-10 batch files: data only, never code.
+
+A CIFAR-10 batch is a Python 2 ``cPickle`` (protocol 2) of a dict whose strings are ``BINSTRING``
+and whose image array is rebuilt through ``numpy.core.multiarray._reconstruct``. A plain
+``pickle.load`` would call any global a file names, so a doctored "batch" could run arbitrary code.
+:func:`restricted_loads` resolves only the handful of globals a batch (or a batch re-saved from
+Python 3 and NumPy 1 or 2) needs, and even those through wrappers that accept plain data alone:
+
+==================================================  ============================================
+Global in the pickle                                What it may do here
+==================================================  ============================================
+``numpy.core.multiarray._reconstruct``,             make an EMPTY ``numpy.ndarray`` that the
+``numpy._core.multiarray._reconstruct``             pickle then fills with its own bytes
+``numpy.ndarray``                                   a token accepted by ``_reconstruct`` only
+``numpy.dtype``                                     ``numpy.dtype(spec, align)``, always a copy
+``numpy.core.multiarray.scalar`` (and ``_core``)    a NumPy scalar of a non-object dtype
+``numpy.core.numeric._frombuffer`` (and ``_core``)  an array over pickled bytes (protocol 5)
+``_codecs.encode``                                  ``str`` to ``bytes`` by Latin-1 (how Python 3
+                                                    writes ``bytes`` at protocol 2)
+``__builtin__.bytes``, ``builtins.bytes``           the empty ``bytes`` object only
+==================================================  ============================================
+
+Every other global is refused with a :class:`~dropout_lab.errors.DataError` naming the file and
+the global, before anything is called. Sizes are bounded by the file itself: no allowed callable
+allocates more than the bytes the pickle holds.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError
+
+try:  # NumPy >= 1.26 has numpy._core; NumPy 2 warns on any use of numpy.core
+    from numpy._core.multiarray import _reconstruct as _np_reconstruct
+    from numpy._core.multiarray import scalar as _np_scalar
+except ImportError:  # pragma: no cover - NumPy < 1.26
+    from numpy.core.multiarray import _reconstruct as _np_reconstruct  # type: ignore[no-redef]
+    from numpy.core.multiarray import scalar as _np_scalar  # type: ignore[no-redef]
+
+__all__ = ["ALLOWED_GLOBALS", "restricted_loads", "load_pickle_file"]
+
+
+class _Global:
+    """Base of the objects the allowed globals resolve to.
+
+    No ``__dict__`` and no slots: the ``BUILD`` opcode can neither add attributes nor replace
+    ``__call__``, so a pickle cannot tamper with these shared objects (a plain function's
+    ``__defaults__`` could be rewritten through ``BUILD``'s slot state).
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"<restricted {type(self).__name__.lstrip('_')}>"
+
+
+class _NDArrayToken(_Global):
+    """Stands for ``numpy.ndarray``: neither a type nor callable, so ``NEWOBJ``, ``REDUCE``, ``INST``
+    and ``OBJ`` cannot build arrays of arbitrary shape from it; only :class:`_Reconstruct` takes it."""
+
+    __slots__ = ()
+
+
+_NDARRAY = _NDArrayToken()
+
+
+def _is_plain_dtype(dtype: Any) -> bool:
+    return isinstance(dtype, np.dtype) and not dtype.hasobject
+
+
+class _Reconstruct(_Global):
+    __slots__ = ()
+
+    def __call__(self, subtype: Any, shape: Any, typecode: Any) -> np.ndarray:
+        # NumPy always pickles arrays as _reconstruct(ndarray, (0,), b'b') followed by BUILD with
+        # the real shape and bytes, which ndarray.__setstate__ checks against the data it is given;
+        # an empty start is all a genuine pickle asks for, so anything else is refused.
+        if subtype is not _NDARRAY:
+            raise TypeError("_reconstruct is only allowed for numpy.ndarray")
+        if not isinstance(shape, tuple) or not all(type(n) is int and n >= 0 for n in shape):
+            raise TypeError("_reconstruct needs a tuple of non-negative integers as the shape")
+        if 0 not in shape:
+            raise TypeError("_reconstruct is only allowed for an empty array")
+        if not isinstance(typecode, (bytes, str)):
+            raise TypeError("_reconstruct needs a type code")
+        return _np_reconstruct(np.ndarray, shape, typecode)
+
+
+class _DType(_Global):
+    __slots__ = ()
+
+    def __call__(self, spec: Any, align: Any = False, copy: Any = True) -> np.dtype:
+        # Always a fresh copy, whatever the pickle asks: BUILD then calls __setstate__ on the
+        # result, and np.dtype('u1') without copy is NumPy's shared uint8 descriptor.
+        if not (isinstance(align, int) and align in (0, 1)):
+            raise TypeError("numpy.dtype's align must be a bool")
+        return np.dtype(spec, bool(align), True)
+
+
+class _Scalar(_Global):
+    __slots__ = ()
+
+    def __call__(self, dtype: Any, data: Any = None) -> Any:
+        if not _is_plain_dtype(dtype) or not isinstance(data, bytes):
+            raise TypeError("scalar needs a non-object dtype and its bytes")
+        return _np_scalar(dtype, data)
+
+
+class _FromBuffer(_Global):
+    __slots__ = ()
+
+    def __call__(self, buffer: Any, dtype: Any, shape: Any, order: Any) -> np.ndarray:
+        if not isinstance(buffer, (bytes, bytearray)) or not _is_plain_dtype(dtype):
+            raise TypeError("_frombuffer needs bytes and a non-object dtype")
+        if order not in ("C", "F"):
+            raise TypeError("_frombuffer needs order 'C' or 'F'")
+        return np.frombuffer(buffer, dtype=dtype).reshape(shape, order=order)
+
+
+class _Latin1Encode(_Global):
+    __slots__ = ()
+
+    def __call__(self, text: Any, encoding: Any = "utf-8") -> bytes:
+        # Python 3 writes bytes at protocol 2 as _codecs.encode(text, 'latin1'); other codecs
+        # (zlib, bz2, rot13, ...) are transforms no batch needs, so they are refused.
+        if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+            raise TypeError("_codecs.encode is only allowed for str with encoding 'latin1'")
+        return text.encode("latin-1")
+
+
+class _EmptyBytes(_Global):
+    __slots__ = ()
+
+    def __call__(self, *args: Any) -> bytes:
+        # Python 3 writes b'' at protocol 2 as bytes(); bytes(n) would allocate n bytes.
+        if args:
+            raise TypeError("bytes() is only allowed without arguments")
+        return b""
+
+
+_RECONSTRUCT = _Reconstruct()
+_SCALAR = _Scalar()
+_FROMBUFFER = _FromBuffer()
+_EMPTY_BYTES = _EmptyBytes()
+
+_ALLOWED: dict[tuple[str, str], _Global] = {
+    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy", "ndarray"): _NDARRAY,
+    ("numpy", "dtype"): _DType(),
+    ("numpy.core.multiarray", "scalar"): _SCALAR,
+    ("numpy._core.multiarray", "scalar"): _SCALAR,
+    ("numpy.core.numeric", "_frombuffer"): _FROMBUFFER,
+    ("numpy._core.numeric", "_frombuffer"): _FROMBUFFER,
+    ("_codecs", "encode"): _Latin1Encode(),
+    ("__builtin__", "bytes"): _EMPTY_BYTES,
+    ("builtins", "bytes"): _EMPTY_BYTES,
+}
+
+#: The ``(module, name)`` globals a CIFAR-10 batch pickle may name; everything else is refused.
+ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(_ALLOWED)
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def __init__(self, file: io.BytesIO, source: str) -> None:
+        # encoding="bytes": Python 2 str (BINSTRING) stays bytes, as the arrays' raw data must.
+        super().__init__(file, encoding="bytes")
+        self._source = source
+
+    def find_class(self, module: str, name: str) -> Any:
+        # Called for GLOBAL, STACK_GLOBAL, INST and the EXT* opcodes before anything is built, with
+        # the names exactly as written in the file (no Python 2 -> 3 renaming has happened yet).
+        allowed = _ALLOWED.get((module, name))
+        if allowed is not None:
+            return allowed
+        raise DataError(
+            f"{self._source}: refused to load the global {module!s:.80}.{name!s:.80}: a CIFAR-10 "
+            "batch holds only NumPy arrays, strings, numbers and lists, so this file is either not "
+            "a batch or an attempt to run code"
+        )
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise pickle.UnpicklingError("persistent ids are not allowed")
+
+
+def restricted_loads(data: bytes, source: str = "<bytes>") -> Any:
+    """Unpickle ``data`` allowing only :data:`ALLOWED_GLOBALS`.
+
+    Args:
+        data: the whole pickle; bytes after its STOP opcode are an error.
+        source: how to name the data in messages (the file's path).
+
+    Returns:
+        The unpickled object (dicts, lists, bytes, str, numbers, NumPy arrays, dtypes, scalars).
+
+    Raises:
+        DataError: a refused global, or data that is truncated, malformed or not a pickle, naming
+            ``source`` and what was wrong.
+    """
+    stream = io.BytesIO(data)
+    try:
+        obj = _RestrictedUnpickler(stream, source).load()
+    except DataError:
+        raise
+    except RecursionError as exc:
+        raise DataError(f"{source}: not a valid pickle (nested too deeply)") from exc
+    except EOFError as exc:
+        raise DataError(f"{source}: the file is truncated or empty (the pickle ends early)") from exc
+    except Exception as exc:  # noqa: BLE001 - any failure of a refused or corrupt pickle is bad data
+        # Only the wrappers above and the unpickler itself can raise here, so the message is ours
+        # or the unpickler's; it is cut short because corrupt data can make it long.
+        reason = f"{type(exc).__name__}: {exc}"
+        if len(reason) > 200:
+            reason = reason[:197] + "..."
+        raise DataError(f"{source}: not a valid CIFAR-10 pickle (truncated or malformed: {reason})") from exc
+    trailing = len(data) - stream.tell()
+    if trailing:
+        raise DataError(f"{source}: {trailing} unexpected bytes after the end of the pickle")
+    return obj
+
+
+def load_pickle_file(path: str | os.PathLike) -> Any:
+    """Read the file at ``path`` and unpickle it with :func:`restricted_loads`.
+
+    Raises:
+        DataError: the file cannot be read, or its content is refused or malformed (naming the file).
+    """
+    try:
+        with open(path, "rb") as handle:
+            # Read whole (a batch is 30 MB) so that lengths inside the pickle are bounded by it.
+            data = handle.read()
+    except OSError as exc:
+        raise DataError(f"cannot read {os.fspath(path)}: {exc.strerror or exc}") from exc
+    return restricted_loads(data, os.fspath(path))

@@ -1,0 +1,367 @@
+"""Fetch and unpack the official CIFAR-10 archive, resumably, verified, and safely.
+
+:func:`download_cifar10` is what ``dropout-lab data download cifar10`` runs. The steps:
+
+1. If ``<root>/cifar-10-batches-py`` (or ``<root>`` itself) already holds all six batch files, return it:
+   nothing is downloaded.
+2. Download ``cifar-10-python.tar.gz`` into ``<root>`` as ``cifar-10-python.tar.gz.part``. A ``.part``
+   left by an interrupted run is resumed with an HTTP ``Range`` request; a server that ignores the
+   range (status 200) gets a full restart. An archive already in ``<root>`` under its final name whose
+   MD5 matches is used without downloading (place one there by hand to work offline).
+3. Check the MD5 before anything is unpacked; on a mismatch the file is removed.
+4. Check every member of the archive first (regular files and folders under ``cifar-10-batches-py/``
+   only; absolute paths, ``..``, symbolic and hard links, devices and FIFOs are refused), then unpack
+   into a temporary folder inside ``<root>`` and rename the finished folder into place, so a failure
+   leaves no partial folder. The archive is kept beside it (an unsafe one is removed).
+
+The ``.part`` file is the one file written in place, not through :mod:`dropout_lab._io`: resuming
+needs it to persist across a crash, and the MD5 check stands guard over its content. Unpacked files are
+written with :func:`dropout_lab._io.atomic_writer`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.client
+import os
+import re
+import shutil
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import zlib
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+from .._io import _fsync_dir, atomic_writer
+from .._validation import check_positive_real
+from ..errors import DataError, InvalidArgumentError, InvalidTypeError
+from .cifar10 import CIFAR10_FOLDER, resolve_data_root
+
+__all__ = [
+    "CIFAR10_URL",
+    "CIFAR10_MD5",
+    "CIFAR10_ARCHIVE",
+    "DEFAULT_URL",
+    "download_cifar10",
+    "cifar10_is_complete",
+]
+
+#: The official archive.
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+DEFAULT_URL = CIFAR10_URL
+#: Its MD5, as published on https://www.cs.toronto.edu/~kriz/cifar.html.
+CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
+#: The archive's file name in the data root.
+CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
+
+_REQUIRED_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
+_CHUNK = 1 << 16
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
+_UNSATISFIED_RANGE = re.compile(r"bytes\s+\*/(\d+)", re.IGNORECASE)
+
+
+def cifar10_is_complete(folder: str | os.PathLike) -> bool:
+    """True when ``folder`` holds ``data_batch_1`` .. ``data_batch_5`` and ``test_batch`` as files."""
+    folder = Path(folder)
+    return all((folder / name).is_file() for name in _REQUIRED_FILES)
+
+
+def _check_args(url: Any, md5: Any, progress: Any, timeout: Any) -> tuple[str, str, float]:
+    if not isinstance(url, str):
+        raise InvalidTypeError(f"url must be a str, got {type(url).__name__}")
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https"):
+        raise InvalidArgumentError(f"url must be an http:// or https:// URL, got {url!r}")
+    if not isinstance(md5, str) or not re.fullmatch(r"[0-9a-fA-F]{32}", md5):
+        raise InvalidArgumentError(f"md5 must be 32 hexadecimal digits, got {md5!r}")
+    if not isinstance(progress, bool):
+        raise InvalidTypeError(f"progress must be True or False, got {progress!r}")
+    timeout = check_positive_real("timeout", timeout)
+    return url, md5.lower(), timeout
+
+
+def download_cifar10(
+    root: str | os.PathLike | None = None,
+    *,
+    url: str = DEFAULT_URL,
+    md5: str = CIFAR10_MD5,
+    progress: bool = True,
+    timeout: float = 60.0,
+) -> Path:
+    """Download, verify and unpack CIFAR-10 into ``<root>/cifar-10-batches-py``.
+
+    Args:
+        root: the data root (see :func:`dropout_lab.data.resolve_data_root`: the argument, else
+            ``$DROPOUT_LAB_DATA``, else the per-user cache folder); created if missing.
+        url: where to fetch the archive (http or https).
+        md5: the archive's expected MD5 (hex).
+        progress: draw a progress bar on stderr, when stderr is a terminal.
+        timeout: seconds to wait for the server on each connect or read.
+
+    Returns:
+        The folder that holds the batch files: an existing complete one, else the freshly unpacked
+        ``<root>/cifar-10-batches-py``.
+
+    Raises:
+        DataError: the download failed (the message names the URL and the reason; a ``.part`` file
+            stays for the next run to resume), the MD5 does not match (the file is removed), the
+            archive is unreadable or holds an unsafe or unexpected member (named), the archive lacks
+            a batch file, ``<root>/cifar-10-batches-py`` exists but is incomplete, or ``<root>`` cannot
+            be written.
+    """
+    url, md5, timeout = _check_args(url, md5, progress, timeout)
+    root_path = resolve_data_root(root)
+    target = root_path / CIFAR10_FOLDER
+    for candidate in (target, root_path):
+        if cifar10_is_complete(candidate):
+            return candidate
+    if target.exists() or target.is_symlink():
+        raise DataError(
+            f"{target} exists but lacks some of {', '.join(_REQUIRED_FILES)}; remove it and run "
+            "`dropout-lab data download cifar10` again"
+        )
+    try:
+        root_path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot create the data folder {root_path}: {exc.strerror or exc}") from exc
+
+    archive = root_path / CIFAR10_ARCHIVE
+    if not (archive.is_file() and _md5_of(archive) == md5):
+        _remove(archive)
+        part = root_path / (CIFAR10_ARCHIVE + ".part")
+        _fetch(url, part, progress=progress, timeout=timeout)
+        digest = _md5_of(part)
+        if digest != md5:
+            _remove(part)
+            raise DataError(
+                f"the file downloaded from {url} is corrupt: MD5 {digest}, expected {md5}; it was "
+                "removed, run the download again"
+            )
+        os.replace(part, archive)
+    _extract(archive, root_path)
+    return target
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def _md5_of(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------- fetch
+
+
+def _describe_network_error(exc: BaseException) -> str:
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code} {exc.reason}"
+    if isinstance(exc, urllib.error.URLError):
+        return str(exc.reason)
+    if isinstance(exc, http.client.IncompleteRead):
+        return f"the connection closed early ({len(exc.partial)} bytes of the last read)"
+    return str(exc) or type(exc).__name__
+
+
+def _open(url: str, offset: int, timeout: float) -> Any:
+    headers = {"User-Agent": "dropout-lab", "Accept-Encoding": "identity"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    request = urllib.request.Request(url, headers=headers)
+    return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - the scheme is checked
+
+
+def _fetch(url: str, part: Path, *, progress: bool, timeout: float) -> None:
+    """Download ``url`` into ``part``, resuming from its current size when the server allows."""
+    offset = part.stat().st_size if part.is_file() else 0
+    try:
+        # At most two rounds: a range the server cannot honour sends us back to byte 0 once.
+        for _attempt in range(2):
+            try:
+                response = _open(url, offset, timeout)
+            except urllib.error.HTTPError as exc:
+                exc.close()
+                if exc.code == 416 and offset:
+                    match = _UNSATISFIED_RANGE.match(exc.headers.get("Content-Range", "") if exc.headers else "")
+                    if match and int(match.group(1)) == offset:
+                        return  # the .part is already whole; the MD5 check decides
+                    offset = 0
+                    continue
+                raise
+            with response:
+                start = _response_start(response, offset)
+                if start is None:  # 206 for another range than asked: start over
+                    offset = 0
+                    continue
+                _receive(response, part, start, url, progress)
+                return
+    except DataError:
+        raise
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        raise DataError(
+            f"could not download {url}: {_describe_network_error(exc)}"
+            + ("; run the download again to resume" if part.is_file() and part.stat().st_size else "")
+        ) from exc
+
+
+def _response_start(response: Any, offset: int) -> int | None:
+    """Where the body starts in the file: 0 for a full response, ``offset`` for a matching range."""
+    if response.status == 206:
+        match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
+        if not offset or match is None or int(match.group(1)) != offset:
+            return None
+        return offset
+    if response.status != 200:
+        raise DataError(f"could not download {response.geturl()}: unexpected HTTP status {response.status}")
+    return 0  # the whole file, also when the server ignored our Range header
+
+
+def _receive(response: Any, part: Path, start: int, url: str, progress: bool) -> None:
+    length = response.headers.get("Content-Length")
+    total = start + int(length) if length and length.isdigit() else None
+    done = start
+    bar = _ProgressBar(part.name.removesuffix(".part"), total, enabled=progress)
+    bar.update(done)
+    # Appending in place (not via atomic_writer): an interrupted download must leave its bytes behind.
+    with open(part, "ab" if start else "wb") as out:
+        if start:
+            out.truncate(start)
+        try:
+            while True:
+                chunk = response.read(_CHUNK)
+                if not chunk:
+                    break
+                out.write(chunk)
+                done += len(chunk)
+                bar.update(done)
+        finally:
+            out.flush()
+            bar.close()
+    if total is not None and done != total:
+        raise DataError(
+            f"could not download {url}: the connection closed after {done} of {total} bytes; run "
+            "the download again to resume"
+        )
+
+
+class _ProgressBar:
+    """``name  42.0% [########............]  68.6/163.0 MiB`` on stderr, redrawn at most 10 times a
+    second, only when stderr is a terminal."""
+
+    _WIDTH = 24
+
+    def __init__(self, name: str, total: int | None, *, enabled: bool) -> None:
+        stream: IO[str] | None = sys.stderr
+        isatty = getattr(stream, "isatty", None)
+        self._stream = stream if enabled and stream is not None and callable(isatty) and isatty() else None
+        self._name = name
+        self._total = total
+        self._last = 0.0
+        self._done = 0
+
+    def update(self, done: int, *, force: bool = False) -> None:
+        self._done = done
+        if self._stream is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last < 0.1:
+            return
+        self._last = now
+        mib = done / 2**20
+        if self._total:
+            fraction = min(done / self._total, 1.0)
+            filled = int(fraction * self._WIDTH)
+            bar = "#" * filled + "." * (self._WIDTH - filled)
+            text = f"{self._name} {100 * fraction:5.1f}% [{bar}] {mib:6.1f}/{self._total / 2**20:.1f} MiB"
+        else:
+            text = f"{self._name} {mib:6.1f} MiB"
+        self._stream.write("\r" + text)
+        self._stream.flush()
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self.update(self._done, force=True)
+            self._stream.write("\n")
+            self._stream.flush()
+
+
+# ------------------------------------------------------------------------------------------- extract
+
+
+def _member_path(member: tarfile.TarInfo, archive: Path) -> PurePosixPath:
+    """The member's checked relative path inside ``cifar-10-batches-py/``; raises for anything unsafe."""
+    name = member.name
+    where = f"{archive}: refused member {name!r}"
+    if member.issym() or member.islnk():
+        kind = "a symbolic link" if member.issym() else "a hard link"
+        raise DataError(f"{where}: it is {kind} (links are not allowed) to {member.linkname!r}")
+    if member.isdev():
+        raise DataError(f"{where}: it is a device or FIFO, not a regular file")
+    if not (member.isfile() or member.isdir()):
+        raise DataError(f"{where}: unsupported member type {member.type!r}")
+    if not name or "\x00" in name or "\\" in name:
+        raise DataError(f"{where}: not a plain relative path")
+    path = PurePosixPath(name)
+    if path.is_absolute() or re.match(r"^[A-Za-z]:", name):
+        raise DataError(f"{where}: it is an absolute path")
+    parts = [p for p in path.parts if p != "."]
+    if ".." in parts:
+        raise DataError(f"{where}: it contains '..'")
+    if not parts or parts[0] != CIFAR10_FOLDER:
+        raise DataError(f"{where}: everything in the archive must be under {CIFAR10_FOLDER}/")
+    return PurePosixPath(*parts)
+
+
+def _extract(archive: Path, root: Path) -> None:
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            members = tar.getmembers()
+            try:
+                # Every member is checked before anything is written.
+                checked = [(member, _member_path(member, archive)) for member in members]
+            except DataError:
+                _remove(archive)  # an unsafe archive is not kept for another try
+                raise
+            scratch = Path(tempfile.mkdtemp(prefix=f".{CIFAR10_FOLDER}.", suffix=".tmp", dir=root))
+            try:
+                _write_members(tar, checked, scratch)
+                unpacked = scratch / CIFAR10_FOLDER
+                missing = [name for name in _REQUIRED_FILES if not (unpacked / name).is_file()]
+                if missing:
+                    raise DataError(f"{archive} is not the CIFAR-10 archive: it lacks {', '.join(missing)}")
+                os.rename(unpacked, root / CIFAR10_FOLDER)
+                _fsync_dir(root)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+    except DataError:
+        raise
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise DataError(f"cannot unpack {archive}: {exc}") from exc
+
+
+def _write_members(tar: tarfile.TarFile, checked: list[tuple[tarfile.TarInfo, PurePosixPath]], scratch: Path) -> None:
+    for member, relative in checked:
+        destination = scratch.joinpath(*relative.parts)
+        if member.isdir():
+            destination.mkdir(parents=True, exist_ok=True)
+            continue
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        source = tar.extractfile(member)
+        if source is None:  # pragma: no cover - only links and specials have no data, refused above
+            raise DataError(f"cannot read member {member.name!r}")
+        with source, atomic_writer(destination, "wb") as out:
+            shutil.copyfileobj(source, out, _CHUNK)

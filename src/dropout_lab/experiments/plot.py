@@ -1,0 +1,186 @@
+"""The dropout exercise's figure: train and validation accuracy per epoch, one line per keep probability.
+
+matplotlib is imported inside :func:`plot_accuracy`, never at module import, so the core library
+works without it. The figure is drawn on a :class:`matplotlib.figure.Figure` with an explicit Agg
+canvas, never through pyplot: the user's backend, pyplot's figure list and a notebook's inline
+display are all left alone.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from .._io import atomic_writer
+from .._validation import _describe, check_keep_prob
+from ..errors import InvalidArgumentError, InvalidTypeError
+from .stats import _check_open_unit, _run_field, _run_seed, _t_upper
+
+__all__ = ["plot_accuracy"]
+
+_HISTORIES = ("train_acc_history", "val_acc_history")
+
+
+def _history(run: Any, index: int, name: str) -> np.ndarray:
+    value = _run_field(run, index, name)
+    try:
+        history = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidTypeError(
+            f"runs[{index}].{name} must be a sequence of accuracies, got {_describe(value)}"
+        ) from exc
+    if history.ndim != 1 or history.size == 0:
+        raise InvalidArgumentError(
+            f"runs[{index}].{name} must be a non-empty 1-D sequence (one accuracy per epoch), "
+            f"got shape {history.shape}"
+        )
+    outside = ~((history >= 0.0) & (history <= 1.0))  # NaN counts as outside
+    if np.any(outside):
+        epoch = int(np.argmax(outside))
+        raise InvalidArgumentError(
+            f"runs[{index}].{name} must hold accuracy fractions in [0, 1], got {history[epoch]} at "
+            f"epoch {epoch}"
+        )
+    return history
+
+
+def _group_histories(runs: list[Any]) -> dict[float, dict[str, np.ndarray]]:
+    """keep_prob -> {'train_acc_history': (S, E+1), 'val_acc_history': (S, E+1)}, first-seen order."""
+    grouped: dict[float, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
+    for index, run in enumerate(runs):
+        keep_prob = check_keep_prob(f"runs[{index}].keep_prob", _run_field(run, index, "keep_prob"))
+        seed = _run_seed(run, index)
+        train, val = (_history(run, index, name) for name in _HISTORIES)
+        if train.shape != val.shape:
+            raise InvalidArgumentError(
+                f"runs[{index}] has {train.size} train accuracies but {val.size} validation "
+                "accuracies: both histories need one entry per epoch"
+            )
+        by_seed = grouped.setdefault(keep_prob, {})
+        if seed in by_seed:
+            raise InvalidArgumentError(
+                f"runs[{index}] repeats keep_prob={keep_prob:g}, seed={seed}: each pair must appear once"
+            )
+        if by_seed:
+            expected = next(iter(by_seed.values()))[0].size
+            if train.size != expected:
+                raise InvalidArgumentError(
+                    f"runs[{index}] (keep_prob={keep_prob:g}, seed={seed}) has {train.size} epochs of "
+                    f"history, but earlier seeds at this keep probability have {expected}"
+                )
+        by_seed[seed] = (train, val)
+    return {
+        keep_prob: {
+            name: np.stack([pair[i] for pair in by_seed.values()]) for i, name in enumerate(_HISTORIES)
+        }
+        for keep_prob, by_seed in grouped.items()
+    }
+
+
+def _check_path(path: Any) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidTypeError(f"path must be a str or os.PathLike, got {_describe(path)}")
+    target = Path(path)
+    folder = target.parent
+    if not folder.is_dir():
+        raise InvalidArgumentError(f"path's folder must exist, got {str(folder)!r} for path {str(target)!r}")
+    if target.is_dir():
+        raise InvalidArgumentError(f"path must name a file, got the folder {str(target)!r}")
+    return target
+
+
+def plot_accuracy(
+    runs: Iterable[Any],
+    path: str | os.PathLike,
+    *,
+    title: str | None = None,
+    confidence: float = 0.95,
+) -> Path:
+    """Save the exercise's figure as a PNG: train (left) and validation (right) accuracy vs epoch.
+
+    One line per keep probability, in the order first seen, labelled ``keep 0.5`` etc. With one seed
+    the line is that run's history; with S >= 2 seeds it is the per-epoch mean over seeds, and a
+    shaded band shows ``mean ± t_{(1+confidence)/2, S-1} * s / sqrt(S)`` (the t interval's half-width,
+    s the per-epoch sample standard deviation), which the legend's title states.
+
+    The PNG is written through :func:`dropout_lab._io.atomic_writer`: an error at any point leaves
+    ``path`` as it was and no temporary file behind.
+
+    Args:
+        runs: dicts or objects with ``keep_prob``, ``seed``, ``train_acc_history`` and
+            ``val_acc_history`` (each (E + 1,) accuracy fractions, epoch 0 first); all seeds of one keep
+            probability must have the same number of epochs.
+        path: the PNG to write; its folder must exist.
+        title: the figure's title, if any.
+        confidence: the coverage of the shaded band, in (0, 1).
+
+    Returns:
+        ``path`` as a :class:`pathlib.Path`.
+    """
+    if isinstance(runs, (str, bytes, dict)):
+        raise InvalidTypeError(f"runs must be a list of run records, got {_describe(runs)}")
+    try:
+        runs = list(runs)
+    except TypeError as exc:
+        raise InvalidTypeError(f"runs must be a list of run records, got {_describe(runs)}") from exc
+    if not runs:
+        raise InvalidArgumentError("runs must hold at least one run record, got none")
+    target = _check_path(path)
+    if title is not None and not isinstance(title, str):
+        raise InvalidTypeError(f"title must be a str or None, got {_describe(title)}")
+    confidence = _check_open_unit("confidence", confidence)
+    groups = _group_histories(runs)
+
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as exc:  # pragma: no cover - matplotlib is a declared dependency
+        raise ImportError("plot_accuracy needs matplotlib: pip install matplotlib") from exc
+
+    figure = Figure(figsize=(11.0, 4.5), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)  # attaches itself to the figure: rendering never consults the backend
+    axes = figure.subplots(1, 2, sharey=True)
+    panels = (
+        (axes[0], "train_acc_history", "Train accuracy"),
+        (axes[1], "val_acc_history", "Validation accuracy"),
+    )
+    seed_counts = set()
+    for color_index, (keep_prob, histories) in enumerate(groups.items()):
+        color = f"C{color_index % 10}"
+        for ax, name, _ in panels:
+            values = histories[name]  # (S, E + 1)
+            seeds, points = values.shape
+            seed_counts.add(seeds)
+            epochs = np.arange(points)
+            mean = values.mean(axis=0)
+            ax.plot(epochs, mean, color=color, marker="o", markersize=3, label=f"keep {keep_prob:g}")
+            if seeds >= 2:
+                half_width = (
+                    _t_upper(0.5 * (1.0 - confidence), seeds - 1)
+                    * values.std(axis=0, ddof=1)
+                    / math.sqrt(seeds)
+                )
+                ax.fill_between(
+                    epochs, mean - half_width, mean + half_width, color=color, alpha=0.2, linewidth=0
+                )
+    for ax, _, panel_title in panels:
+        ax.set_title(panel_title)
+        ax.set_xlabel("epoch")
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel("accuracy")
+    if max(seed_counts) >= 2:
+        seeds_text = f"of {seed_counts.pop()} seeds" if len(seed_counts) == 1 else "over seeds"
+        legend_title = f"mean {seeds_text}; shaded: {100 * confidence:g}% t interval"
+    else:
+        legend_title = None
+    axes[1].legend(title=legend_title, loc="best", fontsize="small", title_fontsize="small")
+    if title is not None:
+        figure.suptitle(title)
+
+    with atomic_writer(target, "wb") as handle:
+        figure.savefig(handle, format="png")
+    return target

@@ -1,0 +1,665 @@
+"""The Solver: minibatch training of a classification model, with the course's API.
+
+``Solver(model, data, **kwargs)`` trains ``model`` on ``data['X_train'], data['y_train']`` with an update
+rule from :mod:`dropout_lab.optim`, measures training and validation accuracy after every epoch, keeps
+the parameters with the best validation accuracy, and restores them at the end. Beyond the course it
+takes its randomness from an explicit ``np.random.Generator``, stops cleanly when training diverges or
+when asked to (``should_stop``), and writes checkpoints (``.npz``, never pickles) from which a run
+resumes exactly, even one stopped in the middle of an epoch.
+
+Differences from the course's ``Solver``:
+
+* ``train_acc_history`` and ``val_acc_history`` hold ``num_epochs + 1`` entries: "epoch 0" is measured
+  before any training step, then once after each epoch. The course measured "epoch 0" after the first
+  step, and when an epoch was a single iteration that measurement and the end of epoch 1 coincided,
+  so its histories had only ``num_epochs`` entries.
+* At the end the best parameters are restored as copies (the course assigned its ``best_params`` dict
+  itself), together with the model's buffers (batchnorm running statistics) of the same epoch.
+* ``train()`` continues from where the Solver stands (``solver.iteration`` steps done), which is what
+  makes resuming from a checkpoint possible; calling it on a finished Solver trains no further.
+* Checkpoints are ``{checkpoint_name}_epoch_{epoch}.npz`` plus ``{checkpoint_name}_latest.npz``, written
+  atomically, holding the complete training state (see :mod:`dropout_lab.checkpoint`).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import warnings
+from dataclasses import dataclass
+from numbers import Integral
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from ._validation import (
+    _describe,
+    check_generator,
+    check_positive_int,
+    check_positive_real,
+    check_seed,
+)
+from .checkpoint import (
+    TrainingState,
+    apply_model_state,
+    check_model_compatible,
+    generator_state,
+    read_training_state,
+    restore_generator,
+    write_training_state,
+)
+from .errors import CheckpointError, InvalidArgumentError, InvalidTypeError, TrainingDivergedError
+from .models.fc_net import FullyConnectedNet
+from .optim.rules import get_update_rule, rule_name, validate_config
+
+__all__ = ["Divergence", "Solver"]
+
+_DATA_KEYS = ("X_train", "y_train", "X_val", "y_val")
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """Where training stopped on a NaN or infinite value.
+
+    Attributes:
+        iteration: the step that failed, counted from 1 as in the verbose lines.
+        epoch: the epoch it belonged to, counted from 1.
+        what: ``'loss'``, ``"grads['W1']"`` or ``"the update of W1"``.
+    """
+
+    iteration: int
+    epoch: int
+    what: str
+
+
+def _check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise InvalidTypeError(f"{name} must be True or False, got {_describe(value)}")
+    return bool(value)
+
+
+def _check_optional_positive_int(name: str, value: Any) -> int | None:
+    return None if value is None else check_positive_int(name, value)
+
+
+def _check_model(model: Any) -> None:
+    params = getattr(model, "params", None)
+    if not isinstance(params, dict) or not callable(getattr(model, "loss", None)):
+        raise InvalidTypeError(
+            "model must have a params dict and a loss(X, y=None) method, got "
+            f"{type(model).__name__}"
+        )
+    if not params:
+        raise InvalidArgumentError("model.params is empty: there is nothing to train")
+    for name, value in params.items():
+        if not isinstance(value, np.ndarray) or not np.issubdtype(value.dtype, np.floating):
+            raise InvalidTypeError(
+                f"model.params[{name!r}] must be a floating-point array, got {_describe(value)}"
+            )
+
+
+def _check_data(data: Any, model: Any) -> dict[str, np.ndarray]:
+    if not isinstance(data, Mapping):
+        raise InvalidTypeError(f"data must be a dict with keys {list(_DATA_KEYS)}, got {_describe(data)}")
+    missing = [key for key in _DATA_KEYS if key not in data]
+    if missing:
+        raise InvalidArgumentError(f"data is missing keys {missing}; it must hold {list(_DATA_KEYS)}")
+    num_classes = getattr(model, "num_classes", None)
+    input_dim = getattr(model, "input_dim", None)
+    out: dict[str, np.ndarray] = {}
+    for split in ("train", "val"):
+        x_name, y_name = f"X_{split}", f"y_{split}"
+        X, y = data[x_name], data[y_name]
+        if not isinstance(X, np.ndarray) or not (
+            np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)
+        ):
+            raise InvalidTypeError(f"data[{x_name!r}] must be a numeric NumPy array, got {_describe(X)}")
+        if X.ndim < 2 or X.shape[0] == 0:
+            raise InvalidArgumentError(
+                f"data[{x_name!r}] must have shape (N, d_1, ...) with N >= 1, got shape {X.shape}"
+            )
+        if isinstance(input_dim, Integral) and not isinstance(input_dim, bool):
+            d = int(np.prod(X.shape[1:], dtype=np.int64))
+            if d != input_dim:
+                raise InvalidArgumentError(
+                    f"data[{x_name!r}] must hold the model's input_dim={input_dim} values per example, "
+                    f"got shape {X.shape} ({d} values)"
+                )
+        if not isinstance(y, np.ndarray) or not np.issubdtype(y.dtype, np.integer):
+            raise InvalidTypeError(f"data[{y_name!r}] must be an integer NumPy array, got {_describe(y)}")
+        if y.shape != (X.shape[0],):
+            raise InvalidArgumentError(
+                f"data[{y_name!r}] must have shape ({X.shape[0]},) to match data[{x_name!r}] of shape "
+                f"{X.shape}, got shape {y.shape}"
+            )
+        if isinstance(num_classes, Integral) and not isinstance(num_classes, bool):
+            if y.min() < 0 or y.max() >= num_classes:
+                raise InvalidArgumentError(
+                    f"data[{y_name!r}] must lie in [0, {num_classes}) for the model's {num_classes} "
+                    f"classes, got values from {y.min()} to {y.max()}"
+                )
+        out[x_name], out[y_name] = X, y
+    return out
+
+
+def _check_checkpoint_name(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        raise InvalidTypeError(f"checkpoint_name must be a non-empty path prefix or None, got {_describe(value)}")
+    name = os.fspath(value)
+    folder = Path(name).parent
+    if not folder.is_dir():
+        raise InvalidArgumentError(
+            f"checkpoint_name {name!r} puts checkpoints in {str(folder)!r}, which is not an existing folder"
+        )
+    return name
+
+
+def _json_scalars(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The plain scalars of a config, for a checkpoint's record of the settings (arrays are state)."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            continue
+        if value is None or isinstance(value, (bool, int, float, str)):
+            out[str(key)] = value
+    return out
+
+
+class Solver:
+    """Trains a classification model with minibatch gradient descent (the course's ``Solver``).
+
+    Args:
+        model: an object with ``params`` (name -> float array), ``loss(X, y=None)`` returning scores
+            (N, C) without labels and ``(loss, grads)`` with them; optionally ``buffers()`` and
+            ``load_buffers(dict)`` for state that is not trained by gradients (batchnorm statistics),
+            and ``rng`` (a Generator, saved in checkpoints).
+        data: ``X_train`` (N_train, d_1, ...), ``y_train`` (N_train,) integer labels, ``X_val``
+            (N_val, d_1, ...), ``y_val`` (N_val,).
+        update_rule: 'sgd', 'sgd_momentum', 'rmsprop', 'adam', or a callable
+            ``next_w, config = rule(w, dw, config)``.
+        optim_config: hyperparameters for the rule; each parameter gets its own deep copy.
+        lr_decay: after each epoch every learning rate is multiplied by it.
+        batch_size: examples per step; an epoch is ``max(N_train // batch_size, 1)`` steps, each
+            drawing its minibatch with replacement, as the course does.
+        num_epochs: epochs to train.
+        num_train_samples: training examples (drawn with replacement) to measure training accuracy
+            on; None for all.
+        num_val_samples: the same for validation accuracy; None (default) for all.
+        checkpoint_name: if given, ``{checkpoint_name}_epoch_{epoch}.npz`` and
+            ``{checkpoint_name}_latest.npz`` are written every ``checkpoint_every`` epochs and after
+            the last one.
+        print_every: with ``verbose``, print the loss of every ``print_every``-th step.
+        verbose: print progress in the course's format; False prints nothing.
+        rng: the Generator for minibatches and accuracy subsamples.
+        seed: make that Generator with ``np.random.default_rng(seed)``; give ``rng`` or ``seed``, not
+            both. With neither, those draws come from NumPy's global generator (``np.random.choice``),
+            as in the course.
+        checkpoint_every: epochs between checkpoints (default 1 when ``checkpoint_name`` is set; no
+            effect without it).
+        stop_on_nonfinite: stop with :class:`TrainingDivergedError` when the loss, a gradient or an
+            update is NaN or infinite, after restoring the best parameters so far (default True).
+            NumPy's overflow and invalid-value warnings inside a step are then silenced: that error
+            reports the same event with where and why. False trains on, as the course does.
+        on_epoch_end: called as ``on_epoch_end(solver)`` after each epoch (1 to num_epochs, not
+            epoch 0), once its accuracies are recorded and its checkpoint written.
+        should_stop: polled as ``should_stop()`` after each step; True stops :meth:`train` there
+            (a signal handler's flag, for instance), writing ``{checkpoint_name}_latest.npz``.
+        resume_from: a training checkpoint to continue from (see :meth:`resume`).
+
+    Attributes:
+        loss_history: the loss of every step. train_acc_history, val_acc_history: ``num_epochs + 1``
+            accuracies after training (epoch 0 is before any step). best_val_acc, best_params,
+            best_buffers, best_epoch: the best validation accuracy so far and the model's state then.
+        epoch, iteration: epochs and steps completed. optim_configs: parameter name -> the rule's
+            config. diverged: a :class:`Divergence` after a stop on a NaN, else None.
+        interrupted: True after :meth:`train` returned early because ``should_stop()`` said so.
+
+    Raises:
+        InvalidArgumentError, InvalidTypeError: bad arguments (unknown keyword arguments are listed
+            by name), before anything else is done.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        data: Mapping[str, np.ndarray],
+        *,
+        update_rule: str | Callable[..., Any] = "sgd",
+        optim_config: Mapping[str, Any] | None = None,
+        lr_decay: float = 1.0,
+        batch_size: int = 100,
+        num_epochs: int = 10,
+        num_train_samples: int | None = 1000,
+        num_val_samples: int | None = None,
+        checkpoint_name: str | os.PathLike | None = None,
+        print_every: int = 10,
+        verbose: bool = True,
+        rng: np.random.Generator | None = None,
+        seed: int | None = None,
+        checkpoint_every: int | None = None,
+        stop_on_nonfinite: bool = True,
+        on_epoch_end: Callable[["Solver"], Any] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        resume_from: str | os.PathLike | None = None,
+        **unknown: Any,
+    ) -> None:
+        if unknown:
+            raise InvalidArgumentError(f"Solver got unknown keyword arguments: {sorted(unknown)}")
+        _check_model(model)
+        arrays = _check_data(data, model)
+        rule = get_update_rule(update_rule)
+        if optim_config is None:
+            optim_config = {}
+        if not isinstance(optim_config, Mapping):
+            raise InvalidTypeError(f"optim_config must be a dict, got {_describe(optim_config)}")
+        for w in model.params.values():
+            validate_config(update_rule, optim_config, w)
+        self.lr_decay = check_positive_real("lr_decay", lr_decay)
+        self.batch_size = check_positive_int("batch_size", batch_size)
+        self.num_epochs = check_positive_int("num_epochs", num_epochs)
+        self.num_train_samples = _check_optional_positive_int("num_train_samples", num_train_samples)
+        self.num_val_samples = _check_optional_positive_int("num_val_samples", num_val_samples)
+        self.checkpoint_name = _check_checkpoint_name(checkpoint_name)
+        self.print_every = check_positive_int("print_every", print_every)
+        self.verbose = _check_bool("verbose", verbose)
+        self.stop_on_nonfinite = _check_bool("stop_on_nonfinite", stop_on_nonfinite)
+        # Checked even without checkpoint_name (where it has no effect), so a caller can pass its
+        # setting through unconditionally.
+        self.checkpoint_every = _check_optional_positive_int("checkpoint_every", checkpoint_every)
+        if self.checkpoint_name is not None and self.checkpoint_every is None:
+            self.checkpoint_every = 1
+        if on_epoch_end is not None and not callable(on_epoch_end):
+            raise InvalidTypeError(f"on_epoch_end must be a callable or None, got {_describe(on_epoch_end)}")
+        if should_stop is not None and not callable(should_stop):
+            raise InvalidTypeError(f"should_stop must be a callable or None, got {_describe(should_stop)}")
+        check_generator("rng", rng)
+        seed = check_seed("seed", seed)
+        if rng is not None and seed is not None:
+            raise InvalidArgumentError("give rng or seed, not both")
+
+        if (
+            isinstance(model, FullyConnectedNet)
+            and model.seed is not None
+            and model.use_dropout
+        ):
+            warnings.warn(
+                f"the model was built with seed={model.seed}, which fixes every dropout mask: the same "
+                "units are dropped at every step, so dropout does not regularize. That is meant for "
+                "gradient checks; for training build the model with rng=np.random.default_rng(seed) "
+                "instead of seed=",
+                UserWarning,
+                stacklevel=2,
+            )
+
+        self.model = model
+        self.X_train, self.y_train = arrays["X_train"], arrays["y_train"]
+        self.X_val, self.y_val = arrays["X_val"], arrays["y_val"]
+        self.update_rule = rule
+        self._rule_label = rule_name(update_rule) or getattr(rule, "__qualname__", repr(rule))
+        self.optim_config = dict(optim_config)
+        self.rng = np.random.default_rng(seed) if seed is not None else rng
+        self.on_epoch_end = on_epoch_end
+        self.should_stop = should_stop
+        self.interrupted = False
+        self._reset()
+        if resume_from is not None:
+            self.resume(resume_from)
+
+    # ------------------------------------------------------------------------------- bookkeeping
+    def _reset(self) -> None:
+        self.epoch = 0
+        self.iteration = 0
+        self.best_val_acc = 0.0
+        self.best_epoch: int | None = None
+        self.best_params: dict[str, np.ndarray] = {}
+        self.best_buffers: dict[str, np.ndarray] = {}
+        self.loss_history: list[float] = []
+        self.train_acc_history: list[float] = []
+        self.val_acc_history: list[float] = []
+        self.diverged: Divergence | None = None
+        self.optim_configs = {name: copy.deepcopy(self.optim_config) for name in self.model.params}
+
+    @property
+    def iterations_per_epoch(self) -> int:
+        return max(self.X_train.shape[0] // self.batch_size, 1)
+
+    @property
+    def num_iterations(self) -> int:
+        return self.num_epochs * self.iterations_per_epoch
+
+    def _choice(self, n: int, size: int) -> np.ndarray:
+        if self.rng is None:
+            # The documented course-compatible draw from NumPy's global generator.
+            return np.random.choice(n, size)
+        return self.rng.choice(n, size)
+
+    def _model_buffers(self) -> dict[str, np.ndarray]:
+        buffers = getattr(self.model, "buffers", None)
+        if not callable(buffers):
+            return {}
+        return {name: np.array(value, copy=True) for name, value in buffers().items()}
+
+    def _snapshot_best(self) -> None:
+        self.best_params = {name: w.copy() for name, w in self.model.params.items()}
+        self.best_buffers = self._model_buffers()
+
+    def _restore_best(self) -> None:
+        if not self.best_params:
+            return
+        if self.best_buffers and callable(getattr(self.model, "load_buffers", None)):
+            self.model.load_buffers({name: b.copy() for name, b in self.best_buffers.items()})
+        for name, w in self.best_params.items():
+            self.model.params[name] = w.copy()
+
+    # ------------------------------------------------------------------------------- training
+    def _diverge(self, t: int, what: str, value: Any) -> None:
+        """Record where training failed, put the best parameters back, and raise."""
+        values = np.asarray(value)
+        if values.size == 1:
+            detail = f"{float(values.reshape(())):f}"
+        else:
+            bad = int(values.size - np.count_nonzero(np.isfinite(values)))
+            detail = f"not finite ({bad} of {values.size} values are NaN or infinite)"
+        self.diverged = Divergence(iteration=t + 1, epoch=self.epoch + 1, what=what)
+        self._restore_best()
+        rates = sorted({c["learning_rate"] for c in self.optim_configs.values() if "learning_rate" in c})
+        rate = f" (learning_rate {rates[0]:g})" if len(rates) == 1 else ""
+        best = (
+            f"the best parameters so far (epoch {self.best_epoch}, val_acc {self.best_val_acc:f}) were restored"
+            if self.best_epoch is not None
+            else "no parameters had been evaluated yet"
+        )
+        raise TrainingDivergedError(
+            f"training diverged at iteration {t + 1} / {self.num_iterations} (epoch {self.epoch + 1} / "
+            f"{self.num_epochs}): {what} is {detail}. The usual cause is a learning rate that is too "
+            f"high{rate}: try one 3 to 10 times smaller. That update was not applied; {best}."
+        )
+
+    def _step(self, t: int) -> None:
+        """One minibatch step; with ``stop_on_nonfinite`` nothing is changed unless all is finite."""
+        if not self.stop_on_nonfinite:
+            self._step_body(t)
+            return
+        # Every overflow or invalid operation ends in an inf or NaN that the checks below turn into
+        # one clear TrainingDivergedError; NumPy's RuntimeWarnings would only repeat it less clearly.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            self._step_body(t)
+
+    def _step_body(self, t: int) -> None:
+        batch = self._choice(self.X_train.shape[0], self.batch_size)
+        loss, grads = self.model.loss(self.X_train[batch], self.y_train[batch])
+        check = self.stop_on_nonfinite
+        if check and not np.isfinite(loss):
+            self._diverge(t, "loss", loss)
+        params = self.model.params
+        missing = [name for name in params if name not in grads]
+        if missing:
+            raise InvalidArgumentError(f"model.loss returned no gradients for parameters {missing}")
+        if check:
+            for name in params:
+                if not np.all(np.isfinite(grads[name])):
+                    self._diverge(t, f"grads[{name!r}]", grads[name])
+        updates = {}
+        for name, w in params.items():
+            updates[name] = self.update_rule(w, grads[name], self.optim_configs[name])
+        if check:
+            for name, (next_w, _) in updates.items():
+                if not np.all(np.isfinite(next_w)):
+                    self._diverge(t, f"the update of {name}", next_w)
+        self.loss_history.append(float(loss))
+        for name, (next_w, next_config) in updates.items():
+            params[name] = next_w
+            self.optim_configs[name] = next_config
+
+    def _record_epoch(self) -> None:
+        """Measure both accuracies, keep the best parameters, write a checkpoint if one is due."""
+        train_acc = self.check_accuracy(self.X_train, self.y_train, num_samples=self.num_train_samples)
+        val_acc = self.check_accuracy(self.X_val, self.y_val, num_samples=self.num_val_samples)
+        self.train_acc_history.append(train_acc)
+        self.val_acc_history.append(val_acc)
+        # Strictly better only, as in the course: the earliest of equal epochs is kept.
+        if self.best_epoch is None or val_acc > self.best_val_acc:
+            self.best_val_acc = val_acc
+            self.best_epoch = self.epoch
+            self._snapshot_best()
+        if self.epoch > 0 and self.checkpoint_name is not None and (
+            self.epoch % self.checkpoint_every == 0 or self.epoch == self.num_epochs
+        ):
+            self._save_checkpoint()
+        if self.verbose:
+            print(
+                "(Epoch %d / %d) train acc: %f; val_acc: %f"
+                % (self.epoch, self.num_epochs, train_acc, val_acc)
+            )
+
+    def train(self) -> None:
+        """Train to ``num_epochs`` from where the Solver stands, then restore the best parameters.
+
+        If ``should_stop()`` says so, training stops after the current step instead: with a
+        ``checkpoint_name`` the state is written to ``{checkpoint_name}_latest.npz`` (mid-epoch
+        checkpoints resume exactly too), ``interrupted`` is set, and the model keeps its current
+        parameters so that calling ``train()`` again continues the same run.
+
+        Raises:
+            TrainingDivergedError: with ``stop_on_nonfinite``, a NaN or infinite loss, gradient or
+                update (see :attr:`diverged`).
+        """
+        self.interrupted = False
+        if not self.train_acc_history:
+            self._record_epoch()
+        iterations_per_epoch = self.iterations_per_epoch
+        num_iterations = self.num_iterations
+        for t in range(self.iteration, num_iterations):
+            self._step(t)
+            self.iteration = t + 1
+            if self.verbose and t % self.print_every == 0:
+                print("(Iteration %d / %d) loss: %f" % (t + 1, num_iterations, self.loss_history[-1]))
+            if (t + 1) % iterations_per_epoch == 0:
+                self.epoch += 1
+                for config in self.optim_configs.values():
+                    if "learning_rate" in config:
+                        config["learning_rate"] *= self.lr_decay
+                self._record_epoch()
+                if self.on_epoch_end is not None:
+                    self.on_epoch_end(self)
+            if self.should_stop is not None and t + 1 < num_iterations and self.should_stop():
+                self.interrupted = True
+                if self.checkpoint_name is not None:
+                    self._save_checkpoint(latest_only=True)
+                return
+        self._restore_best()
+
+    def check_accuracy(
+        self, X: np.ndarray, y: np.ndarray, num_samples: int | None = None, batch_size: int = 100
+    ) -> float:
+        """The model's accuracy on ``X``, ``y``: ``mean(argmax(scores) == y)``.
+
+        Args:
+            X: (N, d_1, ...) inputs. y: (N,) integer labels.
+            num_samples: if given and less than N, measure on that many examples drawn with
+                replacement (from the Solver's generator).
+            batch_size: examples per call of ``model.loss(X_batch)``.
+
+        Returns:
+            The fraction of correct predictions, a float in [0, 1].
+        """
+        if not isinstance(X, np.ndarray) or X.ndim < 1 or X.shape[0] == 0:
+            raise InvalidArgumentError(
+                f"X must be an array of shape (N, d_1, ...) with N >= 1, got {_describe(X)}"
+            )
+        if not isinstance(y, np.ndarray) or y.shape != (X.shape[0],):
+            raise InvalidArgumentError(f"y must be an array of shape ({X.shape[0]},), got {_describe(y)}")
+        num_samples = _check_optional_positive_int("num_samples", num_samples)
+        batch_size = check_positive_int("batch_size", batch_size)
+        n = X.shape[0]
+        if num_samples is not None and n > num_samples:
+            mask = self._choice(n, num_samples)
+            n, X, y = num_samples, X[mask], y[mask]
+        predictions = []
+        for start in range(0, n, batch_size):
+            scores = self.model.loss(X[start : start + batch_size])
+            predictions.append(np.argmax(scores, axis=1))
+        return float(np.mean(np.hstack(predictions) == y))
+
+    # ------------------------------------------------------------------------------- checkpoints
+    def _settings(self) -> dict[str, Any]:
+        return {
+            "model_class": type(self.model).__name__,
+            "update_rule": self._rule_label,
+            "optim_config": _json_scalars(self.optim_config),
+            "lr_decay": self.lr_decay,
+            "batch_size": self.batch_size,
+            "num_epochs": self.num_epochs,
+            "num_train": int(self.X_train.shape[0]),
+            "num_val": int(self.X_val.shape[0]),
+            "num_train_samples": self.num_train_samples,
+            "num_val_samples": self.num_val_samples,
+            "print_every": self.print_every,
+            "checkpoint_every": self.checkpoint_every,
+            "stop_on_nonfinite": self.stop_on_nonfinite,
+        }
+
+    def _model_draws_from_global(self) -> bool:
+        """Whether the model's dropout masks come from NumPy's global generator (unknown models: yes)."""
+        if isinstance(getattr(self.model, "rng", None), np.random.Generator):
+            return False
+        if getattr(self.model, "seed", None) is not None:
+            return False
+        return bool(getattr(self.model, "use_dropout", True))
+
+    def training_state(self) -> TrainingState:
+        """Everything a checkpoint holds, as it stands now (arrays are not copied)."""
+        model_rng = getattr(self.model, "rng", None)
+        model_rng = model_rng if isinstance(model_rng, np.random.Generator) else None
+        uses_global = self.rng is None or self._model_draws_from_global()
+        return TrainingState(
+            settings=self._settings(),
+            params=dict(self.model.params),
+            buffers=self._model_buffers(),
+            best_params=self.best_params,
+            best_buffers=self.best_buffers,
+            optim_configs=self.optim_configs,
+            epoch=self.epoch,
+            iteration=self.iteration,
+            best_epoch=self.best_epoch,
+            best_val_acc=self.best_val_acc,
+            loss_history=self.loss_history,
+            train_acc_history=self.train_acc_history,
+            val_acc_history=self.val_acc_history,
+            solver_rng=None if self.rng is None else generator_state(self.rng),
+            model_rng=None if model_rng is None else generator_state(model_rng),
+            shared_rng=self.rng is not None and model_rng is self.rng,
+            global_rng=np.random.get_state(legacy=False) if uses_global else None,
+        )
+
+    def checkpoint_path(self, epoch: int | str) -> Path:
+        """``{checkpoint_name}_epoch_{epoch}.npz``, or ``{checkpoint_name}_latest.npz`` for 'latest'."""
+        if self.checkpoint_name is None:
+            raise InvalidArgumentError("this Solver has no checkpoint_name")
+        if epoch == "latest":
+            return Path(f"{self.checkpoint_name}_latest.npz")
+        return Path(f"{self.checkpoint_name}_epoch_{check_positive_int('epoch', epoch, allow_zero=True)}.npz")
+
+    def _save_checkpoint(self, latest_only: bool = False) -> None:
+        paths = [self.checkpoint_path("latest")]
+        if not latest_only:
+            paths.insert(0, self.checkpoint_path(self.epoch))
+        if self.verbose:
+            print('Saving checkpoint to "%s"' % paths[0])
+        write_training_state(paths, self.training_state())
+
+    def resume(self, path: str | os.PathLike) -> None:
+        """Continue from a training checkpoint: the next :meth:`train` goes on exactly where it stopped.
+
+        Restores the model's parameters and buffers, the optimizer configs (state arrays, step
+        counts, decayed learning rates), epoch and step counts, histories, the best parameters and
+        buffers, and the random generators (the Solver's, the model's ``rng`` and, if the run used
+        it, NumPy's global generator). The checkpoint's source of randomness wins: if it was written
+        by a Solver with a Generator, this Solver takes that Generator's state (in its own ``rng``
+        when the bit generator classes match); if the run used the global generator, ``rng``
+        becomes None. Settings that do not change the state (``num_epochs``, ``lr_decay``, printing)
+        are this Solver's own, so a run can be extended by resuming with more epochs.
+
+        Raises:
+            CheckpointError: an unreadable or corrupt file, one for another architecture or dtype,
+                another batch size, training set size or update rule, or more epochs done than
+                ``num_epochs``; the model and the Solver are then left as they were.
+        """
+        state = read_training_state(path)
+        where = f"checkpoint {state.path}"
+        check_model_compatible(state, self.model)
+        settings = state.settings
+        for key, mine, why in (
+            ("batch_size", self.batch_size, "the epochs would not line up"),
+            ("num_train", int(self.X_train.shape[0]), "the epochs would not line up"),
+            ("update_rule", self._rule_label, "the optimizer state would not fit"),
+        ):
+            if settings.get(key) != mine:
+                raise CheckpointError(
+                    f"{where} was written with {key}={settings.get(key)!r} and this Solver has "
+                    f"{key}={mine!r}: {why}"
+                )
+        if state.epoch > self.num_epochs:
+            raise CheckpointError(
+                f"{where} has already trained {state.epoch} epochs, more than this Solver's "
+                f"num_epochs={self.num_epochs}"
+            )
+        per_epoch = self.iterations_per_epoch
+        # An interrupted run stops mid-epoch: between the steps of its completed epochs and the next.
+        if not state.epoch * per_epoch <= state.iteration < (state.epoch + 1) * per_epoch or (
+            state.iteration > self.num_iterations
+        ):
+            raise CheckpointError(
+                f"{where} records {state.iteration} steps after {state.epoch} epochs of {per_epoch} "
+                f"steps, which does not fit this Solver's {self.num_iterations} steps"
+            )
+        if rule_name(self.update_rule) is not None:
+            for name, config in state.optim_configs.items():
+                try:
+                    validate_config(self.update_rule, config, self.model.params[name])
+                except (InvalidArgumentError, InvalidTypeError) as exc:
+                    raise CheckpointError(f"{where} holds a bad optimizer state for {name}: {exc}") from None
+        model_rng = getattr(self.model, "rng", None)
+        model_has_generator = isinstance(model_rng, np.random.Generator)
+        if self._model_draws_from_global() and state.model_rng is not None:
+            raise CheckpointError(
+                f"{where} was written with a model that drew its dropout masks from a Generator "
+                "(rng=), but this model draws them from NumPy's global generator: build it with rng="
+            )
+        if model_has_generator and state.model_rng is None and bool(getattr(self.model, "use_dropout", True)):
+            raise CheckpointError(
+                f"{where} was written with a model that drew its dropout masks from NumPy's global "
+                "generator, but this model has its own rng"
+            )
+
+        # Everything is checked; the model's buffers go first, the one step that may still refuse.
+        apply_model_state(state.path, self.model, state.params, state.buffers)
+        self.best_params = {name: w.copy() for name, w in state.best_params.items()}
+        self.best_buffers = {name: b.copy() for name, b in state.best_buffers.items()}
+        self.optim_configs = state.optim_configs
+        self.epoch = state.epoch
+        self.iteration = state.iteration
+        self.best_epoch = state.best_epoch
+        self.best_val_acc = state.best_val_acc
+        self.loss_history = list(state.loss_history)
+        self.train_acc_history = list(state.train_acc_history)
+        self.val_acc_history = list(state.val_acc_history)
+        self.diverged = None
+        if model_has_generator and state.model_rng is not None:
+            self.model.rng = restore_generator(model_rng, state.model_rng)
+        if state.solver_rng is None:
+            self.rng = None
+        elif state.shared_rng and model_has_generator:
+            self.rng = self.model.rng
+        elif self.rng is not None and self.rng is model_rng:
+            # Shared here but not in the run being resumed: the two streams must be separate again.
+            self.rng = restore_generator(None, state.solver_rng)
+        else:
+            self.rng = restore_generator(self.rng, state.solver_rng)
+        if state.global_rng is not None:
+            # The run drew from NumPy's global generator; continuing it exactly means resetting it.
+            np.random.set_state(state.global_rng)

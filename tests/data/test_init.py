@@ -1,0 +1,43 @@
+"""The data package's public surface and load_dataset."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dropout_lab.data as data
+from dropout_lab.data import DATASETS, load_dataset
+from dropout_lab.errors import InvalidArgumentError, InvalidTypeError
+
+
+def test_all_lists_exactly_the_submodules_public_names():
+    from dropout_lab.data import _unpickle, cifar10, digits, download, split
+
+    exported = set().union(*(m.__all__ for m in (_unpickle, cifar10, digits, download, split)))
+    assert set(data.__all__) == exported | {"DATASETS", "load_dataset"}
+    assert len(data.__all__) == len(set(data.__all__))
+    for module in (_unpickle, cifar10, digits, download, split):
+        for name in module.__all__:
+            assert getattr(data, name) is getattr(module, name)
+
+
+def test_unknown_names_list_the_choices():
+    assert DATASETS == ("digits", "cifar10")
+    with pytest.raises(InvalidArgumentError) as info:
+        load_dataset("mnist")
+    assert "'digits'" in str(info.value) and "'cifar10'" in str(info.value) and "mnist" in str(info.value)
+    with pytest.raises(InvalidTypeError, match="name"):
+        load_dataset(None)
+
+
+def test_cifar10_by_name(cifar_dir):
+    out = load_dataset("cifar10", num_training=30, num_validation=10, num_test=5, root=cifar_dir)
+    expected = data.get_CIFAR10_data(30, 10, 5, root=cifar_dir)
+    assert list(out) == list(expected)
+    for key in out:
+        assert np.array_equal(out[key], expected[key])
+
+
+def test_unknown_keyword_is_a_type_error():
+    with pytest.raises(TypeError):
+        load_dataset("digits", num_examples=3)

@@ -1,0 +1,324 @@
+"""The restricted unpickler: real batch formats load, code never runs, garbage is a DataError."""
+
+from __future__ import annotations
+
+import copyreg
+import io
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dropout_lab.data import ALLOWED_GLOBALS, load_pickle_file, restricted_loads
+from dropout_lab.errors import DataError
+
+from ._batches import PROTO2, binint, binstring, py2_array, py2_batch, random_batch
+
+SOURCE = "/some/where/data_batch_9"
+SMALL_DATA, SMALL_LABELS = random_batch(np.random.default_rng(11), 3)
+SMALL = py2_batch(SMALL_DATA, SMALL_LABELS)
+PLAIN = (dict, list, tuple, bytes, bytearray, str, int, float, bool, type(None), np.ndarray, np.dtype, np.generic)
+
+
+# ------------------------------------------------------------------------------- payloads that run code
+
+
+class _Reduce:
+    """Pickles as ``func(*args)`` through the REDUCE opcode, as an attacker's object would."""
+
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+def _touch_command(marker: Path) -> str:
+    return f"{sys.executable} -c \"open(r'{marker}', 'w').close()\""
+
+
+def _touch_source(marker: Path) -> str:
+    return f"open(r'{marker}', 'w').close()"
+
+
+def _global(module: str, name: str) -> bytes:
+    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
+
+
+def _unicode(text: str) -> bytes:
+    data = text.encode()
+    return b"X" + len(data).to_bytes(4, "little") + data
+
+
+def payloads(marker: Path) -> dict[str, bytes]:
+    """Pickles that would create ``marker`` if their globals were resolved and called."""
+    cmd = _touch_command(marker)
+    src = _touch_source(marker)
+    made = {
+        "os.system REDUCE (posix.system)": pickle.dumps(_Reduce(os.system, cmd), protocol=2),
+        "os.system REDUCE protocol 0": pickle.dumps(_Reduce(os.system, cmd), protocol=0),
+        "builtins.eval REDUCE": pickle.dumps(_Reduce(eval, src), protocol=2),
+        "builtins.exec STACK_GLOBAL": pickle.dumps(_Reduce(exec, src), protocol=4),
+        "subprocess.Popen STACK_GLOBAL": pickle.dumps(
+            _Reduce(subprocess.Popen, [sys.executable, "-c", src]), protocol=5
+        ),
+        "os.system GLOBAL by hand": PROTO2 + _global("os", "system") + b"(" + _unicode(cmd) + b"tR.",
+        "posix.system GLOBAL by hand": PROTO2 + _global("posix", "system") + b"(" + _unicode(cmd) + b"tR.",
+        "os.system INST": b"(" + _unicode(cmd) + b"ios\nsystem\n.",
+        "os.system OBJ": PROTO2 + b"(" + _global("os", "system") + _unicode(cmd) + b"o.",
+        "builtins.eval OBJ": PROTO2 + b"(" + _global("builtins", "eval") + _unicode(src) + b"o.",
+        "__builtin__.eval (Python 2 name)": PROTO2 + _global("__builtin__", "eval") + b"(" + _unicode(src) + b"tR.",
+        "subprocess.Popen NEWOBJ": PROTO2 + _global("subprocess", "Popen") + b"(" + _unicode(cmd) + b"t\x81.",
+        "builtins.getattr chain": PROTO2
+        + _global("builtins", "getattr")
+        + b"("
+        + _global("os", "system")
+        + _unicode("__call__")
+        + b"tR("
+        + _unicode(cmd)
+        + b"tR.",
+        "numpy.load (another numpy global)": PROTO2 + _global("numpy", "load") + b"(" + _unicode(str(marker)) + b"tR.",
+        # Hidden inside an otherwise valid batch, after the array: refused mid-stream.
+        "payload inside a real batch": py2_batch(
+            np.zeros((2, 3072), np.uint8), [1, 2], batch_label=b"x"
+        )[:-2]
+        + binstring(b"extra")
+        + _global("os", "system")
+        + b"("
+        + _unicode(cmd)
+        + b"tRu.",
+    }
+    return made
+
+
+PAYLOAD_NAMES = sorted(payloads(Path("/nonexistent/marker")))
+
+
+@pytest.mark.parametrize("name", PAYLOAD_NAMES)
+def test_pickles_that_run_code_are_refused_and_do_not_run(name, tmp_path):
+    marker = tmp_path / "marker"
+    data = payloads(marker)[name]
+    with pytest.raises(DataError, match="refused to load the global") as info:
+        restricted_loads(data, SOURCE)
+    assert SOURCE in str(info.value)
+    assert not marker.exists()
+    # The same through a file: the message names the file.
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(data)
+    with pytest.raises(DataError, match="refused") as info:
+        load_pickle_file(path)
+    assert str(path) in str(info.value)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("name", ["os.system GLOBAL by hand", "builtins.eval REDUCE", "os.system INST"])
+def test_the_payloads_do_run_under_plain_pickle(name, tmp_path):
+    """Control: the payloads above are real, so their refusal is what keeps the marker away."""
+    marker = tmp_path / "marker"
+    pickle.loads(payloads(marker)[name])  # noqa: S301 - our own payload, to prove it works
+    assert marker.exists()
+
+
+def test_refusal_names_the_global(tmp_path):
+    marker = tmp_path / "marker"
+    with pytest.raises(DataError, match=r"os\.system"):
+        restricted_loads(payloads(marker)["os.system GLOBAL by hand"], SOURCE)
+    with pytest.raises(DataError, match=r"subprocess\.Popen"):
+        restricted_loads(payloads(marker)["subprocess.Popen STACK_GLOBAL"], SOURCE)
+
+
+def test_extension_registry_opcodes_are_refused_too(tmp_path):
+    marker = tmp_path / "marker"
+    code = 0x7F3A1  # an extension code nobody else registers
+    copyreg.add_extension("os", "system", code)
+    try:
+        data = PROTO2 + b"\x84" + code.to_bytes(4, "little") + b"(" + _unicode(_touch_command(marker)) + b"tR."
+        with pytest.raises(DataError, match=r"refused to load the global os\.system"):
+            restricted_loads(data, SOURCE)
+    finally:
+        copyreg.remove_extension("os", "system", code)
+    assert not marker.exists()
+
+
+def test_allowed_globals_are_exactly_what_batches_need():
+    assert ("numpy.core.multiarray", "_reconstruct") in ALLOWED_GLOBALS
+    assert ("numpy._core.multiarray", "_reconstruct") in ALLOWED_GLOBALS
+    assert {module for module, _ in ALLOWED_GLOBALS} <= {
+        "numpy",
+        "numpy.core.multiarray",
+        "numpy._core.multiarray",
+        "numpy.core.numeric",
+        "numpy._core.numeric",
+        "_codecs",
+        "__builtin__",
+        "builtins",
+    }
+    assert ("builtins", "eval") not in ALLOWED_GLOBALS
+    assert {name for module, name in ALLOWED_GLOBALS if module in ("builtins", "__builtin__")} == {"bytes"}
+
+
+# -------------------------------------------------------------------- the allowed globals, abused
+
+
+def _reconstruct_call(shape: bytes, typecode: bytes = binstring(b"b"), subtype: bytes = _global("numpy", "ndarray")) -> bytes:
+    return PROTO2 + _global("numpy.core.multiarray", "_reconstruct") + b"(" + subtype + shape + typecode + b"tR."
+
+
+# Each would work with NumPy's and Python's own callables (a test below checks that), and with an
+# attacker's sizes (2**40 rather than 1000) would allocate memory before any check could look at it.
+ABUSES = {
+    "_reconstruct of a non-empty shape": _reconstruct_call(b"(" + binint(1000) + b"t"),
+    "_reconstruct of an object array": _reconstruct_call(b"(" + binint(1000) + b"t", binstring(b"O")),
+    # NEWOBJ would call ndarray.__new__(ndarray, shape, object), filling memory with None.
+    "NEWOBJ of numpy.ndarray": PROTO2 + _global("numpy", "ndarray") + b"((" + binint(1000) + b"t" + binstring(b"O") + b"t\x81.",
+    "REDUCE of numpy.ndarray": PROTO2 + _global("numpy", "ndarray") + b"((" + binint(1000) + b"tt" + b"R.",
+    "bytes(n) allocates n bytes": PROTO2 + _global("__builtin__", "bytes") + b"(" + binint(1000) + b"tR.",
+    "_codecs.encode with a zlib codec": PROTO2 + _global("_codecs", "encode") + b"(" + binstring(b"x") + _unicode("zlib") + b"tR.",
+    # BUILD's slot state would setattr() on the shared object, its dict state update __dict__.
+    "BUILD slot state on an allowed global": PROTO2 + _global("numpy", "dtype") + b"N}" + binstring(b"__call__") + b"Ns\x86b.",
+    "BUILD dict state on an allowed global": PROTO2 + _global("_codecs", "encode") + b"}" + binstring(b"x") + b"Nsb.",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ABUSES))
+def test_allowed_globals_accept_plain_data_only(name):
+    with pytest.raises(DataError) as info:
+        restricted_loads(ABUSES[name], SOURCE)
+    assert SOURCE in str(info.value)
+    # Nothing was tampered with: a batch still loads.
+    assert np.array_equal(restricted_loads(SMALL, SOURCE)[b"data"], SMALL_DATA)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "_reconstruct of a non-empty shape",
+        "_reconstruct of an object array",
+        "NEWOBJ of numpy.ndarray",
+        "REDUCE of numpy.ndarray",
+        "bytes(n) allocates n bytes",
+        "_codecs.encode with a zlib codec",
+    ],
+)
+def test_the_abuses_do_work_under_plain_pickle(name):
+    """Control: plain pickle builds these, so the refusals above come from the restrictions."""
+    obj = pickle.loads(ABUSES[name], encoding="bytes")  # noqa: S301 - data-only payloads
+    assert len(obj) >= 1000 or isinstance(obj, bytes)
+
+
+def test_dtype_from_a_pickle_is_a_copy_not_numpys_shared_descriptor():
+    # np.dtype('u1', False, False) would be NumPy's own uint8 descriptor, and BUILD then calls its
+    # __setstate__; the unpickler always makes a copy.
+    data = PROTO2 + _global("numpy", "dtype") + b"(" + binstring(b"u1") + b"\x89\x89tR."
+    dtype = restricted_loads(data, SOURCE)
+    assert dtype == np.dtype(np.uint8)
+    assert dtype is not np.dtype(np.uint8)
+
+
+# ------------------------------------------------------------------------------- formats that load
+
+
+@pytest.mark.parametrize("module", [b"numpy.core.multiarray", b"numpy._core.multiarray"])
+def test_python2_batch_arrays_load_under_both_numpy_module_names(module):
+    rng = np.random.default_rng(5)
+    data, labels = random_batch(rng, 7)
+    batch = restricted_loads(py2_batch(data, labels, module=module), SOURCE)
+    assert set(batch) == {b"batch_label", b"labels", b"data", b"filenames"}
+    assert batch[b"data"].dtype == np.uint8
+    assert np.array_equal(batch[b"data"], data)
+    assert batch[b"labels"] == labels.tolist()
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+@pytest.mark.parametrize("str_keys", [False, True])
+def test_python3_resaved_batches_load(protocol, str_keys):
+    rng = np.random.default_rng(protocol)
+    data, labels = random_batch(rng, 6)
+    keys = ["batch_label", "labels", "data", "filenames", "empty"]
+    values = [b"resaved", labels.tolist(), data, [b"a.png"] * 6, b""]
+    batch = {(k if str_keys else k.encode()): v for k, v in zip(keys, values)}
+    loaded = restricted_loads(pickle.dumps(batch, protocol=protocol), SOURCE)
+    key = (lambda k: k) if str_keys else (lambda k: k.encode())
+    assert np.array_equal(loaded[key("data")], data)
+    assert loaded[key("labels")] == labels.tolist()
+    assert loaded[key("batch_label")] == b"resaved"
+    assert loaded[key("empty")] == b""
+
+
+def test_numpy_integer_labels_load():
+    labels = [np.int64(3), np.uint8(9)]
+    loaded = restricted_loads(pickle.dumps({"labels": labels}, protocol=2), SOURCE)
+    assert loaded["labels"] == [3, 9]
+    assert [type(v) for v in loaded["labels"]] == [np.int64, np.uint8]
+
+
+# ------------------------------------------------------------------------------- malformed input
+
+
+
+
+@pytest.mark.parametrize("cut", [0, 1, 2, 3, 20, 60, 120, len(SMALL) // 2, len(SMALL) - 200, len(SMALL) - 1])
+def test_truncated_batches_are_data_errors(cut):
+    with pytest.raises(DataError) as info:
+        restricted_loads(SMALL[:cut], SOURCE)
+    assert SOURCE in str(info.value)
+
+
+def test_bytes_after_the_pickle_are_a_data_error():
+    with pytest.raises(DataError, match="unexpected bytes after the end"):
+        restricted_loads(SMALL + b"\x00junk", SOURCE)
+
+
+def test_persistent_ids_are_refused():
+    with pytest.raises(DataError, match=SOURCE):
+        restricted_loads(PROTO2 + binstring(b"id") + b"Q.", SOURCE)
+
+
+def test_unreadable_files_are_data_errors_naming_them(tmp_path):
+    with pytest.raises(DataError, match="missing_file"):
+        load_pickle_file(tmp_path / "missing_file")
+    with pytest.raises(DataError, match=str(tmp_path)):
+        load_pickle_file(tmp_path)  # a folder
+
+
+@given(st.binary(max_size=300))
+def test_fuzz_random_bytes_give_data_error_only(data):
+    try:
+        obj = restricted_loads(data, SOURCE)
+    except DataError as exc:
+        assert SOURCE in str(exc)
+    else:
+        assert isinstance(obj, PLAIN)
+
+
+@given(st.integers(0, len(SMALL) - 1))
+def test_fuzz_truncation_gives_data_error_only(cut):
+    with pytest.raises(DataError):
+        restricted_loads(SMALL[:cut], SOURCE)
+
+
+@given(st.lists(st.tuples(st.integers(0, len(SMALL) - 1), st.integers(0, 255)), min_size=1, max_size=4))
+def test_fuzz_corrupted_bytes_give_data_error_or_data(edits):
+    corrupted = bytearray(SMALL)
+    for position, value in edits:
+        corrupted[position] = value
+    try:
+        obj = restricted_loads(bytes(corrupted), SOURCE)
+    except DataError as exc:
+        assert SOURCE in str(exc)
+    else:
+        # A flip inside pixel bytes or a label still makes a pickle; it is plain data.
+        assert isinstance(obj, PLAIN)
+
+
+def test_py2_array_helper_round_trips():
+    array = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    data = PROTO2 + py2_array(array) + b"."
+    assert np.array_equal(restricted_loads(data, SOURCE), array)
+    assert np.array_equal(pickle.load(io.BytesIO(data), encoding="bytes"), array)  # noqa: S301

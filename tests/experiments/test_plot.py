@@ -1,0 +1,225 @@
+"""Tests for dropout_lab.experiments.plot: the accuracy figure, its PNG file and lazy matplotlib."""
+
+from __future__ import annotations
+
+import math
+import struct
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from dropout_lab.errors import InvalidArgumentError, InvalidTypeError
+from dropout_lab.experiments.plot import plot_accuracy
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+T_975_2 = 4.30265272975  # published t_{0.975, 2}
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    """Width and height from the IHDR chunk, which must come first."""
+    assert data[:8] == PNG_SIGNATURE
+    length, kind = struct.unpack(">I4s", data[8:16])
+    assert kind == b"IHDR" and length == 13
+    width, height = struct.unpack(">II", data[16:24])
+    assert data[-8:-4] == b"IEND"
+    return width, height
+
+
+def _runs(keep_probs=(1.0, 0.5), seeds=(0,), epochs=4):
+    runs = []
+    for keep_prob in keep_probs:
+        for position, seed in enumerate(seeds):
+            # The i-th seed shifts the curve by 0.1 * (i - 1): with 3 seeds each epoch holds
+            # m - 0.1, m, m + 0.1.
+            base = np.linspace(0.1, 0.5, epochs + 1) * keep_prob + 0.1 * (position - 1) + 0.2
+            runs.append(
+                {
+                    "keep_prob": keep_prob,
+                    "seed": seed,
+                    "train_acc_history": list(base + 0.1),
+                    "val_acc_history": base,
+                }
+            )
+    return runs
+
+
+@pytest.mark.parametrize("seeds", [(0,), (0, 1, 2)])
+def test_plot_writes_a_valid_png_and_nothing_else(tmp_path, seeds):
+    path = tmp_path / "accuracy.png"
+    returned = plot_accuracy(_runs(seeds=seeds), path, title="Dropout")
+    assert returned == path
+    width, height = _png_size(path.read_bytes())
+    assert width > 0 and height > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["accuracy.png"]  # no temporary file left
+
+
+def test_plot_accepts_objects_and_a_string_path(tmp_path):
+    runs = [SimpleNamespace(**run) for run in _runs(keep_probs=(0.75,), seeds=(3, 4))]
+    plot_accuracy(runs, str(tmp_path / "a.png"))
+    _png_size((tmp_path / "a.png").read_bytes())
+
+
+def test_plot_replaces_an_existing_file(tmp_path):
+    path = tmp_path / "accuracy.png"
+    path.write_bytes(b"old")
+    plot_accuracy(_runs(), path)
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["accuracy.png"]
+
+
+def test_a_crash_while_writing_leaves_the_old_file(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    def torn_savefig(self, handle, **kwargs):
+        handle.write(PNG_SIGNATURE + b"half a picture")
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(Figure, "savefig", torn_savefig)
+    path = tmp_path / "accuracy.png"
+    path.write_bytes(b"the previous figure")
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        plot_accuracy(_runs(), path)
+    assert path.read_bytes() == b"the previous figure"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["accuracy.png"]
+
+
+class _Recorder:
+    """Wraps Figure.savefig and Axes.fill_between to see what was drawn."""
+
+    def __init__(self, monkeypatch):
+        from matplotlib.axes import Axes
+        from matplotlib.figure import Figure
+
+        self.figures = []
+        self.bands = []
+        savefig, fill_between = Figure.savefig, Axes.fill_between
+
+        def record_savefig(figure, *args, **kwargs):
+            self.figures.append(figure)
+            return savefig(figure, *args, **kwargs)
+
+        def record_fill_between(axes, x, y1, y2, **kwargs):
+            self.bands.append((axes, np.asarray(x), np.asarray(y1), np.asarray(y2)))
+            return fill_between(axes, x, y1, y2, **kwargs)
+
+        monkeypatch.setattr(Figure, "savefig", record_savefig)
+        monkeypatch.setattr(Axes, "fill_between", record_fill_between)
+
+
+def test_three_seeds_draw_the_mean_and_a_t_interval_band(tmp_path, monkeypatch):
+    recorder = _Recorder(monkeypatch)
+    runs = _runs(keep_probs=(1.0, 0.5), seeds=(0, 1, 2), epochs=4)
+    plot_accuracy(runs, tmp_path / "accuracy.png")
+    (figure,) = recorder.figures
+    train_axes, val_axes = figure.axes
+    assert train_axes.get_title() == "Train accuracy" and val_axes.get_title() == "Validation accuracy"
+    legend = val_axes.get_legend()
+    assert [text.get_text() for text in legend.get_texts()] == ["keep 1", "keep 0.5"]
+    assert "mean of 3 seeds" in legend.get_title().get_text()
+    assert "95% t interval" in legend.get_title().get_text()
+    # One band per keep probability per panel.
+    assert len(recorder.bands) == 4
+    # Each epoch holds m - 0.1, m, m + 0.1: mean m, s = 0.1, half-width t_{0.975,2} * 0.1 / sqrt(3).
+    half_width = T_975_2 * 0.1 / math.sqrt(3)
+    val_mean_keep1 = np.linspace(0.1, 0.5, 5) + 0.2
+    _, x, low, high = next(band for band in recorder.bands if band[0] is val_axes)
+    np.testing.assert_array_equal(x, np.arange(5))
+    np.testing.assert_allclose(low, val_mean_keep1 - half_width, rtol=1e-9)
+    np.testing.assert_allclose(high, val_mean_keep1 + half_width, rtol=1e-9)
+    line = val_axes.get_lines()[0]
+    np.testing.assert_allclose(line.get_ydata(), val_mean_keep1, rtol=1e-12)
+
+
+def test_one_seed_draws_plain_lines_without_bands(tmp_path, monkeypatch):
+    recorder = _Recorder(monkeypatch)
+    runs = _runs(keep_probs=(1.0, 0.5, 0.25), seeds=(7,), epochs=3)
+    plot_accuracy(runs, tmp_path / "accuracy.png", title="My title")
+    (figure,) = recorder.figures
+    assert recorder.bands == []
+    assert figure.get_suptitle() == "My title"
+    train_axes, val_axes = figure.axes
+    legend = val_axes.get_legend()
+    assert [text.get_text() for text in legend.get_texts()] == ["keep 1", "keep 0.5", "keep 0.25"]
+    assert legend.get_title().get_text() == ""
+    for axes, name in ((train_axes, "train_acc_history"), (val_axes, "val_acc_history")):
+        for line, run in zip(axes.get_lines(), runs):
+            np.testing.assert_array_equal(line.get_xdata(), np.arange(4))
+            np.testing.assert_allclose(line.get_ydata(), run[name])
+
+
+def test_plot_does_not_touch_pyplot_or_the_backend(tmp_path):
+    script = (
+        "import sys\n"
+        "import matplotlib\n"
+        "backend_before = dict.__getitem__(matplotlib.rcParams, 'backend')  # raw: no resolution\n"
+        "from dropout_lab.experiments.plot import plot_accuracy\n"
+        "runs = [dict(keep_prob=k, seed=s, train_acc_history=[0.1, 0.5], val_acc_history=[0.1, 0.4])\n"
+        "        for k in (1.0, 0.5) for s in (0, 1)]\n"
+        f"plot_accuracy(runs, {str(tmp_path / 'a.png')!r})\n"
+        "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'\n"
+        "assert dict.__getitem__(matplotlib.rcParams, 'backend') is backend_before, 'backend changed'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    _png_size((tmp_path / "a.png").read_bytes())
+
+
+def test_importing_the_library_does_not_import_matplotlib():
+    script = (
+        "import sys\n"
+        "import dropout_lab\n"
+        "import dropout_lab.experiments.plot, dropout_lab.experiments.stats, dropout_lab._progress\n"
+        "loaded = sorted(name for name in sys.modules if name.split('.')[0] == 'matplotlib')\n"
+        "assert not loaded, loaded\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("runs", "error", "match"),
+    [
+        ([], InvalidArgumentError, "at least one run"),
+        ({"keep_prob": 1.0}, InvalidTypeError, "list of run records"),
+        ([{"keep_prob": 1.0, "seed": 0, "train_acc_history": [0.1]}], InvalidArgumentError,
+         "'val_acc_history'"),
+        ([dict(keep_prob=1.0, seed=0, train_acc_history=[0.1, 0.2], val_acc_history=[0.1])],
+         InvalidArgumentError, "2 train accuracies but 1 validation"),
+        ([dict(keep_prob=1.0, seed=0, train_acc_history=[0.1, 0.2], val_acc_history=[0.1, 0.2]),
+          dict(keep_prob=1.0, seed=1, train_acc_history=[0.1], val_acc_history=[0.1])],
+         InvalidArgumentError, "earlier seeds at this keep probability have 2"),
+        ([dict(keep_prob=1.0, seed=0, train_acc_history=[0.1], val_acc_history=[0.1])] * 2,
+         InvalidArgumentError, "repeats keep_prob=1, seed=0"),
+        ([dict(keep_prob=1.0, seed=0, train_acc_history=[0.1, 55.0], val_acc_history=[0.1, 0.2])],
+         InvalidArgumentError, r"\[0, 1\], got 55.0 at epoch 1"),
+        ([dict(keep_prob=1.0, seed=0, train_acc_history=[0.1, math.nan], val_acc_history=[0.1, 0.2])],
+         InvalidArgumentError, "got nan at epoch 1"),
+        ([dict(keep_prob=1.0, seed=0, train_acc_history=[], val_acc_history=[])],
+         InvalidArgumentError, "non-empty 1-D"),
+        ([dict(keep_prob=1.0, seed=0, train_acc_history=["a"], val_acc_history=[0.1])],
+         InvalidTypeError, "sequence of accuracies"),
+        ([dict(keep_prob=1.5, seed=0, train_acc_history=[0.1], val_acc_history=[0.1])],
+         InvalidArgumentError, "keep_prob"),
+    ],
+)
+def test_plot_rejects_bad_runs_before_writing(tmp_path, runs, error, match):
+    with pytest.raises(error, match=match):
+        plot_accuracy(runs, tmp_path / "accuracy.png")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_plot_rejects_bad_paths_and_options(tmp_path):
+    with pytest.raises(InvalidArgumentError, match="folder must exist"):
+        plot_accuracy(_runs(), tmp_path / "missing" / "accuracy.png")
+    with pytest.raises(InvalidArgumentError, match="must name a file"):
+        plot_accuracy(_runs(), tmp_path)
+    with pytest.raises(InvalidTypeError, match="path must be a str or os.PathLike"):
+        plot_accuracy(_runs(), 3)
+    with pytest.raises(InvalidTypeError, match="title must be a str"):
+        plot_accuracy(_runs(), tmp_path / "a.png", title=5)
+    with pytest.raises(InvalidArgumentError, match="confidence"):
+        plot_accuracy(_runs(), tmp_path / "a.png", confidence=1.0)
+    assert list(tmp_path.iterdir()) == []
