@@ -209,6 +209,9 @@ class Solver:
         should_stop: polled as ``should_stop()`` after each step; True stops :meth:`train` there
             (a signal handler's flag, for instance), writing ``{checkpoint_name}_latest.npz``.
         resume_from: a training checkpoint to continue from (see :meth:`resume`).
+        keep_epoch_checkpoints: keep every ``{checkpoint_name}_epoch_{epoch}.npz`` (the course's
+            behaviour, default); False writes only ``{checkpoint_name}_latest.npz``, which is all a resume
+            needs (long experiments would otherwise fill the disk).
 
     Attributes:
         loss_history: the loss of every step. train_acc_history, val_acc_history: ``num_epochs + 1``
@@ -245,6 +248,7 @@ class Solver:
         on_epoch_end: Callable[["Solver"], Any] | None = None,
         should_stop: Callable[[], bool] | None = None,
         resume_from: str | os.PathLike | None = None,
+        keep_epoch_checkpoints: bool = True,
         **unknown: Any,
     ) -> None:
         if unknown:
@@ -264,6 +268,7 @@ class Solver:
         self.num_train_samples = _check_optional_positive_int("num_train_samples", num_train_samples)
         self.num_val_samples = _check_optional_positive_int("num_val_samples", num_val_samples)
         self.checkpoint_name = _check_checkpoint_name(checkpoint_name)
+        self.keep_epoch_checkpoints = _check_bool("keep_epoch_checkpoints", keep_epoch_checkpoints)
         self.print_every = check_positive_int("print_every", print_every)
         self.verbose = _check_bool("verbose", verbose)
         self.stop_on_nonfinite = _check_bool("stop_on_nonfinite", stop_on_nonfinite)
@@ -566,7 +571,7 @@ class Solver:
 
     def _save_checkpoint(self, latest_only: bool = False) -> None:
         paths = [self.checkpoint_path("latest")]
-        if not latest_only:
+        if not latest_only and self.keep_epoch_checkpoints:
             paths.insert(0, self.checkpoint_path(self.epoch))
         if self.verbose:
             print('Saving checkpoint to "%s"' % paths[0])

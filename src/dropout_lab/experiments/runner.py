@@ -212,6 +212,7 @@ def run_one(
         num_val_samples=None,
         checkpoint_name=checkpoint_name,
         checkpoint_every=max(config.checkpoint_every, 1),
+        keep_epoch_checkpoints=False,
         verbose=False,
         rng=solver_rng,
         on_epoch_end=on_epoch_end,
@@ -230,6 +231,9 @@ def run_one(
     wall = time.perf_counter() - start
     if solver.interrupted:
         status, message = "interrupted", f"stopped at iteration {solver.iteration}; resumable"
+    elif checkpoint_name is not None:
+        # A finished run lives in results.json; its checkpoint is only needed to resume it.
+        Path(checkpoint_name + "_latest.npz").unlink(missing_ok=True)
     return RunResult(
         keep_prob=keep_prob,
         seed=seed,
