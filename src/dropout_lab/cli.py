@@ -139,6 +139,7 @@ def _build_parser() -> _Parser:
     )
     download.add_argument("dataset", choices=["cifar10"], help="the data set (cifar10)")
     download.add_argument("--data-dir", metavar="DIR", help="where to put it (default $DROPOUT_LAB_DATA or the cache)")
+    download.add_argument("--url", metavar="URL", help="a mirror of cifar-10-python.tar.gz (the MD5 is still checked)")
     download.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -200,7 +201,8 @@ def _data(args: argparse.Namespace) -> int:
 
     if args.data_command != "download":
         raise _UsageError("dropout-lab data: choose an action: download (see 'dropout-lab data --help')")
-    path = download_cifar10(args.data_dir, progress=not args.quiet)
+    options = {} if args.url is None else {"url": args.url}
+    path = download_cifar10(args.data_dir, progress=not args.quiet, **options)
     print(f"CIFAR-10 is in {path}")
     return EXIT_OK
 

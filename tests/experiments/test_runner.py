@@ -1,0 +1,121 @@
+"""The experiment end to end: files, schema, reproducibility (also across --jobs), pairing, CIFAR-10."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from dropout_lab.errors import InvalidArgumentError
+from dropout_lab.experiments import ExperimentConfig, read_results, run_experiment
+
+TINY = dict(keep_probs=(1.0, 0.5), hidden_dims=(32,), num_train=120, epochs=3, batch_size=40, seeds=(0, 1))
+
+
+def _histories(results):
+    return {(r.keep_prob, r.seed): (r.loss_history, r.train_acc_history, r.val_acc_history) for r in results.runs}
+
+
+def test_end_to_end_files_and_schema(tmp_path):
+    config = ExperimentConfig(**TINY)
+    results = run_experiment(config, out_dir=tmp_path, progress=False)
+    assert results.status == "complete"
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved == read_results(tmp_path)
+    assert set(saved) == {"format", "status", "config", "versions", "summary", "runs"}
+    assert saved["status"] == "complete"
+    assert ExperimentConfig.from_dict(saved["config"]) == config
+    assert set(saved["versions"]) == {"dropout_lab", "numpy", "python"}
+    assert [(r["keep_prob"], r["seed"]) for r in saved["runs"]] == [(1.0, 0), (1.0, 1), (0.5, 0), (0.5, 1)]
+    iterations = config.epochs * (config.num_train // config.batch_size)
+    for run in saved["runs"]:
+        assert len(run["loss_history"]) == iterations
+        assert len(run["train_acc_history"]) == len(run["val_acc_history"]) == config.epochs + 1
+        assert run["final_train_acc"] == run["train_acc_history"][-1]
+        assert run["final_val_acc"] == run["val_acc_history"][-1]
+        assert run["best_val_acc"] == max(run["val_acc_history"])
+        assert run["wall_s"] > 0 and run["status"] == "complete"
+    rows = saved["summary"]["rows"]
+    assert [row["keep_prob"] for row in rows] == [1.0, 0.5]
+    png = (tmp_path / "accuracy.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
+    # Finished runs leave no checkpoints behind, and no temporary files are left anywhere.
+    assert not list((tmp_path / "checkpoints").iterdir())
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_same_config_and_seed_give_identical_histories_whatever_the_jobs(tmp_path):
+    config = ExperimentConfig(**TINY)
+    serial = run_experiment(config, out_dir=tmp_path / "a", progress=False)
+    again = run_experiment(config, out_dir=tmp_path / "b", progress=False)
+    parallel = run_experiment(config, out_dir=tmp_path / "c", jobs=2, progress=False)
+    assert _histories(serial) == _histories(again) == _histories(parallel)
+
+
+def test_runs_with_the_same_seed_are_paired():
+    """Same seed: the same initial weights and minibatches, so epoch 0 (before training, test mode)
+    is identical for every keep probability; different seeds differ."""
+    config = ExperimentConfig(**TINY)
+    results = run_experiment(config, progress=False)
+    by = {(r.keep_prob, r.seed): r for r in results.runs}
+    for seed in (0, 1):
+        assert by[(1.0, seed)].val_acc_history[0] == by[(0.5, seed)].val_acc_history[0]
+        assert by[(1.0, seed)].train_acc_history[0] == by[(0.5, seed)].train_acc_history[0]
+    assert by[(1.0, 0)].loss_history != by[(1.0, 1)].loss_history
+    assert by[(1.0, 0)].loss_history != by[(0.5, 0)].loss_history
+
+
+def test_training_leaves_numpys_global_generator_alone():
+    before = np.random.get_state()
+    run_experiment(ExperimentConfig(**{**TINY, "seeds": (0,)}), progress=False)
+    after = np.random.get_state()
+    assert np.array_equal(before[1], after[1]) and before[2] == after[2]
+
+
+def test_cifar10_sample(cifar_dir, tmp_path):
+    config = ExperimentConfig(
+        keep_probs=(1.0, 0.5), hidden_dims=(50,), num_train=200, num_val=300, epochs=2, dataset="cifar10",
+        data_dir=str(cifar_dir), seeds=(0,),
+    )
+    results = run_experiment(config, out_dir=tmp_path, progress=False)
+    assert results.status == "complete"
+    for run in results.runs:
+        assert len(run.val_acc_history) == 3
+        # Ten classes: a net that learned nothing sits near 10%; two epochs on 200 images beat that.
+        assert run.final_train_acc > 0.15
+
+
+def test_sizes_larger_than_the_data_are_refused_before_training(tmp_path):
+    with pytest.raises(InvalidArgumentError, match="num_train must be at most"):
+        run_experiment(ExperimentConfig(**{**TINY, "num_train": 100_000}), out_dir=tmp_path, progress=False)
+    with pytest.raises(InvalidArgumentError, match="num_val must be at most"):
+        run_experiment(ExperimentConfig(**{**TINY, "num_val": 100_000}), progress=False)
+
+
+@pytest.mark.parametrize(
+    "change, pattern",
+    [
+        ({"keep_probs": (1.0, 0.0)}, r"keep_probs\[1\]"),
+        ({"keep_probs": (0.5, 0.5)}, "repeat"),
+        ({"keep_probs": ()}, "keep_probs must not be empty"),
+        ({"hidden_dims": (0,)}, r"hidden_dims\[0\]"),
+        ({"epochs": 0}, "epochs"),
+        ({"batch_size": -1}, "batch_size"),
+        ({"update_rule": "lbfgs"}, "update_rule"),
+        ({"learning_rate": 0.0}, "learning_rate"),
+        ({"dtype": "float16"}, "dtype"),
+        ({"dataset": "mnist"}, "dataset"),
+        ({"seeds": (1, 1)}, "seeds"),
+    ],
+)
+def test_config_validation(change, pattern):
+    with pytest.raises((ValueError, TypeError), match=pattern):
+        ExperimentConfig(**{**TINY, **change})
+
+
+def test_config_round_trips_through_json():
+    config = ExperimentConfig(**TINY)
+    assert ExperimentConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    with pytest.raises(ValueError, match="unknown experiment settings: colour"):
+        ExperimentConfig.from_dict({**config.to_dict(), "colour": "red"})

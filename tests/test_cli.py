@@ -1,0 +1,103 @@
+"""The command line's normal paths: experiment, check, data download, help and version."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import dropout_lab
+from dropout_lab import cli
+
+SMALL = ["--keep-probs", "1,0.5", "--hidden-dims", "16", "--num-train", "60", "--epochs", "2", "--batch-size", "30"]
+
+
+def test_experiment_writes_results_and_prints_the_table(tmp_path, capsys):
+    out = tmp_path / "exp"
+    status = cli.main(["experiment", *SMALL, "--seeds", "2", "--out", str(out), "--quiet"])
+    captured = capsys.readouterr()
+    assert status == 0
+    assert "keep prob" in captured.out and "val acc vs keep 1" in captured.out
+    assert f"wrote {out / 'results.json'}" in captured.out
+    assert captured.err == ""  # --quiet and not a terminal: no progress bars
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["config"]["keep_probs"] == [1.0, 0.5]
+    assert saved["config"]["seeds"] == [0, 1]
+    assert saved["config"]["hidden_dims"] == [16]
+    assert (out / "accuracy.png").is_file()
+
+
+def test_experiment_options_reach_the_config(tmp_path):
+    out = tmp_path / "exp"
+    args = [
+        "experiment", "--keep-probs", "1,0.8", "--hidden-dims", "8,4", "--num-train", "50", "--num-val", "40",
+        "--epochs", "1", "--batch-size", "25", "--update-rule", "sgd_momentum", "--lr", "0.01",
+        "--weight-scale", "0.05", "--reg", "0.001", "--dtype", "float64", "--dataset", "digits", "--seed", "7",
+        "--out", str(out), "--quiet",
+    ]
+    assert cli.main(args) == 0
+    config = json.loads((out / "results.json").read_text())["config"]
+    assert config == {
+        **config,
+        "keep_probs": [1.0, 0.8], "hidden_dims": [8, 4], "num_train": 50, "num_val": 40, "epochs": 1,
+        "batch_size": 25, "update_rule": "sgd_momentum", "learning_rate": 0.01, "weight_scale": 0.05,
+        "reg": 0.001, "dtype": "float64", "dataset": "digits", "seeds": [7],
+    }
+
+
+def test_check_passes_and_prints_each_value_with_its_tolerance(capsys):
+    assert cli.main(["check"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    checks = [line for line in out if line.startswith(("PASS", "FAIL"))]
+    assert len(checks) == 28 and all(line.startswith("PASS") for line in checks)
+    assert any("dropout backward" in line for line in checks)
+    assert all("<=" in line for line in checks)
+    assert out[-1] == "28 passed, 0 failed"
+
+
+def test_check_fails_with_status_1_when_a_check_fails(monkeypatch, capsys):
+    from dropout_lab import checks
+
+    monkeypatch.setattr(
+        checks,
+        "run_sanity_checks",
+        lambda: [checks.CheckResult("fine layer", 1e-10, 1e-8), checks.CheckResult("broken layer", 1.0, 1e-8)],
+    )
+    assert cli.main(["check"]) == 1
+    assert capsys.readouterr().out.splitlines()[-1] == "1 passed, 1 failed"
+
+
+def test_data_download_passes_its_options(monkeypatch, tmp_path, capsys):
+    calls = []
+
+    def fake(root, *, progress, **options):
+        calls.append((root, progress, options))
+        return tmp_path / "cifar-10-batches-py"
+
+    monkeypatch.setattr(dropout_lab.data, "download_cifar10", fake)
+    assert cli.main(["data", "download", "cifar10", "--data-dir", str(tmp_path), "--quiet", "--url", "http://127.0.0.1:9/x"]) == 0
+    assert calls == [(str(tmp_path), False, {"url": "http://127.0.0.1:9/x"})]
+    assert str(tmp_path / "cifar-10-batches-py") in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args", [["--help"], ["experiment", "--help"], ["check", "--help"], ["data", "download", "--help"]])
+def test_help_everywhere_with_examples(args, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(args)
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: dropout-lab" in out
+    if args != ["--help"]:
+        assert "example" in out
+
+
+def test_version_and_console_script():
+    result = subprocess.run([sys.executable, "-m", "dropout_lab.cli", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == f"dropout-lab {dropout_lab.__version__}"
+
+
+def test_no_command_prints_help_and_exits_2(capsys):
+    assert cli.main([]) == 2
+    assert "usage: dropout-lab" in capsys.readouterr().out
