@@ -7,12 +7,16 @@ what was given.
 from __future__ import annotations
 
 import math
+import os
 from numbers import Integral, Real
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .errors import InvalidArgumentError, InvalidTypeError
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _describe(value: Any) -> str:
@@ -28,7 +32,8 @@ def check_float_array(name: str, x: Any, *, ndim: int | None = None, min_ndim: i
     """Return ``x`` if it is a floating-point ndarray of the required rank, else raise."""
     if not isinstance(x, np.ndarray):
         raise InvalidTypeError(f"{name} must be a NumPy array, got {_describe(x)}")
-    if not np.issubdtype(x.dtype, np.floating):
+    if x.dtype not in _FLOAT_DTYPES:
+        # float16 loses too much in a gradient step and longdouble is not portable: both are refused.
         raise InvalidTypeError(
             f"{name} must have a floating-point dtype (float32 or float64), got dtype {x.dtype}"
         )
@@ -36,9 +41,17 @@ def check_float_array(name: str, x: Any, *, ndim: int | None = None, min_ndim: i
         raise InvalidArgumentError(f"{name} must be {ndim}-dimensional, got shape {x.shape}")
     if min_ndim is not None and x.ndim < min_ndim:
         raise InvalidArgumentError(
-            f"{name} must have at least {min_ndim} dimensions, got shape {x.shape}"
+            f"{name} must have at least {min_ndim} dimension{'s' if min_ndim != 1 else ''}, got shape {x.shape}"
         )
     return x
+
+
+def check_same_dtype(name: str, x: np.ndarray, other_name: str, other: np.ndarray) -> None:
+    """``x`` must have ``other``'s dtype: mixing float32 and float64 would silently promote the result."""
+    if x.dtype != other.dtype:
+        raise InvalidTypeError(
+            f"{name} must have the dtype of {other_name} ({other.dtype}), got dtype {x.dtype}"
+        )
 
 
 def check_nonempty_batch(name: str, x: np.ndarray) -> None:
@@ -122,13 +135,52 @@ def check_mode(name: str, value: Any) -> bool:
 
 
 def check_float_dtype(name: str, value: Any) -> np.dtype:
+    """A dtype given as a name, a type or a dtype: float32 or float64 only."""
+    if value is None:
+        # np.dtype(None) is float64: an explicit None is more likely a mistake than a choice.
+        raise InvalidTypeError(f"{name} must be float32 or float64, got None")
     try:
         dtype = np.dtype(value)
-    except TypeError as exc:
-        raise InvalidTypeError(f"{name} must be a floating-point dtype, got {value!r}") from exc
-    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+    except (TypeError, ValueError) as exc:
+        raise InvalidTypeError(f"{name} must be a floating-point dtype, got {_describe(value)}") from exc
+    if dtype not in _FLOAT_DTYPES:
         raise InvalidTypeError(f"{name} must be float32 or float64, got {dtype}")
     return dtype
+
+
+def check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise InvalidTypeError(f"{name} must be True or False, got {_describe(value)}")
+    return bool(value)
+
+
+def check_callable(name: str, value: Any, what: str = "a callable") -> Any:
+    if not callable(value):
+        raise InvalidTypeError(f"{name} must be {what}, got {_describe(value)}")
+    return value
+
+
+def check_path(name: str, value: Any) -> Path:
+    """A file-system path: a non-empty str or os.PathLike of str."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise InvalidTypeError(f"{name} must be a path (str or os.PathLike), got {_describe(value)}")
+    text = os.fspath(value)
+    if not isinstance(text, str):
+        raise InvalidTypeError(f"{name} must be a str path or os.PathLike of str, got {_describe(text)}")
+    if not text or "\x00" in text:
+        raise InvalidArgumentError(f"{name} must be a non-empty path without NUL characters, got {text!r}")
+    return Path(text)
+
+
+def check_file_to_write(name: str, value: Any) -> Path:
+    """A path to write a file to: its folder exists and the path itself is not a folder."""
+    path = check_path(name, value)
+    folder = path.parent
+    if not folder.is_dir():
+        raise InvalidArgumentError(f"{name}'s folder must exist, got {str(folder)!r} for {name} {str(path)!r}")
+    if path.is_dir():
+        raise InvalidArgumentError(f"{name} must name a file, got the folder {str(path)!r}")
+    return path
 
 
 def check_generator(name: str, value: Any) -> np.random.Generator | None:

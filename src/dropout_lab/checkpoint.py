@@ -39,6 +39,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ._io import atomic_write_bytes, atomic_writer
+from ._validation import check_file_to_write, check_path
 from .errors import CheckpointError, InvalidArgumentError, InvalidTypeError
 
 __all__ = [
@@ -65,6 +66,10 @@ _BIT_GENERATORS = {
 }
 
 _HISTORY_KEYS = ("loss", "train_acc", "val_acc")
+
+# The first bytes of a zip archive (an .npz), of an empty one, of an .npy file and of a pickle
+# (protocol 2 and later start with the PROTO opcode).
+_ZIP_MAGIC, _EMPTY_ZIP_MAGIC, _NPY_MAGIC, _PICKLE_MAGIC = b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY", b"\x80"
 
 
 # ----------------------------------------------------------------------------- JSON helpers
@@ -225,12 +230,19 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
             pickled objects, comes from another format version, or its entries disagree with its
             metadata. The message names the file.
     """
-    path = Path(path)
+    path = check_path("path", path)
     if not path.is_file():
         raise _fail(path, "does not exist or is not a file")
     try:
         # Our own handle: np.load leaks the file it opened when a damaged archive fails to parse.
         with open(path, "rb") as handle:
+            magic = handle.read(len(_ZIP_MAGIC))
+            handle.seek(0)
+            if magic[:1] == _PICKLE_MAGIC:
+                raise _fail(path, "is refused: it is a pickle of Python objects, which dropout-lab never loads")
+            if magic not in (_ZIP_MAGIC, _EMPTY_ZIP_MAGIC, _NPY_MAGIC[: len(_ZIP_MAGIC)]):
+                # np.load would take anything else for a pickle: say what it really is.
+                raise _fail(path, "is not an .npz checkpoint archive: it is corrupt, empty or another kind of file")
             loaded = np.load(handle, allow_pickle=False)
             if isinstance(loaded, np.ndarray):
                 raise _fail(path, "is a single .npy array, not an .npz checkpoint archive")
@@ -380,6 +392,7 @@ def save_checkpoint(
     Returns:
         The path written.
     """
+    path = check_file_to_write("path", path)
     params, buffers = _model_arrays(model)
     for name, value in params.items():
         if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
@@ -412,6 +425,8 @@ def load_checkpoint(path: str | os.PathLike, model: Any) -> dict[str, Any]:
     Raises:
         CheckpointError: unreadable file, or one for another architecture or dtype.
     """
+    if not isinstance(getattr(model, "params", None), dict):
+        raise InvalidTypeError(f"model must have a params dict, got {type(model).__name__}")
     checkpoint = read_checkpoint(path)
     check_model_compatible(checkpoint, model)
     apply_model_state(checkpoint.path, model, checkpoint.params, checkpoint.buffers)

@@ -8,6 +8,7 @@ data, files); 3 training diverged (results are still written); 130 interrupted (
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -16,6 +17,18 @@ from . import __version__
 from .errors import DropoutLabError, InvalidArgumentError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+# OSErrors the user's machine causes, not the program: a folder without permission, a full or
+# read-only disk, a path too long. They get one line and status 2 like any other user error; every
+# other OSError keeps its traceback.
+_ENVIRONMENT_ERRNOS = frozenset(
+    code
+    for code in (
+        errno.EACCES, errno.EPERM, errno.ENOSPC, getattr(errno, "EDQUOT", None), errno.EROFS,
+        errno.ENAMETOOLONG,
+    )
+    if code is not None
+)
 
 
 class _UsageError(Exception):
@@ -154,9 +167,12 @@ _CONFIG_OPTIONS = {
 def _experiment(args: argparse.Namespace) -> int:
     from .experiments import ExperimentConfig, format_summary_table, run_experiment
 
-    if args.resume:
+    for option, value in (("--resume", args.resume), ("--out", args.out)):
+        if value is not None and not value.strip():
+            raise _UsageError(f"dropout-lab experiment: argument {option}: expected a folder, got {value!r}")
+    if args.resume is not None:
         given = [opt for opt in _CONFIG_OPTIONS if getattr(args, opt) is not None]
-        if given or args.seeds or args.seed is not None or args.out:
+        if given or args.seeds is not None or args.seed is not None or args.out is not None:
             names = ", ".join("--" + o.replace("_", "-") for o in given) or "--out/--seed(s)"
             raise InvalidArgumentError(f"--resume continues the saved configuration; drop {names}")
         results = run_experiment(out_dir=args.resume, jobs=args.jobs, progress=False if args.quiet else None, resume=True)
@@ -172,7 +188,9 @@ def _experiment(args: argparse.Namespace) -> int:
         results = run_experiment(config, out_dir=out, jobs=args.jobs, progress=False if args.quiet else None)
 
     print(format_summary_table(results.summary))
-    print(f"\nwrote {out / 'results.json'}" + ("" if results.status == "interrupted" else f" and {out / 'accuracy.png'}"))
+    # The figure shows completed runs only: none is drawn while interrupted or when every run diverged.
+    plotted = results.status != "interrupted" and any(run.status == "complete" for run in results.runs)
+    print(f"\nwrote {out / 'results.json'}" + (f" and {out / 'accuracy.png'}" if plotted else ""))
     if results.status == "interrupted":
         print(f"dropout-lab: interrupted; continue with: dropout-lab experiment --resume {out}", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -207,6 +225,11 @@ def _data(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _error_line(text: str) -> None:
+    """Print ``text`` on stderr as exactly one line (a path or a value may hold a newline)."""
+    print(" ".join(text.splitlines()), file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     parser = _build_parser()
@@ -214,14 +237,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command is None:
             parser.print_help()
+            print("dropout-lab: choose a command: experiment, check or data (see 'dropout-lab --help')", file=sys.stderr)
             return EXIT_USAGE
         handler = {"experiment": _experiment, "check": _check, "data": _data}[args.command]
         return handler(args)
     except _UsageError as exc:
-        print(str(exc), file=sys.stderr)
+        _error_line(str(exc))
         return EXIT_USAGE
     except DropoutLabError as exc:
-        print(f"dropout-lab: error: {exc}", file=sys.stderr)
+        _error_line(f"dropout-lab: error: {exc}")
+        return EXIT_USAGE
+    except OSError as exc:
+        if exc.errno not in _ENVIRONMENT_ERRNOS:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        _error_line(f"dropout-lab: error: {where}{exc.strerror or exc}")
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("dropout-lab: interrupted", file=sys.stderr)

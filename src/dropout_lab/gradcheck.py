@@ -11,17 +11,51 @@ from typing import Callable
 
 import numpy as np
 
-from ._validation import check_float_array, check_generator, check_positive_int, check_positive_real
-from .errors import InvalidArgumentError
+from ._validation import (
+    _describe,
+    check_bool,
+    check_callable,
+    check_float_array,
+    check_generator,
+    check_positive_int,
+    check_positive_real,
+)
+from .errors import InvalidArgumentError, InvalidTypeError
+
+
+def _real_values(name: str, value: object) -> np.ndarray:
+    """A real number or an array of them (any real dtype), as float64."""
+    if isinstance(value, (bool, np.bool_)) or value is None or isinstance(value, (str, bytes)):
+        raise InvalidTypeError(f"{name} must be a real number or an array of them, got {_describe(value)}")
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as exc:  # ragged lists
+        raise InvalidTypeError(f"{name} must be a real number or an array of them, got {_describe(value)}") from exc
+    if array.dtype.kind not in "iuf":
+        raise InvalidTypeError(
+            f"{name} must hold real numbers (an integer or float dtype), got dtype {array.dtype}"
+        )
+    return array.astype(np.float64, copy=False)
 
 
 def rel_error(x: np.ndarray | float, y: np.ndarray | float) -> float:
-    """Largest elementwise relative error ``|x - y| / max(1e-8, |x| + |y|)``."""
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
+    """Largest elementwise relative error ``|x - y| / max(1e-8, |x| + |y|)``.
+
+    Args:
+        x, y: real numbers or arrays of the same shape, with at least one element.
+    """
+    x = _real_values("x", x)
+    y = _real_values("y", y)
     if x.shape != y.shape:
         raise InvalidArgumentError(f"x and y must have the same shape, got {x.shape} and {y.shape}")
+    if x.size == 0:
+        raise InvalidArgumentError(f"x and y must hold at least one value, got shape {x.shape}")
     return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
+
+
+def _check_nonempty(name: str, x: np.ndarray) -> None:
+    if x.size == 0:
+        raise InvalidArgumentError(f"{name} must hold at least one value to probe, got shape {x.shape}")
 
 
 def _probe(f: Callable[[np.ndarray], object], x: np.ndarray, index: tuple, h: float) -> tuple:
@@ -36,6 +70,24 @@ def _probe(f: Callable[[np.ndarray], object], x: np.ndarray, index: tuple, h: fl
     return plus, minus
 
 
+def _scalar(value: object) -> float:
+    """f's value as a float; anything else (a tuple such as a model's ``(loss, grads)``) is refused."""
+    if isinstance(value, (tuple, list, bool, np.bool_)) or np.shape(value) != ():
+        raise InvalidArgumentError(
+            f"f must return a real number (use eval_numerical_gradient_array for array-valued "
+            f"functions), got {_describe(value)}"
+        )
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"f must return a real number, got {_describe(value)}") from exc
+
+
+def _probe_scalar(f: Callable[[np.ndarray], object], x: np.ndarray, index: tuple, h: float) -> tuple[float, float]:
+    plus, minus = _probe(f, x, index, h)
+    return _scalar(plus), _scalar(minus)
+
+
 def eval_numerical_gradient(
     f: Callable[[np.ndarray], float], x: np.ndarray, verbose: bool = True, h: float = 1e-5
 ) -> np.ndarray:
@@ -43,11 +95,13 @@ def eval_numerical_gradient(
 
     ``f`` is called with ``x`` itself, changed one element at a time and restored afterwards.
     """
+    check_callable("f", f, "a function of x")
     check_float_array("x", x)
+    verbose = check_bool("verbose", verbose)
     check_positive_real("h", h)
     grad = np.zeros_like(x)
     for index in np.ndindex(*x.shape):
-        plus, minus = _probe(f, x, index, h)
+        plus, minus = _probe_scalar(f, x, index, h)
         grad[index] = (plus - minus) / (2 * h)
         if verbose:
             print(index, grad[index])
@@ -65,12 +119,16 @@ def eval_numerical_gradient_array(
     Returns:
         dx: x's shape.
     """
+    check_callable("f", f, "a function of x")
     check_float_array("x", x)
     check_float_array("df", df)
     check_positive_real("h", h)
     grad = np.zeros_like(x)
     for index in np.ndindex(*x.shape):
         plus, minus = _probe(lambda v: np.array(f(v), copy=True), x, index, h)
+        if plus.shape != df.shape:
+            # Broadcasting would silently compute the gradient of something else.
+            raise InvalidArgumentError(f"df must have the shape of f(x), {plus.shape}, got shape {df.shape}")
         grad[index] = np.sum((plus - minus) * df) / (2 * h)
     return grad
 
@@ -94,7 +152,9 @@ def grad_check_sparse(
     Returns:
         the relative error at each checked element, in order (also printed when ``verbose``).
     """
+    check_callable("f", f, "a function of x")
     check_float_array("x", x)
+    _check_nonempty("x", x)
     check_float_array("analytic_grad", analytic_grad)
     if analytic_grad.shape != x.shape:
         raise InvalidArgumentError(
@@ -103,13 +163,14 @@ def grad_check_sparse(
     check_positive_int("num_checks", num_checks)
     check_positive_real("h", h)
     check_generator("rng", rng)
+    verbose = check_bool("verbose", verbose)
     errors = []
     for _ in range(num_checks):
         if rng is None:
             index = tuple(int(np.random.randint(m)) for m in x.shape)
         else:
             index = tuple(int(rng.integers(m)) for m in x.shape)
-        plus, minus = _probe(f, x, index, h)
+        plus, minus = _probe_scalar(f, x, index, h)
         numerical = (plus - minus) / (2 * h)
         analytic = analytic_grad[index]
         error = abs(numerical - analytic) / (abs(numerical) + abs(analytic) + 1e-300)
@@ -143,11 +204,22 @@ def assert_gradient_close(
     Raises:
         AssertionError: the relative error exceeds ``tol``; the message gives both.
     """
+    check_callable("f", f, "a function of x")
     check_float_array("x", x)
     if x.dtype != np.float64:
         raise InvalidArgumentError(
-            f"gradient checks need float64 (float32 rounding swamps the differences), got {x.dtype}"
+            f"gradient checks need x in float64 (float32 rounding swamps the differences), got {x.dtype}"
         )
+    _check_nonempty("x", x)
+    analytic = _real_values("analytic", analytic)
+    if analytic.shape != x.shape:
+        raise InvalidArgumentError(f"analytic must have x's shape {x.shape}, got shape {analytic.shape}")
+    if df is not None:
+        check_float_array("df", df)
+    tol = check_positive_real("tol", tol)
+    check_positive_real("h", h)
+    if not isinstance(name, str):
+        raise InvalidTypeError(f"name must be a str, got {_describe(name)}")
     if df is None:
         numerical = eval_numerical_gradient(f, x, verbose=False, h=h)
     else:

@@ -6,6 +6,7 @@ first; :func:`load_dataset` picks one by name, as the experiment does.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -93,4 +94,11 @@ def load_dataset(name: str, **kwargs: Any) -> dict[str, np.ndarray]:
     loader = _LOADERS.get(name)
     if loader is None:
         raise InvalidArgumentError(f"unknown data set {name!r}: choose one of {', '.join(map(repr, DATASETS))}")
+    accepted = list(inspect.signature(loader).parameters)
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        # A TypeError, as Python raises for any call with an unexpected keyword argument.
+        raise InvalidTypeError(
+            f"load_dataset({name!r}) got unknown keyword arguments {unknown}; {name} accepts {accepted}"
+        )
     return loader(**kwargs)

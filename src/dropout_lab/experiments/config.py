@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from typing import Any
 
 from .._validation import (
     check_float_dtype,
     check_keep_prob,
+    check_path,
     check_positive_int,
     check_positive_real,
     check_seed,
@@ -88,7 +90,8 @@ class ExperimentConfig:
             check_positive_int("num_val", self.num_val)
         check_positive_int("epochs", self.epochs)
         check_positive_int("batch_size", self.batch_size)
-        if self.update_rule not in UPDATE_RULES:
+        # isinstance first: an unhashable value (a list) cannot even be looked up.
+        if not isinstance(self.update_rule, str) or self.update_rule not in UPDATE_RULES:
             raise InvalidArgumentError(
                 f"update_rule must be one of {', '.join(sorted(UPDATE_RULES))}, got {self.update_rule!r}"
             )
@@ -96,8 +99,12 @@ class ExperimentConfig:
         check_positive_real("weight_scale", self.weight_scale)
         check_positive_real("reg", self.reg, allow_zero=True)
         object.__setattr__(self, "dtype", check_float_dtype("dtype", self.dtype).name)
-        if self.dataset not in DATASETS:
+        if not isinstance(self.dataset, str) or self.dataset not in DATASETS:
             raise InvalidArgumentError(f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
+        if self.data_dir is not None:
+            # Kept as given (a str, so that the config stays JSON); checked to be a path now.
+            check_path("data_dir", self.data_dir)
+            object.__setattr__(self, "data_dir", os.fspath(self.data_dir))
         if self.num_train_samples is not None:
             check_positive_int("num_train_samples", self.num_train_samples)
         check_positive_int("checkpoint_every", self.checkpoint_every, allow_zero=True)

@@ -20,8 +20,10 @@ import numpy as np
 
 from .. import __version__
 from .._io import atomic_write_text
-from .._validation import check_positive_int
-from ..errors import CheckpointError, DataError, InvalidArgumentError, TrainingDivergedError
+from numbers import Integral, Real
+
+from .._validation import check_keep_prob, check_positive_int, check_seed
+from ..errors import DataError, DropoutLabError, InvalidArgumentError, InvalidTypeError, TrainingDivergedError
 from ..models import FullyConnectedNet
 from ..solver import Solver
 from .config import ExperimentConfig
@@ -30,6 +32,8 @@ RESULTS_NAME = "results.json"
 PLOT_NAME = "accuracy.png"
 CHECKPOINT_DIR = "checkpoints"
 RESULTS_FORMAT = 1
+RUN_STATUSES = ("complete", "diverged", "interrupted")
+CONFIG_NAME = "config.json"  # beside the checkpoints: the settings they were written with
 _BLAS_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 
 
@@ -55,6 +59,35 @@ class RunResult:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "RunResult":
+        """Inverse of :meth:`to_dict`, checking every field (records come from files)."""
+        if not isinstance(values, dict):
+            raise InvalidTypeError(f"a run record must be a JSON object, got {type(values).__name__}")
+        fields = list(cls.__dataclass_fields__)
+        required = fields[:-2]  # status and message have defaults
+        missing = [f for f in required if f not in values]
+        if missing:
+            raise InvalidArgumentError(f"a run record lacks {', '.join(missing)}")
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            raise InvalidArgumentError(f"a run record has unknown fields: {', '.join(unknown)}")
+        check_keep_prob("keep_prob", values["keep_prob"])
+        if check_seed("seed", values["seed"]) is None:
+            raise InvalidArgumentError("seed of a run record must be an integer, got None")
+        for name in ("loss_history", "train_acc_history", "val_acc_history"):
+            history = values[name]
+            if not isinstance(history, list) or not all(
+                isinstance(v, Real) and not isinstance(v, bool) for v in history
+            ):
+                raise InvalidArgumentError(f"{name} of a run record must be a list of numbers")
+        for name in ("final_train_acc", "final_val_acc", "best_val_acc", "wall_s"):
+            if not isinstance(values[name], Real) or isinstance(values[name], bool):
+                raise InvalidArgumentError(f"{name} of a run record must be a number, got {values[name]!r}")
+        if values.get("status", "complete") not in RUN_STATUSES:
+            raise InvalidArgumentError(
+                f"status of a run record must be one of {', '.join(RUN_STATUSES)}, got {values.get('status')!r}"
+            )
+        if values.get("message") is not None and not isinstance(values["message"], str):
+            raise InvalidArgumentError("message of a run record must be a string or null")
         return cls(**values)
 
 
@@ -101,6 +134,7 @@ def load_experiment_data(config: ExperimentConfig) -> dict[str, np.ndarray]:
     Training: the first ``num_train`` examples of the data set's training split (as the exercise takes
     ``X_train[:500]``); validation: the whole validation split, or its first ``num_val``.
     """
+    _check_config(config)
     if config.dataset == "cifar10":
         full = _load_cifar10_split(config)
     else:
@@ -154,6 +188,27 @@ def _load_cifar10_split(config: ExperimentConfig) -> dict[str, np.ndarray]:
 
 
 # ------------------------------------------------------------------------------------------ runs
+_DATA_KEYS = ("X_train", "y_train", "X_val", "y_val")
+
+
+def _check_config(config: Any) -> ExperimentConfig:
+    if not isinstance(config, ExperimentConfig):
+        raise InvalidTypeError(f"config must be an ExperimentConfig, got {type(config).__name__}")
+    return config
+
+
+def _check_data(data: Any) -> dict[str, np.ndarray]:
+    if not isinstance(data, dict):
+        raise InvalidTypeError(f"data must be a dict of arrays ({', '.join(_DATA_KEYS)}), got {type(data).__name__}")
+    missing = [k for k in _DATA_KEYS if k not in data]
+    if missing:
+        raise InvalidArgumentError(f"data must hold {', '.join(_DATA_KEYS)}; it lacks {', '.join(missing)}")
+    for key in _DATA_KEYS:
+        if not isinstance(data[key], np.ndarray):
+            raise InvalidTypeError(f"data[{key!r}] must be a NumPy array, got {type(data[key]).__name__}")
+    return data
+
+
 def run_name(keep_prob: float, seed: int) -> str:
     return f"keep{keep_prob:g}_seed{seed}"
 
@@ -166,24 +221,17 @@ def _run_generators(seed: int) -> tuple[np.random.Generator, np.random.Generator
     return np.random.default_rng(model_seq), np.random.default_rng(solver_seq)
 
 
-def run_one(
+def _build_solver(
     config: ExperimentConfig,
     keep_prob: float,
     seed: int,
     data: dict[str, np.ndarray],
+    checkpoint_dir: Path | None,
     *,
-    checkpoint_dir: Path | None = None,
     on_epoch_end: Callable[[Solver], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-) -> RunResult:
-    """Train one net at ``keep_prob`` from ``seed``; resume from its latest checkpoint if one exists.
-
-    Args:
-        data: ``X_train (N, ...)``, ``y_train (N,)``, ``X_val (M, ...)``, ``y_val (M,)``.
-        checkpoint_dir: where this run's checkpoints go (None: no checkpoints).
-        on_epoch_end: called with the Solver after each epoch (progress bars).
-        should_stop: polled after each iteration; True checkpoints and stops the run ('interrupted').
-    """
+) -> Solver:
+    """The model and Solver of one run, restored from its latest checkpoint if there is one."""
     model_rng, solver_rng = _run_generators(seed)
     input_dim = int(np.prod(data["X_train"].shape[1:]))
     num_classes = int(max(data["y_train"].max(), data["y_val"].max())) + 1
@@ -222,6 +270,36 @@ def run_one(
         latest = Path(checkpoint_name + "_latest.npz")
         if latest.exists():
             solver.resume(latest)
+    return solver
+
+
+def run_one(
+    config: ExperimentConfig,
+    keep_prob: float,
+    seed: int,
+    data: dict[str, np.ndarray],
+    *,
+    checkpoint_dir: Path | None = None,
+    on_epoch_end: Callable[[Solver], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> RunResult:
+    """Train one net at ``keep_prob`` from ``seed``; resume from its latest checkpoint if one exists.
+
+    Args:
+        data: ``X_train (N, ...)``, ``y_train (N,)``, ``X_val (M, ...)``, ``y_val (M,)``.
+        checkpoint_dir: where this run's checkpoints go (None: no checkpoints).
+        on_epoch_end: called with the Solver after each epoch (progress bars).
+        should_stop: polled after each iteration; True checkpoints and stops the run ('interrupted').
+    """
+    _check_config(config)
+    keep_prob = check_keep_prob("keep_prob", keep_prob)
+    if check_seed("seed", seed) is None:
+        raise InvalidArgumentError("seed must be an integer in [0, 2**32), got None")
+    _check_data(data)
+    solver = _build_solver(
+        config, keep_prob, seed, data, checkpoint_dir, on_epoch_end=on_epoch_end, should_stop=should_stop
+    )
+    checkpoint_name = solver.checkpoint_name
     status, message = "complete", None
     start = time.perf_counter()
     try:
@@ -233,7 +311,7 @@ def run_one(
         status, message = "interrupted", f"stopped at iteration {solver.iteration}; resumable"
     elif checkpoint_name is not None:
         # A finished run lives in results.json; its checkpoint is only needed to resume it.
-        Path(checkpoint_name + "_latest.npz").unlink(missing_ok=True)
+        Path(f"{checkpoint_name}_latest.npz").unlink(missing_ok=True)
     return RunResult(
         keep_prob=keep_prob,
         seed=seed,
@@ -251,16 +329,21 @@ def run_one(
 
 # ------------------------------------------------------------------------------------------ stopping
 class _StopFlag:
-    """Set by SIGINT/SIGTERM; polled between iterations so a run always stops in a consistent state."""
+    """Set by SIGINT/SIGTERM; polled between iterations so that a run always stops in a consistent
+    state. With an ``event`` (shared with worker processes) a stop reaches the workers too, even when
+    the signal was sent to the parent alone."""
 
-    def __init__(self) -> None:
+    def __init__(self, event: Any = None) -> None:
         self.requested = False
+        self.event = event
 
     def __call__(self) -> bool:
-        return self.requested
+        return self.requested or (self.event is not None and self.event.is_set())
 
     def request(self, *_: Any) -> None:
         self.requested = True
+        if self.event is not None:
+            self.event.set()
 
 
 @contextlib.contextmanager
@@ -279,7 +362,8 @@ def _catch_stop_signals(flag: _StopFlag) -> Iterator[None]:
 _WORKER_FLAG = _StopFlag()
 
 
-def _worker_init() -> None:
+def _worker_init(event: Any) -> None:
+    _WORKER_FLAG.event = event
     signal.signal(signal.SIGINT, _WORKER_FLAG.request)
     signal.signal(signal.SIGTERM, _WORKER_FLAG.request)
 
@@ -323,9 +407,17 @@ def _prepare_out_dir(out_dir: Path) -> None:
         raise DataError(f"the output folder {out_dir} is not writable")
 
 
+def _check_folder(name: str, value: Any) -> Path:
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        raise InvalidTypeError(
+            f"{name} must be a folder path (str or os.PathLike), got {value!r} ({type(value).__name__})"
+        )
+    return Path(value)
+
+
 def read_results(out_dir: str | os.PathLike) -> dict[str, Any]:
-    """Read and check ``results.json`` from an experiment folder."""
-    path = Path(out_dir) / RESULTS_NAME
+    """Read and check ``results.json`` from an experiment folder: its format, config and run records."""
+    path = _check_folder("out_dir", out_dir) / RESULTS_NAME
     try:
         values = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
@@ -334,7 +426,31 @@ def read_results(out_dir: str | os.PathLike) -> dict[str, Any]:
         raise DataError(f"{path} cannot be read as JSON: {exc}") from exc
     if not isinstance(values, dict) or values.get("format") != RESULTS_FORMAT or "config" not in values:
         raise DataError(f"{path} is not a dropout-lab results file (format {RESULTS_FORMAT})")
+    _parse_results(values, path)
     return values
+
+
+def _parse_results(values: dict[str, Any], path: Path) -> tuple[ExperimentConfig, list[RunResult]]:
+    try:
+        config = ExperimentConfig.from_dict(values["config"])
+        runs = values.get("runs", [])
+        if not isinstance(runs, list):
+            raise InvalidArgumentError(f"runs must be a list of run records, got {type(runs).__name__}")
+        records = []
+        for i, values in enumerate(runs):
+            try:
+                records.append(RunResult.from_dict(values))
+            except DropoutLabError as exc:
+                raise InvalidArgumentError(f"runs[{i}]: {exc}") from exc
+    except DropoutLabError as exc:
+        raise DataError(f"{path}: {exc}") from exc
+    pairs = [(r.keep_prob, r.seed) for r in records]
+    if len(set(pairs)) != len(pairs):
+        raise DataError(f"{path}: a (keep_prob, seed) pair appears twice among the runs")
+    unknown = [p for p in pairs if p[0] not in config.keep_probs or p[1] not in config.seeds]
+    if unknown:
+        raise DataError(f"{path}: runs {unknown} are not in the config's keep_probs x seeds")
+    return config, records
 
 
 def write_results(results: ExperimentResults, out_dir: Path) -> None:
@@ -346,6 +462,34 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def _check_checkpoint_config(config: ExperimentConfig, checkpoint_dir: Path) -> None:
+    """Refuse to resume checkpoints written under other settings than ``config``'s."""
+    path = checkpoint_dir / CONFIG_NAME
+    if not path.exists():
+        return
+    try:
+        saved = ExperimentConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, DropoutLabError) as exc:
+        raise DataError(f"{path} cannot be read: {exc}") from exc
+    ours, theirs = config.to_dict(), saved.to_dict()
+    differ = [k for k in ours if ours[k] != theirs[k] and k not in ("seeds", "keep_probs", "data_dir")]
+    if differ:
+        detail = "; ".join(f"{k}: {theirs[k]!r} there, {ours[k]!r} in results.json" for k in differ)
+        raise DataError(f"the checkpoints in {checkpoint_dir} were written with other settings ({detail})")
+
+
+def _validate_partial_runs(
+    config: ExperimentConfig, todo: list[tuple[float, int]], data: dict, checkpoint_dir: Path
+) -> None:
+    """Load every checkpoint a resume will use before any training starts, so that a damaged one
+    stops the resume before anything else is changed."""
+    _check_checkpoint_config(config, checkpoint_dir)
+    for keep_prob, seed in todo:
+        latest = checkpoint_dir / f"{run_name(keep_prob, seed)}_latest.npz"
+        if latest.exists():
+            _build_solver(config, keep_prob, seed, data, checkpoint_dir)
 
 
 def run_experiment(
@@ -366,43 +510,50 @@ def run_experiment(
         progress: progress bars on stderr (None: only when stderr is a terminal).
         resume: continue an interrupted experiment in ``out_dir``: finished runs are kept, a partial run
             restarts from its latest checkpoint, and the end result is the same as an uninterrupted run.
-        data: the arrays to train on (default: loaded from the config's data set).
+        data: the arrays to train on, ``X_train, y_train, X_val, y_val`` (default: loaded from the
+            config's data set).
 
     Returns:
         the results; ``status`` says whether every run completed.
+
+    Raises:
+        DropoutLabError (a subclass): bad arguments, missing data, an unwritable folder, or (resume) a
+        damaged results file or checkpoint, all before any training.
     """
     from .._progress import ProgressBar
 
     jobs = check_positive_int("jobs", jobs)
-    done: dict[tuple[float, int], RunResult] = {}
-    out = None if out_dir is None else Path(out_dir)
+    if progress is not None and not isinstance(progress, bool):
+        raise InvalidTypeError(f"progress must be True, False or None, got {progress!r}")
+    if not isinstance(resume, bool):
+        raise InvalidTypeError(f"resume must be True or False, got {resume!r}")
+    out = None if out_dir is None else _check_folder("out_dir", out_dir)
+    if data is not None:
+        _check_data(data)
+    previous: list[RunResult] = []
     if resume:
         if out is None:
             raise InvalidArgumentError("resume needs out_dir, the folder of the interrupted experiment")
-        previous = read_results(out)
-        config = ExperimentConfig.from_dict(previous["config"])
-        for values in previous.get("runs", []):
-            run = RunResult.from_dict(values)
-            if run.status == "complete":
-                done[(run.keep_prob, run.seed)] = run
+        values = read_results(out)
+        config, previous = _parse_results(values, out / RESULTS_NAME)
     if config is None:
         raise InvalidArgumentError("config is required (an ExperimentConfig)")
-    if not isinstance(config, ExperimentConfig):
-        raise InvalidArgumentError(f"config must be an ExperimentConfig, got {type(config).__name__}")
-    if out is not None:
-        _prepare_out_dir(out)
+    _check_config(config)
     if data is None:
         data = load_experiment_data(config)
-    checkpoint_dir = None if out is None else out / CHECKPOINT_DIR
+    if out is not None:
+        _prepare_out_dir(out)
+    checkpoint_dir = None if out is None or config.checkpoint_every == 0 else out / CHECKPOINT_DIR
 
     pairs = [(k, s) for k in config.keep_probs for s in config.seeds]
+    done = {(r.keep_prob, r.seed): r for r in previous if r.status == "complete"}
     todo = [p for p in pairs if p not in done]
-    results = ExperimentResults(config, [done[p] for p in pairs if p in done], status="running")
-    if out is not None:
-        write_results(results, out)
+    if resume and checkpoint_dir is not None:
+        _validate_partial_runs(config, todo, data, checkpoint_dir)
 
-    flag = _StopFlag()
-    by_pair: dict[tuple[float, int], RunResult] = dict(done)
+    # Until a run is redone, its earlier record (an interrupted one, say) stays in results.json.
+    by_pair: dict[tuple[float, int], RunResult] = {(r.keep_prob, r.seed): r for r in previous}
+    results = ExperimentResults(config, [by_pair[p] for p in pairs if p in by_pair], status="running")
 
     def record(run: RunResult) -> None:
         by_pair[(run.keep_prob, run.seed)] = run
@@ -410,57 +561,78 @@ def run_experiment(
         if out is not None:
             write_results(results, out)
 
-    with _catch_stop_signals(flag):
-        if jobs == 1 or len(todo) <= 1:
+    if out is not None:
+        write_results(results, out)
+    if checkpoint_dir is not None:
+        checkpoint_dir.mkdir(exist_ok=True)
+        atomic_write_text(checkpoint_dir / CONFIG_NAME, json.dumps(config.to_dict(), indent=2) + "\n")
+
+    failure: BaseException | None = None
+    if jobs == 1 or len(todo) <= 1:
+        flag = _StopFlag()
+        with _catch_stop_signals(flag), ProgressBar(
+            len(todo) * config.epochs, "training", enabled=progress
+        ) as bar:
             # One bar over every epoch of every run: nested bars would fight over one terminal line.
-            with ProgressBar(len(todo) * config.epochs, "training", enabled=progress) as bar:
-                for keep_prob, seed in todo:
-                    if flag():
-                        break
-                    name = run_name(keep_prob, seed)
-                    run = run_one(
+            for keep_prob, seed in todo:
+                if flag():
+                    break
+                name = run_name(keep_prob, seed)
+                record(
+                    run_one(
                         config, keep_prob, seed, data, checkpoint_dir=checkpoint_dir,
                         on_epoch_end=lambda s, name=name: bar.update(1, run=name, val=f"{s.val_acc_history[-1]:.3f}"),
                         should_stop=flag,
                     )
-                    record(run)
-        else:
-            threads = max(1, (os.cpu_count() or 1) // jobs)
-            context = multiprocessing.get_context("spawn")
-            with _blas_threads(threads), ProgressBar(len(todo), "runs", enabled=progress) as bar, \
-                    concurrent.futures.ProcessPoolExecutor(
-                        max_workers=min(jobs, len(todo)), mp_context=context, initializer=_worker_init
-                    ) as pool:
-                futures = [
-                    pool.submit(
-                        _worker_run, config.to_dict(), k, s, data,
-                        None if checkpoint_dir is None else str(checkpoint_dir),
-                    )
-                    for k, s in todo
-                ]
-                for future in concurrent.futures.as_completed(futures):
-                    if flag():
-                        for pending in futures:
-                            pending.cancel()
-                    if future.cancelled():
-                        continue
+                )
+    else:
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        context = multiprocessing.get_context("spawn")
+        flag = _StopFlag(context.Event())
+        with _catch_stop_signals(flag), _blas_threads(threads), ProgressBar(
+            len(todo), "runs", enabled=progress
+        ) as bar, concurrent.futures.ProcessPoolExecutor(
+            max_workers=min(jobs, len(todo)), mp_context=context, initializer=_worker_init, initargs=(flag.event,)
+        ) as pool:
+            futures = [
+                pool.submit(
+                    _worker_run, config.to_dict(), k, s, data, None if checkpoint_dir is None else str(checkpoint_dir)
+                )
+                for k, s in todo
+            ]
+            for future in concurrent.futures.as_completed(futures):
+                if flag():
+                    for pending in futures:
+                        pending.cancel()
+                if future.cancelled():
+                    continue
+                try:
                     values = future.result()
-                    if values is not None:
-                        run = RunResult.from_dict(values)
-                        record(run)
-                        bar.update(1, run=run_name(run.keep_prob, run.seed), val=f"{run.final_val_acc:.3f}")
+                except BaseException as exc:  # keep what the other workers finish, then re-raise
+                    failure = failure or exc
+                    flag.request()
+                    continue
+                if values is not None:
+                    run = RunResult.from_dict(values)
+                    record(run)
+                    bar.update(1, run=run_name(run.keep_prob, run.seed), val=f"{run.final_val_acc:.3f}")
 
     statuses = {r.status for r in results.runs}
-    if flag() or "interrupted" in statuses or len(results.runs) < len(pairs):
+    if failure is not None or flag() or "interrupted" in statuses or len(results.runs) < len(pairs):
         results.status = "interrupted"
     elif "diverged" in statuses:
         results.status = "diverged"
     else:
         results.status = "complete"
+    if checkpoint_dir is not None and failure is None and results.status != "interrupted":
+        # No run is left to resume: the settings the checkpoints were written with go too.
+        (checkpoint_dir / CONFIG_NAME).unlink(missing_ok=True)
     if out is not None:
         write_results(results, out)
-        if results.status != "interrupted" and any(r.status == "complete" for r in results.runs):
+        if failure is None and results.status != "interrupted" and any(r.status == "complete" for r in results.runs):
             from .plot import plot_accuracy
 
             plot_accuracy([r for r in results.runs if r.status == "complete"], out / PLOT_NAME)
+    if failure is not None:
+        raise failure
     return results

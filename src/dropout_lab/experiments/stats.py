@@ -318,10 +318,17 @@ class Interval(NamedTuple):
 
 
 def _as_values(name: str, values: Any) -> np.ndarray:
-    if isinstance(values, (str, bytes)):
+    if values is None or isinstance(values, (str, bytes, dict)):
         raise InvalidTypeError(f"{name} must be a sequence of numbers, got {_describe(values)}")
     try:
-        array = np.asarray(values, dtype=np.float64)
+        raw = np.asarray(values)
+    except (TypeError, ValueError) as exc:  # ragged nested lists
+        raise InvalidTypeError(f"{name} must be a sequence of numbers, got {_describe(values)}") from exc
+    # Only real numbers: a cast would drop a complex part with a warning, or turn True into 1.0.
+    if raw.dtype.kind not in "iufO":
+        raise InvalidTypeError(f"{name} must be a sequence of numbers (real ones), got dtype {raw.dtype}")
+    try:
+        array = raw.astype(np.float64)
     except (TypeError, ValueError) as exc:
         raise InvalidTypeError(f"{name} must be a sequence of numbers, got {_describe(values)}") from exc
     if array.ndim != 1:

@@ -6,8 +6,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._validation import check_float_array, check_nonempty_batch
-from ..errors import InvalidArgumentError
+from .._validation import check_float_array, check_nonempty_batch, check_same_dtype
+from ..errors import InvalidArgumentError, InvalidTypeError
 from .relu import ReluCache, relu_backward, relu_forward
 
 
@@ -39,6 +39,8 @@ def affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndar
     check_nonempty_batch("x", x)
     check_float_array("w", w, ndim=2)
     check_float_array("b", b, ndim=1)
+    check_same_dtype("w", w, "x", x)
+    check_same_dtype("b", b, "x", x)
     num_features = int(np.prod(x.shape[1:], dtype=np.int64))
     if w.shape[0] != num_features:
         raise InvalidArgumentError(
@@ -63,8 +65,13 @@ def affine_backward(
     Returns:
         dx: (N, d_1, ..., d_k) in x's shape, dw: (D, M), db: (M,).
     """
+    if not isinstance(cache, AffineCache):
+        raise InvalidTypeError(
+            f"cache must be the AffineCache that affine_forward returned, got {type(cache).__name__}"
+        )
     x, w, _ = cache
     check_float_array("dout", dout, ndim=2)
+    check_same_dtype("dout", dout, "the forward input x", x)
     if dout.shape != (x.shape[0], w.shape[1]):
         raise InvalidArgumentError(
             f"dout must have shape {(x.shape[0], w.shape[1])} to match the forward pass, "
@@ -89,5 +96,9 @@ def affine_relu_backward(
     dout: np.ndarray, cache: AffineReluCache
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Backward pass of :func:`affine_relu_forward`: returns ``dx, dw, db``."""
+    if not isinstance(cache, AffineReluCache):
+        raise InvalidTypeError(
+            f"cache must be the AffineReluCache that affine_relu_forward returned, got {type(cache).__name__}"
+        )
     da = relu_backward(dout, cache.relu)
     return affine_backward(da, cache.affine)

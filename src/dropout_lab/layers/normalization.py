@@ -16,6 +16,7 @@ from .._validation import (
     check_mode,
     check_nonempty_batch,
     check_positive_real,
+    check_same_dtype,
     check_unit_interval,
 )
 from ..errors import InvalidArgumentError, InvalidTypeError
@@ -47,6 +48,7 @@ def _check_inputs(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, param: Any
             raise InvalidArgumentError(
                 f"{name} must have shape ({d},) to match x of shape {x.shape}, got shape {value.shape}"
             )
+        check_same_dtype(name, value, "x", x)
     if not isinstance(param, dict):
         raise InvalidTypeError(f"{param_name} must be a dict, got {type(param).__name__}")
 
@@ -82,6 +84,7 @@ def batchnorm_forward(
             raise InvalidArgumentError(
                 f"bn_param[{name!r}] must have shape ({d},) to match x, got shape {value.shape}"
             )
+        check_same_dtype(f"bn_param[{name!r}]", value, "x", x)
 
     if train:
         sample_mean = np.mean(x, axis=0)
@@ -113,6 +116,7 @@ def _check_backward(dout: np.ndarray, cache: NormCache | None, expected_axis: in
     check_float_array("dout", dout, ndim=2)
     if dout.shape != cache.x.shape:
         raise InvalidArgumentError(f"dout must have shape {cache.x.shape} like x, got shape {dout.shape}")
+    check_same_dtype("dout", dout, "the forward input x", cache.x)
     return cache
 
 

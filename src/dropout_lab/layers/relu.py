@@ -6,8 +6,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._validation import check_float_array
-from ..errors import InvalidArgumentError
+from .._validation import check_float_array, check_same_dtype
+from ..errors import InvalidArgumentError, InvalidTypeError
 
 
 class ReluCache(NamedTuple):
@@ -25,8 +25,11 @@ def relu_forward(x: np.ndarray) -> tuple[np.ndarray, ReluCache]:
 
 def relu_backward(dout: np.ndarray, cache: ReluCache) -> np.ndarray:
     """``dx = dout * (x > 0)``; dout and dx in x's shape."""
+    if not isinstance(cache, ReluCache):
+        raise InvalidTypeError(f"cache must be the ReluCache that relu_forward returned, got {type(cache).__name__}")
     x = cache.x
     check_float_array("dout", dout)
+    check_same_dtype("dout", dout, "the forward input x", x)
     if dout.shape != x.shape:
         raise InvalidArgumentError(f"dout must have shape {x.shape} like x, got shape {dout.shape}")
     return np.where(x > 0, dout, dout.dtype.type(0))

@@ -1,0 +1,445 @@
+"""The command line under user errors: every one (a bad option value, an unknown option, a missing or
+unreadable data folder, an unwritable output folder, a corrupt results.json or checkpoint, a folder
+that is not an experiment) gets exactly one line on stderr naming the problem and exit status 2, with
+no traceback; a bug keeps its traceback and exit status 1.
+
+The cases are one table, run in-process (``dropout_lab.cli.main``) in a temporary working folder;
+a few also run as real processes. ``docs/errors.md`` lists the same table with the line each case
+prints (``python docs/make_errors_table.py``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import errno
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ContextManager
+from unittest import mock
+
+import numpy as np
+import pytest
+
+from dropout_lab import cli
+from dropout_lab.experiments import runner
+
+from .data._batches import write_cifar_folder
+from .experiments.test_faults import corrupt_checkpoint, edit_config, make_interrupted
+from .test_bad_inputs import Tmp, _garbage_cifar, _payload_cifar
+
+VENV_SCRIPT = Path(sys.executable).with_name("dropout-lab")
+PARTIAL_CHECKPOINT = "checkpoints/keep0.5_seed0_latest.npz"
+
+
+@dataclass(frozen=True)
+class CliCase:
+    """One user error on the command line.
+
+    words: texts the one stderr line must contain. setup: makes files in the working folder first.
+    patch: a context manager to run under (simulating a full disk, a folder without permission).
+    writes: the command may legitimately create files (a data folder it was asked to make).
+    keeps: files (relative to the working folder) that must survive unchanged whatever else happens.
+    files_bug: why the "nothing written" check still fails. known_bug: why the whole case still fails.
+    """
+
+    bad: str
+    argv: tuple
+    words: tuple
+    setup: Callable[[Path], None] | None = None
+    patch: Callable[[Path], ContextManager] | None = None
+    writes: bool = False
+    keeps: tuple = ()
+    files_bug: str | None = None
+    known_bug: str | None = None
+    help_on_stdout: bool = False
+
+    @property
+    def id(self) -> str:
+        return self.bad
+
+
+CLI_CASES: list[CliCase] = []
+
+
+def bad(what: str, argv: list, *words: str, **options: Any) -> None:
+    CLI_CASES.append(CliCase(what, tuple(argv), words, **options))
+
+
+# ----------------------------------------------------------------------------------- option values
+EXP = ["experiment", "--quiet"]
+for option, value, words in (
+    ("--keep-probs", "0", ("keep_probs[0]", "KEEPING", "(0, 1]", "0.0")),
+    ("--keep-probs", "1.5", ("keep_probs[0]", "1.5")),
+    ("--keep-probs", "nan", ("keep_probs[0]", "nan")),
+    ("--keep-probs", "1,0.5,1", ("keep_probs", "repeat", "[1.0, 0.5, 1.0]")),
+    ("--keep-probs", "abc", ("--keep-probs", "keep probabilities", "'abc'")),
+    ("--keep-probs", ",", ("--keep-probs", "','")),
+    ("--hidden-dims", "0", ("hidden_dims[0]", "positive integer", "0")),
+    ("--hidden-dims", "64,-3", ("hidden_dims[1]", "-3")),
+    ("--hidden-dims", "1.5", ("--hidden-dims", "layer sizes", "'1.5'")),
+    ("--num-train", "0", ("--num-train", "positive integer", "0")),
+    ("--num-train", "ten", ("--num-train", "'ten'")),
+    ("--num-val", "-5", ("--num-val", "-5")),
+    ("--epochs", "0", ("--epochs", "positive integer", "0")),
+    ("--epochs", "-1", ("--epochs", "-1")),
+    ("--epochs", "2.5", ("--epochs", "'2.5'")),
+    ("--batch-size", "0", ("--batch-size", "0")),
+    ("--lr", "0", ("learning_rate", "> 0", "0.0")),
+    ("--lr", "nan", ("learning_rate", "finite", "nan")),
+    ("--lr", "inf", ("learning_rate", "finite", "inf")),
+    ("--lr", "fast", ("--lr", "'fast'")),
+    ("--weight-scale", "0", ("weight_scale", "0.0")),
+    ("--reg", "-1", ("reg", ">= 0", "-1.0")),
+    ("--reg", "nan", ("reg", "nan")),
+    ("--update-rule", "adamw", ("update_rule", "adam, rmsprop, sgd, sgd_momentum", "'adamw'")),
+    ("--dtype", "float16", ("dtype", "float32 or float64", "float16")),
+    ("--dtype", "double-ish", ("dtype", "'double-ish'")),
+    ("--dataset", "mnist", ("dataset", "digits, cifar10", "'mnist'")),
+    ("--seed", "-1", ("--seed", "non-negative integer", "-1")),
+    ("--seed", "4294967296", ("seeds[0]", "2**32", "4294967296")),
+    ("--seeds", "0", ("--seeds", "positive integer", "0")),
+    ("--jobs", "0", ("--jobs", "positive integer", "0")),
+    ("--jobs", "two", ("--jobs", "'two'")),
+    ("--out", "", ("--out", "expected a folder", "''")),
+    ("--resume", "", ("--resume", "expected a folder", "''")),
+):
+    bad(f"experiment {option} {value!r}", [*EXP, option, value], *words)
+bad("experiment --lr=-1e-3", [*EXP, "--lr=-1e-3"], "learning_rate", "-0.001")
+bad("experiment --lr -1e-3 (argparse takes -1e-3 for an option)", [*EXP, "--lr", "-1e-3"], "--lr",
+    "expected one argument")
+bad("experiment --seed 1 --seeds 2", [*EXP, "--seed", "1", "--seeds", "2"], "--seeds", "not allowed with argument --seed")
+bad("experiment --num-train 100000, more than the digits hold", [*EXP, "--num-train", "100000", "--out", Tmp("out")],
+    "num_train", "at most 1000", "100000")
+bad("experiment --num-val 100000, more than the digits hold", [*EXP, "--num-val", "100000", "--out", Tmp("out")],
+    "num_val", "at most 397", "100000")
+
+# -------------------------------------------------------------------------------- unknown options
+bad("an unknown option", ["experiment", "--bogus"], "unrecognized arguments: --bogus")
+bad("an unknown command", ["train"], "invalid choice: 'train'")
+bad("no command at all", [], "choose a command", help_on_stdout=True)
+bad("an option without its value", ["experiment", "--epochs"], "--epochs", "expected one argument")
+bad("data without an action", ["data"], "choose an action: download")
+bad("data download of an unknown data set", ["data", "download", "mnist"], "invalid choice: 'mnist'")
+bad("check with an option it does not take", ["check", "--fast"], "unrecognized arguments: --fast")
+
+
+# ------------------------------------------------------------------------------------------- data
+def _file(name: str) -> Callable[[Path], None]:
+    return lambda folder: (folder / name).write_bytes(b"not a folder")
+
+
+def _no_test_batch(folder: Path) -> None:
+    # More rows than the validation split needs, so the first thing found missing is test_batch.
+    write_cifar_folder(folder / "cifar", np.random.default_rng(0), rows=1001, train_batches=1)
+    (folder / "cifar" / "test_batch").unlink()
+
+
+def _tiny_cifar(folder: Path) -> None:
+    write_cifar_folder(folder / "cifar", np.random.default_rng(0), rows=10, train_batches=1)
+
+
+CIFAR = [*EXP, "--dataset", "cifar10", "--epochs", "1", "--out", Tmp("out"), "--data-dir"]
+bad("a --data-dir that does not exist", [*CIFAR, Tmp("missing")], "CIFAR-10 not found", "missing",
+    "dropout-lab data download cifar10")
+bad("a --data-dir that is a file", [*CIFAR, Tmp("file")], "CIFAR-10 not found", "file", setup=_file("file"))
+bad("a --data-dir whose batches are not CIFAR-10 pickles", [*CIFAR, Tmp("cifar")], "data_batch_1", setup=_garbage_cifar)
+bad("a --data-dir whose batch would run os.system", [*CIFAR, Tmp("cifar")], "data_batch_1", "refused", "os",
+    setup=_payload_cifar)
+bad("a --data-dir without test_batch", [*CIFAR, Tmp("cifar")], "test_batch", "incomplete", setup=_no_test_batch)
+bad("a --data-dir with too few images for the validation split", [*CIFAR, Tmp("cifar")], "holds 10 training images",
+    setup=_tiny_cifar)
+bad("data download --data-dir that is a file", ["data", "download", "cifar10", "--quiet", "--data-dir", Tmp("file")],
+    "cannot create the data folder", "file", setup=_file("file"))
+bad("data download --url that is not http(s)", ["data", "download", "cifar10", "--url", "ftp://example.org/c.tar.gz",
+                                               "--data-dir", Tmp("data")], "url", "'ftp://example.org/c.tar.gz'")
+bad("data download from a server that refuses the connection",
+    ["data", "download", "cifar10", "--quiet", "--url", "http://127.0.0.1:9/c.tar.gz", "--data-dir", Tmp("data")],
+    "could not download http://127.0.0.1:9/c.tar.gz", "refused", writes=True)
+
+
+# ------------------------------------------------------------------------------------- output folder
+def _deny_writes(folder: Path) -> ContextManager:
+    """os.access says the folder is not writable (the tests may run as root, who could write anyway)."""
+    real = os.access
+    denied = (folder / "locked").resolve()
+    return mock.patch.object(os, "access", lambda p, mode, *a, **k: False if Path(p).resolve() == denied
+                             else real(p, mode, *a, **k))
+
+
+def _results_fail(code: int) -> Callable[[Path], ContextManager]:
+    def patch(folder: Path) -> ContextManager:
+        def fail(path, text):
+            raise OSError(code, os.strerror(code), str(path))
+
+        return mock.patch.object(runner, "atomic_write_text", fail)
+
+    return patch
+
+
+TINY = [*EXP, "--keep-probs", "1", "--hidden-dims", "4", "--num-train", "20", "--epochs", "1"]
+bad("--out is an existing file", [*TINY, "--out", Tmp("file")], "cannot create the output folder", "File exists",
+    setup=_file("file"))
+bad("--out inside a file", [*TINY, "--out", Tmp("file/out")], "cannot create the output folder", "Not a directory",
+    setup=_file("file"))
+bad("--out a folder without write permission", [*TINY, "--out", Tmp("locked")], "output folder", "locked",
+    "not writable", setup=lambda folder: (folder / "locked").mkdir(), patch=_deny_writes)
+bad("the disk is full when results.json is written", [*TINY, "--out", Tmp("out")], "results.json",
+    "No space left on device", patch=_results_fail(errno.ENOSPC), writes=True)
+bad("permission denied when results.json is written", [*TINY, "--out", Tmp("out")], "results.json",
+    "Permission denied", patch=_results_fail(errno.EACCES), writes=True)
+bad("a read-only file system when results.json is written", [*TINY, "--out", Tmp("out")], "results.json",
+    "Read-only file system", patch=_results_fail(errno.EROFS), writes=True)
+
+
+# ------------------------------------------------------------------------------------------- resume
+def _results(text: str | bytes) -> Callable[[Path], None]:
+    def setup(folder: Path) -> None:
+        (folder / "exp").mkdir()
+        path = folder / "exp" / "results.json"
+        path.write_bytes(text if isinstance(text, bytes) else text.encode())
+
+    return setup
+
+
+GOOD_CONFIG = '"config": {"keep_probs": [1.0], "hidden_dims": [4], "num_train": 20, "epochs": 1}'
+RESUME = [*EXP, "--resume", Tmp("exp")]
+bad("--resume a folder that does not exist", RESUME, "results.json does not exist", "exp")
+bad("--resume a folder that is not an experiment", RESUME, "results.json does not exist", "output folder",
+    setup=lambda folder: (folder / "exp").mkdir())
+bad("--resume a file", RESUME, "results.json", "cannot be read", setup=_file("exp"))
+bad("--resume: results.json is not JSON", RESUME, "results.json", "cannot be read as JSON", setup=_results("{oops"))
+bad("--resume: results.json is not UTF-8", RESUME, "results.json", "cannot be read", setup=_results(b"\xff\xfe{}"))
+bad("--resume: results.json is another program's", RESUME, "results.json", "not a dropout-lab results file",
+    setup=_results('{"accuracy": 0.9}'))
+bad("--resume: results.json of another format version", RESUME, "results.json", "format 1",
+    setup=_results('{"format": 2, ' + GOOD_CONFIG + "}"))
+bad("--resume: results.json whose config is a list", RESUME, "config", "list", setup=_results('{"format": 1, "config": []}'))
+bad("--resume: results.json whose config has epochs 0", RESUME, "epochs", "0",
+    setup=_results('{"format": 1, "config": {"epochs": 0}}'))
+bad("--resume: results.json with an unknown setting", RESUME, "unknown experiment settings", "colour",
+    setup=_results('{"format": 1, "config": {"colour": "red"}}'))
+bad("--resume: results.json whose runs are not run records", RESUME, "results.json", "runs",
+    setup=_results('{"format": 1, ' + GOOD_CONFIG + ', "runs": [{"keep_prob": 1.0}]}'))
+bad("--resume: results.json whose runs is a string", RESUME, "results.json", "runs",
+    setup=_results('{"format": 1, ' + GOOD_CONFIG + ', "runs": "all of them"}'))
+bad("--resume with --epochs", [*RESUME, "--epochs", "3"], "--resume continues the saved configuration", "--epochs")
+bad("--resume with --out", [*RESUME, "--out", Tmp("elsewhere")], "--resume", "--out")
+bad("--resume with --seed", [*RESUME, "--seed", "3"], "--resume", "--seed")
+
+_TEMPLATE: list[Path] = []
+
+
+def _interrupted(damage: Callable[[Path], Any] | None = None) -> Callable[[Path], None]:
+    """An experiment Ctrl-C interrupted (built once, copied), then damaged."""
+
+    def setup(folder: Path) -> None:
+        if not _TEMPLATE:
+            holder = tempfile.mkdtemp(prefix="dropout-lab-interrupted-")
+            atexit.register(shutil.rmtree, holder, True)
+            make_interrupted(Path(holder) / "exp")
+            _TEMPLATE.append(Path(holder) / "exp")
+        shutil.copytree(_TEMPLATE[0], folder / "exp")
+        if damage is not None:
+            damage(folder / "exp")
+
+    return setup
+
+
+def _replace_checkpoint(data: bytes) -> Callable[[Path], None]:
+    return lambda exp: (exp / PARTIAL_CHECKPOINT).write_bytes(data)
+
+
+for what, damage, words, keeps in (
+    ("a truncated checkpoint", corrupt_checkpoint, ("corrupt or truncated",), ()),
+    ("a checkpoint of random bytes", _replace_checkpoint(bytes(range(256)) * 8), ("not an .npz",), ()),
+    ("an empty checkpoint", _replace_checkpoint(b""), ("not an .npz", "empty"), ()),
+    ("a checkpoint that is a pickle", _replace_checkpoint(b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00K\x01."),
+     ("refused", "pickle"), ()),
+):
+    bad(f"--resume with {what}", RESUME, *words, "keep0.5_seed0_latest.npz", setup=_interrupted(damage),
+        keeps=keeps)
+
+# A results.json edited after the checkpoints were written: the settings saved beside the checkpoints
+# (checkpoints/config.json) disagree, and the message names the setting and both values.
+for what, changes, words in (
+    ("other hidden layers", {"hidden_dims": [16]}, ("hidden_dims: [32] there", "[16] in results.json")),
+    ("another batch size", {"batch_size": 10}, ("batch_size: 20 there", "10 in results.json")),
+    ("fewer epochs than done", {"epochs": 3}, ("epochs: 12 there", "3 in results.json")),
+    ("float64", {"dtype": "float64"}, ("dtype: 'float32' there", "'float64' in results.json")),
+    ("another update rule", {"update_rule": "sgd"}, ("update_rule: 'adam' there", "'sgd' in results.json")),
+    ("another learning rate", {"learning_rate": 0.1}, ("learning_rate", "0.1 in results.json")),
+    ("another reg", {"reg": 0.5}, ("reg: 0.0 there", "0.5 in results.json")),
+):
+    bad(f"--resume with results.json from a config with {what}", RESUME, "written with other settings", *words,
+        setup=_interrupted(lambda exp, changes=changes: edit_config(exp, **changes)),
+        keeps=(f"exp/{PARTIAL_CHECKPOINT}",))
+
+
+# ---------------------------------------------------------------------------------------- running
+def _resolve(argv: tuple, folder: Path) -> list[str]:
+    return [str(folder / a.name) if isinstance(a, Tmp) else a for a in argv]
+
+
+def _tree(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+@dataclass
+class CliOutcome:
+    status: int | None
+    out: str
+    err: str
+    error: BaseException | None
+    files_before: dict = field(default_factory=dict)
+    files_after: dict = field(default_factory=dict)
+
+
+def run_cli_case(c: CliCase, folder: Path) -> CliOutcome:
+    """Run ``c`` in-process with ``folder`` as the working folder; capture stdout and stderr."""
+    if c.setup is not None:
+        c.setup(folder)
+    before = _tree(folder)
+    argv = _resolve(c.argv, folder)
+    out, err = io.StringIO(), io.StringIO()
+    cwd = os.getcwd()
+    os.chdir(folder)
+    status, error = None, None
+    try:
+        with contextlib.ExitStack() as stack:
+            if c.patch is not None:
+                stack.enter_context(c.patch(folder))
+            stack.enter_context(contextlib.redirect_stdout(out))
+            stack.enter_context(contextlib.redirect_stderr(err))
+            stack.enter_context(warnings.catch_warnings())
+            warnings.simplefilter("error")
+            status = cli.main(argv)
+    except BaseException as exc:  # noqa: BLE001 - reported as the outcome
+        error = exc
+    finally:
+        os.chdir(cwd)
+    return CliOutcome(status, out.getvalue(), err.getvalue(), error, before, _tree(folder))
+
+
+def _cases(files: bool = False) -> list:
+    params = []
+    for c in CLI_CASES:
+        reason = c.known_bug or (c.files_bug if files else None)
+        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+        params.append(pytest.param(c, id=c.id, marks=marks))
+    return params
+
+
+def test_case_names_are_unique():
+    names = [c.bad for c in CLI_CASES]
+    assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize("c", _cases())
+def test_a_user_error_is_one_line_on_stderr_and_status_2(c: CliCase, tmp_path: Path) -> None:
+    outcome = run_cli_case(c, tmp_path)
+    assert outcome.error is None, f"{type(outcome.error).__name__}: {outcome.error}"
+    assert outcome.status == cli.EXIT_USAGE == 2, outcome.err
+    lines = outcome.err.splitlines()
+    assert len(lines) == 1 and outcome.err.endswith("\n"), outcome.err
+    assert lines[0].startswith("dropout-lab")
+    for word in c.words:
+        assert word in lines[0], f"{word!r} missing from: {lines[0]}"
+    assert "Traceback" not in outcome.err
+    if c.help_on_stdout:
+        assert "usage: dropout-lab" in outcome.out
+    else:
+        assert outcome.out == ""
+    for kept in c.keeps:
+        assert outcome.files_after.get(kept) == outcome.files_before[kept], f"{kept} was changed"
+    assert not (tmp_path / "ran").exists()  # no payload ran
+
+
+@pytest.mark.parametrize("c", [p for p in _cases(files=True) if not p.values[0].writes])
+def test_a_user_error_writes_nothing(c: CliCase, tmp_path: Path) -> None:
+    outcome = run_cli_case(c, tmp_path)
+    assert outcome.status == 2
+    assert outcome.files_after == outcome.files_before
+
+
+# ---------------------------------------------------------------------------------------- bugs
+def test_a_bug_stays_a_traceback_in_process(tmp_path, monkeypatch, capsys):
+    def broken(config):
+        raise RuntimeError("a bug in the library")
+
+    monkeypatch.setattr(runner, "load_experiment_data", broken)
+    with pytest.raises(RuntimeError, match="a bug in the library"):
+        cli.main([*TINY, "--out", str(tmp_path / "out")])
+    assert capsys.readouterr().err == ""  # main() printed nothing: the traceback is Python's
+
+
+BUG_SCRIPT = """
+import sys
+import dropout_lab.experiments.runner as runner
+def broken(config):
+    raise RuntimeError("a bug in the library")
+runner.load_experiment_data = broken
+from dropout_lab.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_bug_stays_a_traceback_with_status_1(tmp_path):
+    result = subprocess.run([sys.executable, "-c", BUG_SCRIPT, *TINY[:1], *TINY[1:], "--out", str(tmp_path / "out")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.startswith("Traceback (most recent call last):")
+    assert result.stderr.rstrip().endswith("RuntimeError: a bug in the library")
+
+
+def test_an_oserror_that_is_not_the_environment_stays_a_traceback(tmp_path, monkeypatch):
+    def broken(path, text):
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(path))
+
+    monkeypatch.setattr(runner, "atomic_write_text", broken)
+    with pytest.raises(FileNotFoundError):
+        cli.main([*TINY, "--out", str(tmp_path / "out")])
+
+
+def test_ctrl_c_before_training_starts_exits_130(tmp_path, monkeypatch, capsys):
+    def interrupted(config):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "load_experiment_data", interrupted)
+    assert cli.main([*TINY, "--out", str(tmp_path / "out")]) == cli.EXIT_INTERRUPTED == 130
+    assert capsys.readouterr().err == "dropout-lab: interrupted\n"
+
+
+def test_a_message_with_a_newline_still_prints_one_line(tmp_path, capsys):
+    folder = tmp_path / "two\nlines"
+    assert cli.main([*EXP, "--resume", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "two lines" in err
+
+
+# ------------------------------------------------------------------------------------ real processes
+@pytest.mark.parametrize(
+    "command, words",
+    [
+        ([sys.executable, "-m", "dropout_lab.cli", "experiment", "--keep-probs", "0"], "keep_probs[0]"),
+        ([sys.executable, "-m", "dropout_lab.cli", "experiment", "--frobnicate"], "unrecognized arguments"),
+        ([str(VENV_SCRIPT), "experiment", "--resume", "no-such-folder"], "no-such-folder/results.json does not exist"),
+        ([str(VENV_SCRIPT), "experiment", "--lr", "nan", "--quiet"], "learning_rate"),
+    ],
+)
+def test_user_errors_in_a_real_process(tmp_path, command, words):
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1 and words in result.stderr
+    assert result.stdout == "" and list(tmp_path.iterdir()) == []

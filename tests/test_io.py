@@ -1,0 +1,208 @@
+"""Crash-safe writes (``dropout_lab._io``): a writer SIGKILLed at random moments leaves either the old
+file or the new one, never a torn one; errors leave the old file; and every file the experiment
+writes (results.json, accuracy.png, checkpoints) goes through these writers, fsynced before the rename."""
+
+from __future__ import annotations
+
+import builtins
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dropout_lab import _io
+from dropout_lab._io import atomic_write_bytes, atomic_write_text, atomic_writer
+from dropout_lab.experiments import ExperimentConfig, run_experiment
+
+IO_SOURCE = Path(_io.__file__)
+
+# Two versions of different sizes, each a few MB: a torn file would be a prefix, a mix or a
+# truncation, none of which equals either. Their first bytes say which version a file holds.
+VERSION_SIZES = (3 << 20, (3 << 20) + 777_777)
+
+
+def version(i: int) -> bytes:
+    size = VERSION_SIZES[i % 2]
+    head = f"version {i % 2} of {size} bytes\n".encode()
+    body = np.random.default_rng(i % 2).integers(0, 256, size - len(head), dtype=np.uint8).tobytes()
+    return head + body
+
+
+WRITER = """
+import importlib.util, sys
+# _io.py alone, without the package: the writer starts in milliseconds, so the kills land in writes.
+spec = importlib.util.spec_from_file_location("dl_io", sys.argv[1])
+io = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(io)
+versions = [open(sys.argv[3], "rb").read(), open(sys.argv[4], "rb").read()]
+i = 0
+while True:
+    io.atomic_write_bytes(sys.argv[2], versions[i % 2])
+    i += 1
+    if i == 1:
+        print("first write done", flush=True)
+"""
+
+
+def temp_files(folder: Path, target: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.name.startswith(f".{target.name}.") and p.name.endswith(".tmp"))
+
+
+def test_sigkill_at_random_moments_leaves_one_whole_version(tmp_path):
+    versions = [version(0), version(1)]
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    for i, data in enumerate(versions):
+        (sources / f"v{i}").write_bytes(data)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    target = folder / "state.bin"
+    bystander = folder / "notes.txt"
+    bystander.write_text("not ours")
+    rng = np.random.default_rng(20240605)
+    seen_versions, leftovers = set(), 0
+    for kill in range(8):
+        before = set(temp_files(folder, target))
+        with subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(IO_SOURCE), str(target), str(sources / "v0"), str(sources / "v1")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        ) as writer:
+            try:
+                assert writer.stdout.readline() == b"first write done\n", writer.stderr.read()
+                # A reproducible "random" moment among the next few writes (each takes milliseconds).
+                time.sleep(rng.uniform(0.0, 0.05))
+                writer.send_signal(signal.SIGKILL)
+                writer.wait(timeout=30)
+            finally:
+                if writer.poll() is None:
+                    writer.kill()
+                    writer.wait()
+        assert writer.returncode == -signal.SIGKILL
+        data = target.read_bytes()
+        assert data in versions, f"kill {kill}: a torn file of {len(data)} bytes"
+        seen_versions.add(versions.index(data))
+        new_temps = set(temp_files(folder, target)) - before
+        assert len(new_temps) <= 1, f"kill {kill}: {sorted(p.name for p in new_temps)}"
+        leftovers += len(new_temps)
+        assert sorted(p.name for p in folder.iterdir() if not p.name.endswith(".tmp")) == ["notes.txt", "state.bin"]
+    # The writer alternates, so the kills found each version at least once.
+    assert seen_versions == {0, 1}
+
+    # A later successful write replaces the target and touches nothing else: neither the file
+    # beside it nor a temporary file that might belong to another writer still at work.
+    left = temp_files(folder, target)
+    assert len(left) == leftovers
+    atomic_write_bytes(target, b"after the crashes")
+    assert target.read_bytes() == b"after the crashes"
+    assert bystander.read_text() == "not ours"
+    assert temp_files(folder, target) == left
+
+
+@pytest.mark.parametrize("error", [RuntimeError("disk on fire"), KeyboardInterrupt()])
+def test_an_error_mid_write_leaves_the_old_file_and_no_temporary(tmp_path, error):
+    target = tmp_path / "results.json"
+    target.write_text("old")
+    with pytest.raises(type(error)):
+        with atomic_writer(target, "w") as handle:
+            handle.write("new, half written")
+            raise error
+    assert target.read_text() == "old"
+    assert list(tmp_path.iterdir()) == [target]
+
+
+def test_a_target_that_is_a_folder_is_refused_and_cleaned_up(tmp_path):
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(IsADirectoryError):
+        atomic_write_text(tmp_path / "taken", "text")
+    assert [p.name for p in tmp_path.iterdir()] == ["taken"] and list((tmp_path / "taken").iterdir()) == []
+
+
+def test_a_missing_folder_fails_before_writing(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        atomic_write_bytes(tmp_path / "missing" / "x.bin", b"x")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_new_files_get_the_permissions_open_would_give(tmp_path):
+    old = os.umask(0o027)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o640
+
+
+def test_text_is_utf8_and_mode_is_checked(tmp_path):
+    atomic_write_text(tmp_path / "t.txt", "keep ½ ✓\n")
+    assert (tmp_path / "t.txt").read_bytes() == "keep ½ ✓\n".encode("utf-8")
+    with pytest.raises(ValueError, match="mode"):
+        with atomic_writer(tmp_path / "t.txt", "a"):
+            pass
+    assert (tmp_path / "t.txt").read_text(encoding="utf-8") == "keep ½ ✓\n"
+
+
+def test_every_file_the_experiment_writes_is_fsynced_then_renamed_into_place(tmp_path, monkeypatch):
+    """Record every open for writing, fsync and rename while an experiment with checkpoints runs."""
+    out = tmp_path / "out"
+    events: list[tuple[str, str]] = []
+    real_open, real_os_open, real_fsync, real_replace = builtins.open, os.open, os.fsync, os.replace
+
+    def inside(path) -> bool:
+        try:
+            return Path(os.fsdecode(path)).resolve().is_relative_to(out.resolve())
+        except (TypeError, ValueError):
+            return False
+
+    def spy_open(file, mode="r", *args, **kwargs):
+        if isinstance(file, (str, bytes, os.PathLike)) and inside(file) and any(c in mode for c in "wax+"):
+            events.append(("open", os.fsdecode(file)))
+        return real_open(file, mode, *args, **kwargs)
+
+    def spy_os_open(path, flags, *args, **kwargs):
+        if inside(path) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            events.append(("os.open", os.fsdecode(path)))
+        return real_os_open(path, flags, *args, **kwargs)
+
+    def spy_fsync(fd):
+        target = os.readlink(f"/proc/self/fd/{fd}") if isinstance(fd, int) else str(fd)
+        events.append(("fsync", target))
+        return real_fsync(fd)
+
+    def spy_replace(src, dst, *args, **kwargs):
+        if inside(dst):
+            events.append(("replace", f"{os.fsdecode(src)} -> {os.fsdecode(dst)}"))
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", spy_open)
+    monkeypatch.setattr(os, "open", spy_os_open)
+    monkeypatch.setattr(os, "fsync", spy_fsync)
+    monkeypatch.setattr(os, "replace", spy_replace)
+    config = ExperimentConfig(keep_probs=(1.0, 0.5), hidden_dims=(8,), num_train=40, epochs=2, batch_size=20)
+    run_experiment(config, out_dir=out, progress=False)
+    monkeypatch.undo()
+
+    replaced = {}
+    for kind, what in events:
+        if kind in ("open", "os.open"):
+            name = Path(what).name
+            # Nothing under the output folder is opened for writing except a fresh temporary file.
+            assert name.startswith(".") and name.endswith(".tmp"), f"{what} was written in place"
+        if kind == "replace":
+            src, dst = what.split(" -> ")
+            assert Path(src).parent == Path(dst).parent and Path(src).name.startswith(f".{Path(dst).name}.")
+            assert ("fsync", str(Path(src).resolve())) in events[: events.index((kind, what))], f"{src} not fsynced"
+            replaced[Path(dst).relative_to(out).as_posix()] = replaced.get(Path(dst).relative_to(out).as_posix(), 0) + 1
+    assert {"results.json", "accuracy.png", "checkpoints/keep1_seed0_latest.npz",
+            "checkpoints/keep0.5_seed0_latest.npz"} <= set(replaced)
+    assert set(replaced) <= {"results.json", "accuracy.png", "checkpoints/keep1_seed0_latest.npz",
+                             "checkpoints/keep0.5_seed0_latest.npz"}
+    # One checkpoint per epoch per run, and results.json after every run and at the start and end.
+    assert replaced["checkpoints/keep1_seed0_latest.npz"] == replaced["checkpoints/keep0.5_seed0_latest.npz"] == 2
+    assert replaced["results.json"] == 4
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == ["accuracy.png", "checkpoints", "results.json"]
