@@ -198,11 +198,12 @@ def test_every_file_the_experiment_writes_is_fsynced_then_renamed_into_place(tmp
             assert Path(src).parent == Path(dst).parent and Path(src).name.startswith(f".{Path(dst).name}.")
             assert ("fsync", str(Path(src).resolve())) in events[: events.index((kind, what))], f"{src} not fsynced"
             replaced[Path(dst).relative_to(out).as_posix()] = replaced.get(Path(dst).relative_to(out).as_posix(), 0) + 1
-    assert {"results.json", "accuracy.png", "checkpoints/keep1_seed0_latest.npz",
-            "checkpoints/keep0.5_seed0_latest.npz"} <= set(replaced)
-    assert set(replaced) <= {"results.json", "accuracy.png", "checkpoints/keep1_seed0_latest.npz",
-                             "checkpoints/keep0.5_seed0_latest.npz"}
+    # checkpoints/config.json: the settings the checkpoints are written with, checked on resume.
+    expected = {"results.json", "accuracy.png", "checkpoints/config.json", "checkpoints/keep1_seed0_latest.npz",
+                "checkpoints/keep0.5_seed0_latest.npz"}
+    assert set(replaced) == expected
     # One checkpoint per epoch per run, and results.json after every run and at the start and end.
     assert replaced["checkpoints/keep1_seed0_latest.npz"] == replaced["checkpoints/keep0.5_seed0_latest.npz"] == 2
     assert replaced["results.json"] == 4
+    assert replaced["checkpoints/config.json"] == 1
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == ["accuracy.png", "checkpoints", "results.json"]
