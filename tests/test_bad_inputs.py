@@ -314,13 +314,12 @@ case("dropout_backward", "dout (4, 4) does not fit the mask (4, 5)", ARG, "dout"
     dropout_backward, X[:, :4], DROPOUT_CACHE)
 case("dropout_backward", "dout has an integer dtype", TYPE, "dout", "int64")(
     dropout_backward, X.astype(np.int64), DROPOUT_CACHE)
-_MASK_SHAPE_BUG = "layers/dropout.py: dropout_mask does not check shape or rng (see the issue 5 report)"
-case("dropout_mask", "rng is None", TYPE, "rng", "None", known_bug=_MASK_SHAPE_BUG)(dropout_mask, (3, 4), 0.5, None)
-case("dropout_mask", "shape with a negative size", ARG, "shape", "-1", known_bug=_MASK_SHAPE_BUG)(
+case("dropout_mask", "rng is None", TYPE, "rng", "None")(dropout_mask, (3, 4), 0.5, None)
+case("dropout_mask", "shape with a negative size", ARG, "shape", "-1")(
     dropout_mask, (-1, 4), 0.5, RNG)
-case("dropout_mask", "shape with a float size", TYPE, "shape", "2.5", known_bug=_MASK_SHAPE_BUG)(
+case("dropout_mask", "shape with a float size", TYPE, "shape", "2.5")(
     dropout_mask, (2.5, 4), 0.5, RNG)
-case("dropout_mask", "shape is a string", TYPE, "shape", "'ab'", known_bug=_MASK_SHAPE_BUG)(dropout_mask, "ab", 0.5, RNG)
+case("dropout_mask", "shape is a string", TYPE, "shape", "'ab'")(dropout_mask, "ab", 0.5, RNG)
 
 for name, loss in (("softmax_loss", softmax_loss), ("svm_loss", svm_loss)):
     _array_kinds(name, loss, 0, (SCORES, Y3), "x")
@@ -532,8 +531,7 @@ for bad, Xb, yb, error, names, given in (
     ("y is a list", Xn, DATA_OK["y_train"].tolist(), TYPE, "y", "list"),
 ):
     case("FullyConnectedNet.loss", bad, error, names, given)(NET.loss, Xb, yb)
-case("FullyConnectedNet.loss", "X holding 1e300, infinite in the model's float32", ARG, "X", "infinite",
-     known_bug="models/fc_net.py: the cast to float32 warns of the overflow first (see the issue 5 report)")(
+case("FullyConnectedNet.loss", "X holding 1e300, infinite in the model's float32", ARG, "X", "infinite")(
     NET.loss, np.full((8, 5), 1e300))
 case("FullyConnectedNet.load_buffers", "an unknown buffer name", ARG, "buffers", "running_mean9")(
     NET_BN.load_buffers, {"running_mean9": np.zeros(6)})
@@ -541,7 +539,6 @@ case("FullyConnectedNet.load_buffers", "running_mean1 (5,) for 6 units", ARG, "b
     NET_BN.load_buffers, {"running_mean1": np.zeros(5)})
 
 # ------------------------------------------------------------------------------------------- Solver
-_SOLVER_X_NAN_BUG = "solver.py: _check_data does not check that X is finite (see the issue 5 report)"
 for bad, data, error, names, given, bug in (
     ("data is a list", [Xn, DATA_OK["y_train"]], TYPE, "data", "list", None),
     ("data is None", None, TYPE, "data", "None", None),
@@ -559,8 +556,8 @@ for bad, data, error, names, given, bug in (
     ("y_train holds the label 3 for 3 classes", _data(y_train=np.full(8, 3)), ARG, "data['y_train']", "[0, 3)", None),
     ("y_val holds a negative label", _data(y_val=np.full(6, -1)), ARG, "data['y_val']", "-1", None),
     ("X_train holds a NaN", _data(X_train=np.where(np.eye(8, 5) > 0, NAN, Xn)), ARG, "data['X_train']", "NaN",
-     _SOLVER_X_NAN_BUG),
-    ("X_val holds an infinity", _data(X_val=np.full((6, 5), INF)), ARG, "data['X_val']", "infinite", _SOLVER_X_NAN_BUG),
+     None),
+    ("X_val holds an infinity", _data(X_val=np.full((6, 5), INF)), ARG, "data['X_val']", "infinite", None),
 ):
     case("Solver", bad, error, names, given, known_bug=bug)(_solver, data=data)
 for kwargs, error, names, given in (
@@ -616,15 +613,14 @@ case("Solver", "resume_from a file that does not exist", CKPT, "checkpoint", "mi
 case("Solver", "resume_from a file that is not a checkpoint", CKPT, "checkpoint", "garbage.npz",
      setup=lambda folder: (folder / "garbage.npz").write_bytes(b"PK\x03\x04 not really a zip"))(
     _solver, resume_from=Tmp("garbage.npz"))
-_CHECK_ACCURACY_BUG = "solver.py: check_accuracy does not check y's dtype and range (see the issue 5 report)"
 for bad, args, kwargs, error, names, given, bug in (
     ("X is a list", (Xn.tolist(), DATA_OK["y_train"]), {}, ARG, "X", "list", None),
     ("y (7,) for 8 examples", (Xn, DATA_OK["y_train"][:7]), {}, ARG, "y", "(8,)", None),
     ("num_samples 0", (Xn, DATA_OK["y_train"]), {"num_samples": 0}, ARG, "num_samples", "0", None),
     ("batch_size 0", (Xn, DATA_OK["y_train"]), {"batch_size": 0}, ARG, "batch_size", "0", None),
     ("X holds a NaN", (np.full((8, 5), NAN), DATA_OK["y_train"]), {}, ARG, "X", "NaN", None),
-    ("y has a float dtype", (Xn, DATA_OK["y_train"].astype(float)), {}, TYPE, "y", "float64", _CHECK_ACCURACY_BUG),
-    ("y holds the label 7 for 3 classes", (Xn, np.full(8, 7)), {}, ARG, "y", "7", _CHECK_ACCURACY_BUG),
+    ("y has a float dtype", (Xn, DATA_OK["y_train"].astype(float)), {}, TYPE, "y", "float64", None),
+    ("y holds the label 7 for 3 classes", (Xn, np.full(8, 7)), {}, ARG, "y", "7", None),
 ):
     case("Solver.check_accuracy", bad, error, names, given, known_bug=bug)(SOLVER.check_accuracy, *args, **kwargs)
 case("Solver.resume", "a file that does not exist", CKPT, "checkpoint", "nope.npz")(SOLVER.resume, Tmp("nope.npz"))

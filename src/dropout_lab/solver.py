@@ -19,6 +19,15 @@ Differences from the course's ``Solver``:
   makes resuming from a checkpoint possible; calling it on a finished Solver trains no further.
 * Checkpoints are ``{checkpoint_name}_epoch_{epoch}.npz`` plus ``{checkpoint_name}_latest.npz``, written
   atomically, holding the complete training state (see :mod:`dropout_lab.checkpoint`).
+* With a built-in update rule, each step's parameters and optimizer state are written into two sets of
+  arrays that the Solver owns and uses in turn, instead of new arrays at every step (the values are
+  the rule's, bit for bit). An array taken from ``model.params`` or ``optim_configs`` while training
+  runs keeps its values until the step after next: copy it to keep it. The model's arrays from before
+  ``train()``, and those it holds when ``train()`` has finished (the best parameters, restored as
+  copies), are never overwritten.
+* The epoch accuracies are measured in batches of ``accuracy_batch_size`` (1,000) examples rather than
+  100: larger matrix products run faster. BLAS sums in an order that follows the matrix shapes, so a
+  score can differ from a 100-row batch's in its last bit (and an accuracy, on an exact tie).
 """
 
 from __future__ import annotations
@@ -52,7 +61,7 @@ from .checkpoint import (
 )
 from .errors import CheckpointError, InvalidArgumentError, InvalidTypeError, TrainingDivergedError
 from .models.fc_net import FullyConnectedNet
-from .optim.rules import get_update_rule, rule_name, validate_config
+from .optim.rules import get_update_rule, output_names, rule_name, update_into, validate_config
 
 __all__ = ["Divergence", "Solver"]
 
@@ -119,6 +128,11 @@ def _check_data(data: Any, model: Any) -> dict[str, np.ndarray]:
         if X.ndim < 2 or X.shape[0] == 0:
             raise InvalidArgumentError(
                 f"data[{x_name!r}] must have shape (N, d_1, ...) with N >= 1, got shape {X.shape}"
+            )
+        if not np.all(np.isfinite(X)):
+            bad = int(X.size - np.count_nonzero(np.isfinite(X)))
+            raise InvalidArgumentError(
+                f"data[{x_name!r}] must be finite, got {bad} NaN or infinite values: they would poison training"
             )
         if isinstance(input_dim, Integral) and not isinstance(input_dim, bool):
             d = int(np.prod(X.shape[1:], dtype=np.int64))
@@ -212,6 +226,8 @@ class Solver:
         keep_epoch_checkpoints: keep every ``{checkpoint_name}_epoch_{epoch}.npz`` (the course's
             behaviour, default); False writes only ``{checkpoint_name}_latest.npz``, which is all a resume
             needs (long experiments would otherwise fill the disk).
+        accuracy_batch_size: examples per ``model.loss(X_batch)`` call when measuring the epoch
+            accuracies (default 1000; the course used 100).
 
     Attributes:
         loss_history: the loss of every step. train_acc_history, val_acc_history: ``num_epochs + 1``
@@ -249,6 +265,7 @@ class Solver:
         should_stop: Callable[[], bool] | None = None,
         resume_from: str | os.PathLike | None = None,
         keep_epoch_checkpoints: bool = True,
+        accuracy_batch_size: int = 1000,
         **unknown: Any,
     ) -> None:
         if unknown:
@@ -270,6 +287,7 @@ class Solver:
         self.checkpoint_name = _check_checkpoint_name(checkpoint_name)
         self.keep_epoch_checkpoints = _check_bool("keep_epoch_checkpoints", keep_epoch_checkpoints)
         self.print_every = check_positive_int("print_every", print_every)
+        self.accuracy_batch_size = check_positive_int("accuracy_batch_size", accuracy_batch_size)
         self.verbose = _check_bool("verbose", verbose)
         self.stop_on_nonfinite = _check_bool("stop_on_nonfinite", stop_on_nonfinite)
         # Checked even without checkpoint_name (where it has no effect), so a caller can pass its
@@ -304,7 +322,10 @@ class Solver:
         self.X_train, self.y_train = arrays["X_train"], arrays["y_train"]
         self.X_val, self.y_val = arrays["X_val"], arrays["y_val"]
         self.update_rule = rule
-        self._rule_label = rule_name(update_rule) or getattr(rule, "__qualname__", repr(rule))
+        self._builtin_rule = rule_name(update_rule)
+        self._rule_label = self._builtin_rule or getattr(rule, "__qualname__", repr(rule))
+        # Parameter name -> output name -> the two arrays the built-in rule's steps write into in turn.
+        self._buffers: dict[str, dict[str, list[np.ndarray | None]]] = {}
         self.optim_config = dict(optim_config)
         self.rng = np.random.default_rng(seed) if seed is not None else rng
         self.on_epoch_end = on_epoch_end
@@ -361,6 +382,21 @@ class Solver:
             self.model.params[name] = w.copy()
 
     # ------------------------------------------------------------------------------- training
+    def _step_outputs(self, name: str, w: np.ndarray, config: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Arrays for the built-in rule to write ``name``'s next step into: of each pair of the
+        Solver's own, the one that is not live now (the live one is the step's input)."""
+        slots = self._buffers.setdefault(name, {})
+        out = {}
+        for key in output_names(self._builtin_rule):
+            live = w if key == "w" else config.get(key)
+            pair = slots.setdefault(key, [None, None])
+            index = 1 if pair[0] is live else 0
+            buffer = pair[index]
+            if buffer is None or buffer.shape != w.shape or buffer.dtype != w.dtype:
+                buffer = pair[index] = np.empty(w.shape, dtype=w.dtype)
+            out[key] = buffer
+        return out
+
     def _diverge(self, t: int, what: str, value: Any) -> None:
         """Record where training failed, put the best parameters back, and raise."""
         values = np.asarray(value)
@@ -410,7 +446,14 @@ class Solver:
                     self._diverge(t, f"grads[{name!r}]", grads[name])
         updates = {}
         for name, w in params.items():
-            updates[name] = self.update_rule(w, grads[name], self.optim_configs[name])
+            config = self.optim_configs[name]
+            if self._builtin_rule is None:
+                updates[name] = self.update_rule(w, grads[name], config)
+            else:
+                # Into the Solver's own arrays: no new arrays (and page faults) at every step; the
+                # live ones are left as they are until the step is accepted below.
+                out = self._step_outputs(name, w, config)
+                updates[name] = update_into(self._builtin_rule, w, grads[name], config, out)
         if check:
             for name, (next_w, _) in updates.items():
                 if not np.all(np.isfinite(next_w)):
@@ -422,8 +465,20 @@ class Solver:
 
     def _record_epoch(self) -> None:
         """Measure both accuracies, keep the best parameters, write a checkpoint if one is due."""
-        train_acc = self.check_accuracy(self.X_train, self.y_train, num_samples=self.num_train_samples)
-        val_acc = self.check_accuracy(self.X_val, self.y_val, num_samples=self.num_val_samples)
+        if self.stop_on_nonfinite:
+            # Scores from huge (but finite) weights may overflow; divergence is reported by the steps.
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                self._record_epoch_body()
+        else:
+            self._record_epoch_body()
+
+    def _record_epoch_body(self) -> None:
+        train_acc = self.check_accuracy(
+            self.X_train, self.y_train, num_samples=self.num_train_samples, batch_size=self.accuracy_batch_size
+        )
+        val_acc = self.check_accuracy(
+            self.X_val, self.y_val, num_samples=self.num_val_samples, batch_size=self.accuracy_batch_size
+        )
         self.train_acc_history.append(train_acc)
         self.val_acc_history.append(val_acc)
         # Strictly better only, as in the course: the earliest of equal epochs is kept.
@@ -498,6 +553,14 @@ class Solver:
             )
         if not isinstance(y, np.ndarray) or y.shape != (X.shape[0],):
             raise InvalidArgumentError(f"y must be an array of shape ({X.shape[0]},), got {_describe(y)}")
+        if not np.issubdtype(y.dtype, np.integer):
+            raise InvalidTypeError(f"y must hold integer labels, got dtype {y.dtype}")
+        num_classes = getattr(self.model, "num_classes", None)
+        if isinstance(num_classes, Integral) and y.size and (y.min() < 0 or y.max() >= num_classes):
+            raise InvalidArgumentError(
+                f"y must lie in [0, {num_classes}) for the model's {num_classes} classes, "
+                f"got values from {y.min()} to {y.max()}"
+            )
         num_samples = _check_optional_positive_int("num_samples", num_samples)
         batch_size = check_positive_int("batch_size", batch_size)
         n = X.shape[0]

@@ -178,8 +178,6 @@ def test_a_huge_learning_rate_diverges_every_run_and_exits_3(tmp_path):
     assert "accuracy.png" not in result.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="solver.py measures accuracies outside np.errstate: NumPy's overflow "
-                   "RuntimeWarning escapes before the TrainingDivergedError (see the issue 5 report)")
 def test_divergence_is_reported_without_numpy_warnings(tmp_path, capsys):
     # One step per epoch: the accuracies are measured right after the step that blew the weights up.
     status = cli.main(["experiment", *CLI_ARGS, "--batch-size", "100", "--update-rule", "sgd", "--lr", "1e6",

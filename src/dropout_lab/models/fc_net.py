@@ -20,7 +20,7 @@ from .._validation import (
 )
 from ..errors import InvalidArgumentError, InvalidTypeError
 from ..layers.affine import affine_backward, affine_forward
-from ..layers.dropout import dropout, dropout_backward, dropout_forward
+from ..layers.dropout import _apply_mask, dropout, dropout_backward, dropout_forward
 from ..layers.losses import softmax_loss
 from ..layers.normalization import (
     batchnorm_backward_alt,
@@ -61,6 +61,12 @@ class FullyConnectedNet:
             call: the training path. Without it, the weights are
             ``weight_scale * np.random.randn(d_in, d_out)`` from NumPy's global generator in layer order
             and unseeded masks come from ``np.random.rand``, as in the course.
+
+    Without normalization, :meth:`loss` takes a fused path for scores and, with ``rng`` (and no
+    ``seed``), for training: the same operations as the layer functions, on the same dropout masks,
+    with the biases, ReLU and dropout applied in place, the ReLU and dropout gradients in one pass,
+    and no gradient with respect to the input data (which nothing uses). The values are those of the
+    layer-by-layer computation.
     """
 
     def __init__(
@@ -195,7 +201,9 @@ class FullyConnectedNet:
             raise InvalidArgumentError(
                 f"X must hold input_dim={self.input_dim} values per example, got shape {X.shape} ({d} values)"
             )
-        X = X.astype(self.dtype, copy=False)
+        # Values beyond the model's dtype become inf in the cast: reported by check_finite, not as a warning.
+        with np.errstate(over="ignore", invalid="ignore"):
+            X = X.astype(self.dtype, copy=False)
         check_finite("X", X)
         if y is not None:
             check_labels("y", y, X.shape[0], self.num_classes)
@@ -227,6 +235,11 @@ class FullyConnectedNet:
         """
         X = self._check_input(X, y)
         train = y is not None
+        if self.normalization is None:
+            if not train:
+                return self._scores(X)
+            if self.seed is None and self.rng is not None:
+                return self._train_step(X, y)
         for bn_param in self.bn_params:
             if self.normalization == "batchnorm":
                 bn_param["mode"] = "train" if train else "test"
@@ -269,6 +282,62 @@ class FullyConnectedNet:
             w = self.params[f"W{i}"]
             loss += 0.5 * self.reg * np.sum(w * w)
             grads[f"W{i}"] += self.reg * w
+        return loss, grads
+
+    # ----------------------------------------------------------------- fused paths (no normalization)
+    def _scores(self, X: np.ndarray) -> np.ndarray:
+        """Test-mode scores (N, C): ``relu(h @ W + b)`` layer by layer (dropout is the identity)."""
+        h = X.reshape(X.shape[0], -1)
+        for i in range(1, self.num_layers):
+            a = h.dot(self.params[f"W{i}"])
+            a += self.params[f"b{i}"]
+            h = np.maximum(0, a, out=a)
+        scores = h.dot(self.params[f"W{self.num_layers}"])
+        scores += self.params[f"b{self.num_layers}"]
+        return scores
+
+    def _train_step(self, X: np.ndarray, y: np.ndarray) -> tuple[Any, dict[str, np.ndarray]]:
+        """Loss and gradients in training mode, with fresh masks from ``self.rng``.
+
+        The forward pass keeps each layer's output ``h_i = dropout(relu(h_{i-1} @ W_i + b_i))``. Since
+        ``1 / keep_prob >= 1``, ``h_i > 0`` exactly where the unit was both active and kept, so the
+        ReLU and dropout gradients together are ``dout * (1 / keep_prob)`` where ``h_i > 0`` and 0
+        elsewhere: one masked pass, the same values as the two layer functions.
+        """
+        L = self.num_layers
+        h = X.reshape(X.shape[0], -1)
+        if self.input_keep_prob != 1.0:
+            # X belongs to the caller: the dropped inputs go to a new array.
+            h, _ = dropout(h, self.input_keep_prob, train=True, rng=self.rng)
+        inputs = [h]  # inputs[i - 1]: layer i's input, (N, d_{i-1})
+        for i in range(1, L):
+            a = h.dot(self.params[f"W{i}"])
+            a += self.params[f"b{i}"]
+            np.maximum(0, a, out=a)
+            keep_prob = self.keep_probs[i - 1]
+            if keep_prob != 1.0:
+                dropout(a, keep_prob, train=True, rng=self.rng, out=a)
+            inputs.append(a)
+            h = a
+        scores = h.dot(self.params[f"W{L}"])
+        scores += self.params[f"b{L}"]
+
+        loss, dh = softmax_loss(scores, y)
+        grads: dict[str, np.ndarray] = {}
+        for i in range(L, 0, -1):
+            x_in = inputs[i - 1]
+            grads[f"W{i}"] = x_in.T.dot(dh)
+            grads[f"b{i}"] = np.sum(dh, axis=0)
+            if i == 1:
+                break  # the gradient with respect to the data is never used
+            dh = dh.dot(self.params[f"W{i}"].T)
+            scale = dh.dtype.type(1 / self.keep_probs[i - 2])
+            _apply_mask(dh, x_in > 0, scale, out=dh)
+        if self.reg != 0.0:
+            for i in range(1, L + 1):
+                w = self.params[f"W{i}"]
+                loss += 0.5 * self.reg * np.sum(w * w)
+                grads[f"W{i}"] += self.reg * w
         return loss, grads
 
 

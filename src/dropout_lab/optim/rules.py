@@ -6,6 +6,11 @@ follows the course's operation order term by term, so float64 inputs reproduce t
 to the last bit, and it keeps ``w``'s dtype: hyperparameters are Python floats, which NumPy treats as
 "weak" scalars, so a float32 ``w`` is updated entirely in float32.
 
+The rules run their operations block by block (64 Ki elements at a time) rather than array by array:
+each operation is the course's, on the same operands, so every value is the same to the last bit, but
+the temporaries of a block stay in the CPU's cache and the large arrays are read once and written
+once per step, instead of once per operation.
+
 Config keys (defaults):
 
 * ``sgd``: ``learning_rate`` (1e-2).
@@ -26,6 +31,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from .._parallel import for_ranges
 from .._validation import _describe, check_float_array, check_positive_real, check_unit_interval
 from ..errors import InvalidArgumentError, InvalidTypeError
 
@@ -145,6 +151,163 @@ def validate_config(rule: str | Callable[..., Any], config: Any, w: np.ndarray) 
     _read_config(name, config, w)
 
 
+# Elements per block. Measured on a 2-core AMD EPYC (512 KiB L2): Adam on 1.5 million float32 values
+# took 9.2 ms in blocks of 8 Ki, 6.4 in blocks of 16 Ki, 5.5 in blocks of 64 Ki (13.7 array by array).
+# Larger blocks mean fewer NumPy calls (about a microsecond each); the two scratch rows stay in L2.
+_BLOCK = 1 << 16
+
+
+def _flat(a: np.ndarray) -> np.ndarray:
+    """A 1-d view of ``a`` (a copy if ``a`` is not contiguous: only ever read)."""
+    return a.reshape(-1)
+
+
+def _scratch(rows: int, n: int, dtype: np.dtype) -> np.ndarray:
+    return np.empty((rows, min(_BLOCK, n)), dtype=dtype)
+
+
+# Each kernel computes one rule's step from the validated ``config`` into ``out``: ``out['w']`` gets
+# next_w and ``out[key]`` each new state array, all C-contiguous with w's shape and dtype and sharing
+# no memory with the inputs. It returns ``config`` with the new state. Large arrays are cut into
+# ranges for several threads (see dropout_lab._parallel); every value is computed the same way.
+def _sgd_kernel(w: np.ndarray, dw: np.ndarray, config: dict[str, Any], out: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    lr = config["learning_rate"]
+    w_in, g, w_out = _flat(w), _flat(dw), _flat(out["w"])
+
+    def body(lo: int, hi: int) -> None:
+        for s in range(lo, hi, _BLOCK):
+            e = min(s + _BLOCK, hi)
+            step = np.multiply(g[s:e], lr, out=w_out[s:e])  # next_w = w - learning_rate * dw
+            np.subtract(w_in[s:e], step, out=step)
+
+    for_ranges(body, w_in.size, align=_BLOCK)
+    return config
+
+
+def _sgd_momentum_kernel(
+    w: np.ndarray, dw: np.ndarray, config: dict[str, Any], out: Mapping[str, np.ndarray]
+) -> dict[str, Any]:
+    momentum, lr = config["momentum"], config["learning_rate"]
+    w_in, g, v_in = _flat(w), _flat(dw), _flat(config["velocity"])
+    w_out, v_out = _flat(out["w"]), _flat(out["velocity"])
+
+    def body(lo: int, hi: int) -> None:
+        scratch = _scratch(1, hi - lo, w.dtype)
+        for s in range(lo, hi, _BLOCK):
+            e = min(s + _BLOCK, hi)
+            a = scratch[0, : e - s]
+            vb = np.multiply(v_in[s:e], momentum, out=v_out[s:e])  # v = momentum * v - learning_rate * dw
+            np.multiply(g[s:e], lr, out=a)
+            np.subtract(vb, a, out=vb)
+            np.add(w_in[s:e], vb, out=w_out[s:e])  # next_w = w + v
+
+    for_ranges(body, w_in.size, align=_BLOCK)
+    config["velocity"] = out["velocity"]
+    return config
+
+
+def _rmsprop_kernel(w: np.ndarray, dw: np.ndarray, config: dict[str, Any], out: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    decay_rate, lr, eps = config["decay_rate"], config["learning_rate"], config["epsilon"]
+    w_in, g, c_in = _flat(w), _flat(dw), _flat(config["cache"])
+    w_out, c_out = _flat(out["w"]), _flat(out["cache"])
+
+    def body(lo: int, hi: int) -> None:
+        scratch = _scratch(2, hi - lo, w.dtype)
+        for s in range(lo, hi, _BLOCK):
+            e = min(s + _BLOCK, hi)
+            a, b = scratch[0, : e - s], scratch[1, : e - s]
+            gb = g[s:e]
+            cb = np.multiply(c_in[s:e], decay_rate, out=c_out[s:e])  # cache = rate * cache + (1 - rate) * dw**2
+            np.multiply(gb, gb, out=a)
+            np.multiply(a, 1 - decay_rate, out=a)
+            np.add(cb, a, out=cb)
+            np.multiply(gb, lr, out=a)  # next_w = w - learning_rate * dw / (sqrt(cache) + epsilon)
+            np.sqrt(cb, out=b)
+            np.add(b, eps, out=b)
+            np.divide(a, b, out=a)
+            np.subtract(w_in[s:e], a, out=w_out[s:e])
+
+    for_ranges(body, w_in.size, align=_BLOCK)
+    config["cache"] = out["cache"]
+    return config
+
+
+def _adam_kernel(w: np.ndarray, dw: np.ndarray, config: dict[str, Any], out: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    beta1, beta2 = config["beta1"], config["beta2"]
+    lr, eps = config["learning_rate"], config["epsilon"]
+    t = config["t"] + 1
+    # Python floats, as in the course's expressions: NumPy applies them in w's dtype.
+    bias1, bias2 = 1 - beta1**t, 1 - beta2**t
+    w_in, g, m_in, v_in = _flat(w), _flat(dw), _flat(config["m"]), _flat(config["v"])
+    w_out, m_out, v_out = _flat(out["w"]), _flat(out["m"]), _flat(out["v"])
+
+    def body(lo: int, hi: int) -> None:
+        scratch = _scratch(2, hi - lo, w.dtype)
+        for s in range(lo, hi, _BLOCK):
+            e = min(s + _BLOCK, hi)
+            a, b = scratch[0, : e - s], scratch[1, : e - s]
+            gb = g[s:e]
+            mb = np.multiply(m_in[s:e], beta1, out=m_out[s:e])  # m = beta1 * m + (1 - beta1) * dw
+            np.multiply(gb, 1 - beta1, out=a)
+            np.add(mb, a, out=mb)
+            np.multiply(gb, gb, out=b)  # v = beta2 * v + (1 - beta2) * (dw**2)
+            np.multiply(b, 1 - beta2, out=b)
+            vb = np.multiply(v_in[s:e], beta2, out=v_out[s:e])
+            np.add(vb, b, out=vb)
+            np.divide(vb, bias2, out=b)  # sqrt(vt) + epsilon, vt = v / (1 - beta2**t)
+            np.sqrt(b, out=b)
+            np.add(b, eps, out=b)
+            np.divide(mb, bias1, out=a)  # next_w = w - learning_rate * mt / (...), mt = m / (1 - beta1**t)
+            np.multiply(a, lr, out=a)
+            np.divide(a, b, out=a)
+            np.subtract(w_in[s:e], a, out=w_out[s:e])
+
+    for_ranges(body, w_in.size, align=_BLOCK)
+    config["t"], config["m"], config["v"] = t, out["m"], out["v"]
+    return config
+
+
+_KERNELS: Mapping[str, Callable[..., dict[str, Any]]] = MappingProxyType(
+    {"sgd": _sgd_kernel, "sgd_momentum": _sgd_momentum_kernel, "rmsprop": _rmsprop_kernel, "adam": _adam_kernel}
+)
+
+
+def output_names(rule: str) -> tuple[str, ...]:
+    """The arrays a built-in rule's step writes: ``'w'`` (next_w) and its state arrays."""
+    return ("w", *_SPECS[rule].arrays)
+
+
+def _step(rule: str, w: Any, dw: Any, config: Any, out: Mapping[str, np.ndarray] | None) -> tuple[np.ndarray, dict[str, Any]]:
+    _check_weights(w, dw)
+    config = _read_config(rule, config, w)
+    if out is None:
+        out = {key: np.empty(w.shape, dtype=w.dtype) for key in output_names(rule)}
+    config = _KERNELS[rule](w, dw, config, out)
+    return out["w"], config
+
+
+def update_into(
+    rule: str, w: np.ndarray, dw: np.ndarray, config: dict[str, Any] | None, out: Mapping[str, np.ndarray]
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The built-in ``rule``'s step, written into arrays the caller provides (the Solver reuses its own).
+
+    The same values as ``UPDATE_RULES[rule](w, dw, config)``, bit for bit, and as pure towards its
+    inputs; only where the results go differs.
+
+    Args:
+        rule: a built-in rule's name. w, dw, config: as for the rule.
+        out: ``out['w']`` for next_w and ``out[key]`` for each state array the rule keeps (see
+            :func:`output_names`); each C-contiguous, of w's shape and dtype, and sharing no memory
+            with ``w``, ``dw`` or the config's arrays (the caller's duty: not checked).
+
+    Returns:
+        ``out['w']`` and the new config, which holds ``out``'s state arrays.
+    """
+    if rule not in _KERNELS:
+        raise InvalidArgumentError(f"rule must be one of {sorted(_KERNELS)}, got {rule!r}")
+    return _step(rule, w, dw, config, out)
+
+
 def sgd(w: np.ndarray, dw: np.ndarray, config: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """Vanilla stochastic gradient descent: ``next_w = w - learning_rate * dw``.
 
@@ -155,10 +318,7 @@ def sgd(w: np.ndarray, dw: np.ndarray, config: dict[str, Any] | None = None) -> 
     Returns:
         next_w: w's shape and dtype, and a new config.
     """
-    _check_weights(w, dw)
-    config = _read_config("sgd", config, w)
-    next_w = w - config["learning_rate"] * dw
-    return next_w, config
+    return _step("sgd", w, dw, config, None)
 
 
 def sgd_momentum(
@@ -174,12 +334,7 @@ def sgd_momentum(
     Returns:
         next_w: w's shape and dtype, and a new config with the new ``velocity``.
     """
-    _check_weights(w, dw)
-    config = _read_config("sgd_momentum", config, w)
-    v = config["momentum"] * config["velocity"] - config["learning_rate"] * dw
-    next_w = w + v
-    config["velocity"] = v
-    return next_w, config
+    return _step("sgd_momentum", w, dw, config, None)
 
 
 def rmsprop(
@@ -198,13 +353,7 @@ def rmsprop(
     Returns:
         next_w: w's shape and dtype, and a new config with the new ``cache``.
     """
-    _check_weights(w, dw)
-    config = _read_config("rmsprop", config, w)
-    decay_rate = config["decay_rate"]
-    cache = decay_rate * config["cache"] + (1 - decay_rate) * dw**2
-    next_w = w - config["learning_rate"] * dw / (np.sqrt(cache) + config["epsilon"])
-    config["cache"] = cache
-    return next_w, config
+    return _step("rmsprop", w, dw, config, None)
 
 
 def adam(w: np.ndarray, dw: np.ndarray, config: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
@@ -223,17 +372,7 @@ def adam(w: np.ndarray, dw: np.ndarray, config: dict[str, Any] | None = None) ->
     Returns:
         next_w: w's shape and dtype, and a new config with the new ``m``, ``v`` and ``t``.
     """
-    _check_weights(w, dw)
-    config = _read_config("adam", config, w)
-    beta1, beta2 = config["beta1"], config["beta2"]
-    t = config["t"] + 1
-    m = beta1 * config["m"] + (1 - beta1) * dw
-    mt = m / (1 - beta1**t)
-    v = beta2 * config["v"] + (1 - beta2) * (dw**2)
-    vt = v / (1 - beta2**t)
-    next_w = w - config["learning_rate"] * mt / (np.sqrt(vt) + config["epsilon"])
-    config["t"], config["m"], config["v"] = t, m, v
-    return next_w, config
+    return _step("adam", w, dw, config, None)
 
 
 UPDATE_RULES: Mapping[str, UpdateRule] = MappingProxyType(
