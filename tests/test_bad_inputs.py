@@ -10,8 +10,7 @@ NumPy's global generator did not move (nothing was drawn before the refusal); an
 was raised on the way.
 
 ``docs/errors.md`` is generated from this same table (``python docs/make_errors_table.py``), and a
-test here keeps it up to date. A row marked ``known_bug`` documents a refusal that is still missing
-in a file owned elsewhere: it runs as a strict xfail, so the day it is fixed the marker must go.
+test here keeps it up to date.
 """
 
 from __future__ import annotations
@@ -122,7 +121,7 @@ class Case:
     api: the public name called. bad: what is wrong with the call, in words (the docs' first column).
     error: the exception class it must raise. names: text the message must contain: the argument's
     name. given: text that shows what was given (the value, the shape, the dtype), or None.
-    setup: makes files in the temporary folder before the call. known_bug: why the row still fails.
+    setup: makes files in the temporary folder before the call.
     """
 
     api: str
@@ -134,7 +133,6 @@ class Case:
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
     setup: Callable[[Path], None] | None = None
-    known_bug: str | None = None
 
     @property
     def id(self) -> str:
@@ -145,11 +143,11 @@ CASES: list[Case] = []
 
 
 def case(api: str, bad: str, error: type, names: str, given: str | None = None, *,
-         setup: Callable[[Path], None] | None = None, known_bug: str | None = None):
+         setup: Callable[[Path], None] | None = None):
     """``case(api, what is wrong, error, argument name, what was given)(callable, *args, **kwargs)``."""
 
     def bind(call: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        CASES.append(Case(api, bad, error, names, given, call, args, kwargs, setup, known_bug))
+        CASES.append(Case(api, bad, error, names, given, call, args, kwargs, setup))
 
     return bind
 
@@ -539,27 +537,26 @@ case("FullyConnectedNet.load_buffers", "running_mean1 (5,) for 6 units", ARG, "b
     NET_BN.load_buffers, {"running_mean1": np.zeros(5)})
 
 # ------------------------------------------------------------------------------------------- Solver
-for bad, data, error, names, given, bug in (
-    ("data is a list", [Xn, DATA_OK["y_train"]], TYPE, "data", "list", None),
-    ("data is None", None, TYPE, "data", "None", None),
-    ("data without y_val", _data(drop=("y_val",)), ARG, "y_val", None, None),
-    ("X_train is a list", _data(X_train=Xn.tolist()), TYPE, "data['X_train']", "list", None),
-    ("X_train has a complex dtype", _data(X_train=Xn.astype(complex)), TYPE, "data['X_train']", "complex128", None),
-    ("X_train has a bool dtype", _data(X_train=Xn > 0), TYPE, "data['X_train']", "bool", None),
-    ("X_train is empty", _data(X_train=Xn[:0], y_train=DATA_OK["y_train"][:0]), ARG, "data['X_train']", "(0, 5)", None),
-    ("X_train is 1-dimensional", _data(X_train=Xn[:, 0]), ARG, "data['X_train']", "(8,)", None),
+for bad, data, error, names, given in (
+    ("data is a list", [Xn, DATA_OK["y_train"]], TYPE, "data", "list"),
+    ("data is None", None, TYPE, "data", "None"),
+    ("data without y_val", _data(drop=("y_val",)), ARG, "y_val", None),
+    ("X_train is a list", _data(X_train=Xn.tolist()), TYPE, "data['X_train']", "list"),
+    ("X_train has a complex dtype", _data(X_train=Xn.astype(complex)), TYPE, "data['X_train']", "complex128"),
+    ("X_train has a bool dtype", _data(X_train=Xn > 0), TYPE, "data['X_train']", "bool"),
+    ("X_train is empty", _data(X_train=Xn[:0], y_train=DATA_OK["y_train"][:0]), ARG, "data['X_train']", "(0, 5)"),
+    ("X_train is 1-dimensional", _data(X_train=Xn[:, 0]), ARG, "data['X_train']", "(8,)"),
     ("X_val with 4 values per example for input_dim 5", _data(X_val=DATA_OK["X_val"][:, :4]), ARG, "data['X_val']",
-     "(6, 4)", None),
-    ("y_train (7,) for 8 examples", _data(y_train=DATA_OK["y_train"][:7]), ARG, "data['y_train']", "(7,)", None),
-    ("y_val has a float dtype", _data(y_val=DATA_OK["y_val"].astype(float)), TYPE, "data['y_val']", "float64", None),
-    ("y_train has a bool dtype", _data(y_train=DATA_OK["y_train"] > 0), TYPE, "data['y_train']", "bool", None),
-    ("y_train holds the label 3 for 3 classes", _data(y_train=np.full(8, 3)), ARG, "data['y_train']", "[0, 3)", None),
-    ("y_val holds a negative label", _data(y_val=np.full(6, -1)), ARG, "data['y_val']", "-1", None),
-    ("X_train holds a NaN", _data(X_train=np.where(np.eye(8, 5) > 0, NAN, Xn)), ARG, "data['X_train']", "NaN",
-     None),
-    ("X_val holds an infinity", _data(X_val=np.full((6, 5), INF)), ARG, "data['X_val']", "infinite", None),
+     "(6, 4)"),
+    ("y_train (7,) for 8 examples", _data(y_train=DATA_OK["y_train"][:7]), ARG, "data['y_train']", "(7,)"),
+    ("y_val has a float dtype", _data(y_val=DATA_OK["y_val"].astype(float)), TYPE, "data['y_val']", "float64"),
+    ("y_train has a bool dtype", _data(y_train=DATA_OK["y_train"] > 0), TYPE, "data['y_train']", "bool"),
+    ("y_train holds the label 3 for 3 classes", _data(y_train=np.full(8, 3)), ARG, "data['y_train']", "[0, 3)"),
+    ("y_val holds a negative label", _data(y_val=np.full(6, -1)), ARG, "data['y_val']", "-1"),
+    ("X_train holds a NaN", _data(X_train=np.where(np.eye(8, 5) > 0, NAN, Xn)), ARG, "data['X_train']", "NaN"),
+    ("X_val holds an infinity", _data(X_val=np.full((6, 5), INF)), ARG, "data['X_val']", "infinite"),
 ):
-    case("Solver", bad, error, names, given, known_bug=bug)(_solver, data=data)
+    case("Solver", bad, error, names, given)(_solver, data=data)
 for kwargs, error, names, given in (
     ({"model": None}, TYPE, "model", "NoneType"),
     ({"model": object()}, TYPE, "model", "object"),
@@ -613,16 +610,16 @@ case("Solver", "resume_from a file that does not exist", CKPT, "checkpoint", "mi
 case("Solver", "resume_from a file that is not a checkpoint", CKPT, "checkpoint", "garbage.npz",
      setup=lambda folder: (folder / "garbage.npz").write_bytes(b"PK\x03\x04 not really a zip"))(
     _solver, resume_from=Tmp("garbage.npz"))
-for bad, args, kwargs, error, names, given, bug in (
-    ("X is a list", (Xn.tolist(), DATA_OK["y_train"]), {}, ARG, "X", "list", None),
-    ("y (7,) for 8 examples", (Xn, DATA_OK["y_train"][:7]), {}, ARG, "y", "(8,)", None),
-    ("num_samples 0", (Xn, DATA_OK["y_train"]), {"num_samples": 0}, ARG, "num_samples", "0", None),
-    ("batch_size 0", (Xn, DATA_OK["y_train"]), {"batch_size": 0}, ARG, "batch_size", "0", None),
-    ("X holds a NaN", (np.full((8, 5), NAN), DATA_OK["y_train"]), {}, ARG, "X", "NaN", None),
-    ("y has a float dtype", (Xn, DATA_OK["y_train"].astype(float)), {}, TYPE, "y", "float64", None),
-    ("y holds the label 7 for 3 classes", (Xn, np.full(8, 7)), {}, ARG, "y", "7", None),
+for bad, args, kwargs, error, names, given in (
+    ("X is a list", (Xn.tolist(), DATA_OK["y_train"]), {}, ARG, "X", "list"),
+    ("y (7,) for 8 examples", (Xn, DATA_OK["y_train"][:7]), {}, ARG, "y", "(8,)"),
+    ("num_samples 0", (Xn, DATA_OK["y_train"]), {"num_samples": 0}, ARG, "num_samples", "0"),
+    ("batch_size 0", (Xn, DATA_OK["y_train"]), {"batch_size": 0}, ARG, "batch_size", "0"),
+    ("X holds a NaN", (np.full((8, 5), NAN), DATA_OK["y_train"]), {}, ARG, "X", "NaN"),
+    ("y has a float dtype", (Xn, DATA_OK["y_train"].astype(float)), {}, TYPE, "y", "float64"),
+    ("y holds the label 7 for 3 classes", (Xn, np.full(8, 7)), {}, ARG, "y", "7"),
 ):
-    case("Solver.check_accuracy", bad, error, names, given, known_bug=bug)(SOLVER.check_accuracy, *args, **kwargs)
+    case("Solver.check_accuracy", bad, error, names, given)(SOLVER.check_accuracy, *args, **kwargs)
 case("Solver.resume", "a file that does not exist", CKPT, "checkpoint", "nope.npz")(SOLVER.resume, Tmp("nope.npz"))
 case("Solver.checkpoint_path", "a Solver without checkpoint_name", ARG, "checkpoint_name")(SOLVER.checkpoint_path, 1)
 
@@ -1010,10 +1007,7 @@ def run_case(c: Case, folder: Path) -> Outcome:
 def _params() -> list:
     ids = [c.id for c in CASES]
     assert len(ids) == len(set(ids)), [i for i in ids if ids.count(i) > 1]
-    return [
-        pytest.param(c, id=c.id, marks=[pytest.mark.xfail(strict=True, reason=c.known_bug)] if c.known_bug else [])
-        for c in CASES
-    ]
+    return [pytest.param(c, id=c.id) for c in CASES]
 
 
 @pytest.mark.parametrize("c", _params())

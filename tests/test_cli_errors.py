@@ -48,7 +48,6 @@ class CliCase:
     patch: a context manager to run under (simulating a full disk, a folder without permission).
     writes: the command may legitimately create files (a data folder it was asked to make).
     keeps: files (relative to the working folder) that must survive unchanged whatever else happens.
-    files_bug: why the "nothing written" check still fails. known_bug: why the whole case still fails.
     """
 
     bad: str
@@ -58,8 +57,6 @@ class CliCase:
     patch: Callable[[Path], ContextManager] | None = None
     writes: bool = False
     keeps: tuple = ()
-    files_bug: str | None = None
-    known_bug: str | None = None
     help_on_stdout: bool = False
 
     @property
@@ -332,13 +329,8 @@ def run_cli_case(c: CliCase, folder: Path) -> CliOutcome:
     return CliOutcome(status, out.getvalue(), err.getvalue(), error, before, _tree(folder))
 
 
-def _cases(files: bool = False) -> list:
-    params = []
-    for c in CLI_CASES:
-        reason = c.known_bug or (c.files_bug if files else None)
-        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-        params.append(pytest.param(c, id=c.id, marks=marks))
-    return params
+def _cases() -> list:
+    return [pytest.param(c, id=c.id) for c in CLI_CASES]
 
 
 def test_case_names_are_unique():
@@ -366,7 +358,7 @@ def test_a_user_error_is_one_line_on_stderr_and_status_2(c: CliCase, tmp_path: P
     assert not (tmp_path / "ran").exists()  # no payload ran
 
 
-@pytest.mark.parametrize("c", [p for p in _cases(files=True) if not p.values[0].writes])
+@pytest.mark.parametrize("c", [p for p in _cases() if not p.values[0].writes])
 def test_a_user_error_writes_nothing(c: CliCase, tmp_path: Path) -> None:
     outcome = run_cli_case(c, tmp_path)
     assert outcome.status == 2
