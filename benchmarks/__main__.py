@@ -47,7 +47,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", type=_names, default=list(NAMES), help=f"comma-separated subset of {', '.join(NAMES)}")
     parser.add_argument("--reps", type=int, default=None, help="repetitions of each program (default 3, quick 1)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for every program (default: all cores)")
-    parser.add_argument("--jobs", type=_positive_list, default=[1, 3], help="dropout-lab experiment process counts to measure (default 1,3: one process, and the best measured on 2 cores)")
+    parser.add_argument("--jobs", type=_positive_list, default=[1, 2], help="dropout-lab experiment --jobs values to measure (default 1,2: serial, and one thread per core on 2 cores)")
     parser.add_argument("--data-dir", default=None, help="a cifar-10-batches-py folder for the experiment (default: synthetic data)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help=f"where the table goes (default {DEFAULT_OUTPUT.relative_to(h.REPO_ROOT)})")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if it is installed")

@@ -204,9 +204,9 @@ def report(measured: dict[str, Any]) -> tuple[str, str, list[dict[str, Any]]]:
         "data has random labels, so validation accuracy stays near chance while the net memorises the "
         "training images.",
         "Timed: the whole experiment after one untimed epoch in the same process (cold epoch s: that "
-        "epoch's time, imports excluded). With jobs > 1, run_experiment starts its worker processes in "
-        "every call, and their start is timed.",
-        "Peak RSS: the largest single process (with jobs > 1 the pool workers each hold a similar amount).",
+        "epoch's time, imports excluded, Numba's compilation or cache load included). With jobs > 1 "
+        "run_experiment trains that many runs at a time in threads of its process.",
+        "Peak RSS: of the whole process (with jobs > 1, every run's arrays at once).",
     ]
     if torch_runs is None:
         notes.append("PyTorch not measured (not installed, or --no-torch): its column is left out.")

@@ -621,6 +621,9 @@ for bad, args, kwargs, error, names, given in (
 ):
     case("Solver.check_accuracy", bad, error, names, given)(SOLVER.check_accuracy, *args, **kwargs)
 case("Solver.resume", "a file that does not exist", CKPT, "checkpoint", "nope.npz")(SOLVER.resume, Tmp("nope.npz"))
+case("Solver.train", "epochs 0", ARG, "epochs", "0")(SOLVER.train, epochs=0)
+case("Solver.train", "epochs -2", ARG, "epochs", "-2")(SOLVER.train, -2)
+case("Solver.train", "epochs 1.5", TYPE, "epochs", "1.5")(SOLVER.train, 1.5)
 case("Solver.checkpoint_path", "a Solver without checkpoint_name", ARG, "checkpoint_name")(SOLVER.checkpoint_path, 1)
 
 

@@ -570,6 +570,38 @@ def test_should_stop_is_not_polled_after_the_last_step():
     assert polls.polls == solver.iteration - 1 == 7 and not solver.interrupted
 
 
+@pytest.mark.parametrize("chunks", [[1, 1, 1], [2, 1], [5]])
+def test_training_a_few_epochs_at_a_time_gives_the_same_run(chunks):
+    """train(epochs) stops at an epoch's end and picks up there: the experiment runner interleaves
+    runs this way, and it must not change a number."""
+    whole = Solver(small_net(dropout=0.5, rng=np.random.default_rng(3)), SMALL_DATA, num_epochs=3,
+                   batch_size=10, update_rule="adam", seed=0, verbose=False)
+    whole.train()
+    parts = Solver(small_net(dropout=0.5, rng=np.random.default_rng(3)), SMALL_DATA, num_epochs=3,
+                   batch_size=10, update_rule="adam", seed=0, verbose=False)
+    for i, epochs in enumerate(chunks):
+        assert not parts.finished
+        parts.train(epochs)
+        assert parts.epoch == min(sum(chunks[: i + 1]), 3) and not parts.interrupted
+    assert parts.finished and parts.iteration == whole.iteration
+    assert parts.loss_history == whole.loss_history
+    assert parts.val_acc_history == whole.val_acc_history
+    for name, w in whole.model.params.items():
+        assert np.array_equal(parts.model.params[name], w)  # the best parameters, restored at the end
+
+
+def test_train_epochs_restores_the_best_parameters_only_at_the_end(monkeypatch):
+    solver = Solver(small_net(), SMALL_DATA, num_epochs=3, batch_size=10, seed=0, verbose=False)
+    restored = []
+    real = solver._restore_best
+    monkeypatch.setattr(solver, "_restore_best", lambda: (restored.append(solver.epoch), real()))
+    for _ in range(3):
+        solver.train(1)
+    assert restored == [3] and solver.finished
+    solver.train(1)  # finished: no step, the best parameters again
+    assert restored == [3, 3] and solver.iteration == 3 * 4
+
+
 def test_checkpoint_every_and_latest(tmp_path, capsys):
     solver = Solver(small_net(), SMALL_DATA, num_epochs=5, batch_size=20, seed=0, print_every=100,
                     checkpoint_name=str(tmp_path / "c"), checkpoint_every=2)

@@ -2,17 +2,18 @@
 ranges of a large array can be processed by threads at the same time.
 
 The number of threads follows the BLAS's: the cores this process may run on, capped by
-``OMP_NUM_THREADS`` (then ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``) when set. The experiment
-runner sets those for its worker processes, so that processes and threads never oversubscribe the
-cores. Small arrays stay on the calling thread.
+``OMP_NUM_THREADS`` (then ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``) when set, and by
+:func:`limit_threads`, which the experiment runner uses while several runs share the process, so that
+runs and threads never oversubscribe the cores. Small arrays stay on the calling thread.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
+from typing import Callable, Iterator
 
 # Fewer elements than this per thread and a thread costs more than it saves (measured: Adam on 256 Ki
 # float32 values takes about a millisecond; handing a range to a thread and back, ~50 microseconds).
@@ -22,6 +23,18 @@ _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 _THREAD_PREFIX = "dropout-lab-elementwise"
+_limit: int | None = None  # set by limit_threads
+
+
+@contextlib.contextmanager
+def limit_threads(n: int) -> Iterator[None]:
+    """At most ``n`` threads per :func:`for_ranges` call inside this block (process-wide)."""
+    global _limit
+    previous, _limit = _limit, max(1, int(n))
+    try:
+        yield
+    finally:
+        _limit = previous
 
 
 def available_threads() -> int:
@@ -30,6 +43,8 @@ def available_threads() -> int:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
+    if _limit is not None:
+        cores = min(cores, _limit)
     for name in _THREAD_VARIABLES:
         value = os.environ.get(name, "").strip()
         if value:

@@ -127,7 +127,7 @@ def _build_parser() -> _Parser:
     seeds = exp.add_mutually_exclusive_group()
     seeds.add_argument("--seeds", type=_positive_int, metavar="K", help="run seeds 0..K-1 (default 1)")
     seeds.add_argument("--seed", type=_nonneg_int, metavar="S", help="run the single seed S")
-    exp.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="parallel processes (default 1)")
+    exp.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="threads that train the runs, an epoch at a time in turn (default 1; best: the number of cores)")
     exp.add_argument("--out", metavar="DIR", help="output folder (default results/experiment)")
     exp.add_argument("--resume", metavar="DIR", help="continue the interrupted experiment in DIR")
     exp.add_argument("--quiet", action="store_true", help="no progress bars")

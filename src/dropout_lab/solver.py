@@ -61,7 +61,7 @@ from .checkpoint import (
 )
 from .errors import CheckpointError, InvalidArgumentError, InvalidTypeError, TrainingDivergedError
 from .models.fc_net import FullyConnectedNet
-from .optim.rules import get_update_rule, output_names, rule_name, update_into, validate_config
+from .optim.rules import get_update_rule, output_names, rule_name, step_into, validate_config
 
 __all__ = ["Divergence", "Solver"]
 
@@ -440,23 +440,34 @@ class Solver:
         missing = [name for name in params if name not in grads]
         if missing:
             raise InvalidArgumentError(f"model.loss returned no gradients for parameters {missing}")
-        if check:
-            for name in params:
-                if not np.all(np.isfinite(grads[name])):
-                    self._diverge(t, f"grads[{name!r}]", grads[name])
-        updates = {}
-        for name, w in params.items():
-            config = self.optim_configs[name]
-            if self._builtin_rule is None:
-                updates[name] = self.update_rule(w, grads[name], config)
-            else:
-                # Into the Solver's own arrays: no new arrays (and page faults) at every step; the
-                # live ones are left as they are until the step is accepted below.
+        if self._builtin_rule is None:
+            if check:
+                for name in params:
+                    if not np.all(np.isfinite(grads[name])):
+                        self._diverge(t, f"grads[{name!r}]", grads[name])
+            updates = {name: self.update_rule(w, grads[name], self.optim_configs[name]) for name, w in params.items()}
+            flagged: dict[str, tuple[bool | None, bool | None]] = {}
+        else:
+            # Into the Solver's own arrays: no new arrays (and page faults) at every step; the live
+            # ones are left as they are until the step is accepted below. The compiled kernels find
+            # non-finite gradients and results in the same pass (None: not looked for); the rules are
+            # pure, so checking the gradients after the updates were computed reports the same first
+            # failure.
+            updates, flagged = {}, {}
+            for name, w in params.items():
+                config = self.optim_configs[name]
                 out = self._step_outputs(name, w, config)
-                updates[name] = update_into(self._builtin_rule, w, grads[name], config, out)
+                next_w, next_config, bad_dw, bad_w = step_into(self._builtin_rule, w, grads[name], config, out)
+                updates[name], flagged[name] = (next_w, next_config), (bad_dw, bad_w)
+            if check:
+                for name in params:
+                    bad_dw = flagged[name][0]
+                    if bad_dw or (bad_dw is None and not np.all(np.isfinite(grads[name]))):
+                        self._diverge(t, f"grads[{name!r}]", grads[name])
         if check:
             for name, (next_w, _) in updates.items():
-                if not np.all(np.isfinite(next_w)):
+                bad_w = flagged.get(name, (None, None))[1]
+                if bad_w or (bad_w is None and not np.all(np.isfinite(next_w))):
                     self._diverge(t, f"the update of {name}", next_w)
         self.loss_history.append(float(loss))
         for name, (next_w, next_config) in updates.items():
@@ -496,7 +507,7 @@ class Solver:
                 % (self.epoch, self.num_epochs, train_acc, val_acc)
             )
 
-    def train(self) -> None:
+    def train(self, epochs: int | None = None) -> None:
         """Train to ``num_epochs`` from where the Solver stands, then restore the best parameters.
 
         If ``should_stop()`` says so, training stops after the current step instead: with a
@@ -504,16 +515,27 @@ class Solver:
         checkpoints resume exactly too), ``interrupted`` is set, and the model keeps its current
         parameters so that calling ``train()`` again continues the same run.
 
+        Args:
+            epochs: train at most this many more epochs (to the end of the current epoch and then
+                ``epochs - 1`` more), then return; the best parameters are restored only once
+                training reaches ``num_epochs``. Calling ``train(1)`` until :attr:`finished` gives
+                the same numbers as one ``train()`` (the experiment runner interleaves runs this way).
+                None: to the end.
+
         Raises:
             TrainingDivergedError: with ``stop_on_nonfinite``, a NaN or infinite loss, gradient or
                 update (see :attr:`diverged`).
         """
+        epochs = _check_optional_positive_int("epochs", epochs)
         self.interrupted = False
         if not self.train_acc_history:
             self._record_epoch()
         iterations_per_epoch = self.iterations_per_epoch
         num_iterations = self.num_iterations
-        for t in range(self.iteration, num_iterations):
+        stop_at = num_iterations
+        if epochs is not None:
+            stop_at = min(num_iterations, (self.iteration // iterations_per_epoch + epochs) * iterations_per_epoch)
+        for t in range(self.iteration, stop_at):
             self._step(t)
             self.iteration = t + 1
             if self.verbose and t % self.print_every == 0:
@@ -531,7 +553,13 @@ class Solver:
                 if self.checkpoint_name is not None:
                     self._save_checkpoint(latest_only=True)
                 return
-        self._restore_best()
+        if self.finished:
+            self._restore_best()
+
+    @property
+    def finished(self) -> bool:
+        """Whether training has reached ``num_epochs``."""
+        return self.iteration >= self.num_iterations
 
     def check_accuracy(
         self, X: np.ndarray, y: np.ndarray, num_samples: int | None = None, batch_size: int = 100

@@ -1,14 +1,14 @@
 """Run the dropout regularization experiment: every (keep probability, seed) pair, serially or in
-parallel processes, with results, plot and checkpoints written safely into an output folder."""
+parallel threads, with results, plot and checkpoints written safely into an output folder."""
 
 from __future__ import annotations
 
-import concurrent.futures
+import collections
 import contextlib
 import json
-import multiprocessing
 import os
 import platform
+import queue
 import signal
 import threading
 import time
@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import __version__
 from .._io import atomic_write_text
+from .._parallel import available_threads
 from numbers import Integral, Real
 
 from .._validation import check_keep_prob, check_positive_int, check_seed
@@ -34,7 +35,6 @@ CHECKPOINT_DIR = "checkpoints"
 RESULTS_FORMAT = 1
 RUN_STATUSES = ("complete", "diverged", "interrupted")
 CONFIG_NAME = "config.json"  # beside the checkpoints: the settings they were written with
-_BLAS_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 
 
 @dataclass
@@ -291,59 +291,88 @@ def run_one(
         on_epoch_end: called with the Solver after each epoch (progress bars).
         should_stop: polled after each iteration; True checkpoints and stops the run ('interrupted').
     """
-    _check_config(config)
-    keep_prob = check_keep_prob("keep_prob", keep_prob)
-    if check_seed("seed", seed) is None:
-        raise InvalidArgumentError("seed must be an integer in [0, 2**32), got None")
-    _check_data(data)
-    solver = _build_solver(
-        config, keep_prob, seed, data, checkpoint_dir, on_epoch_end=on_epoch_end, should_stop=should_stop
-    )
-    checkpoint_name = solver.checkpoint_name
-    status, message = "complete", None
-    start = time.perf_counter()
-    try:
-        solver.train()
-    except TrainingDivergedError as exc:
-        status, message = "diverged", str(exc)
-    wall = time.perf_counter() - start
-    if solver.interrupted:
-        status, message = "interrupted", f"stopped at iteration {solver.iteration}; resumable"
-    elif checkpoint_name is not None:
-        # A finished run lives in results.json; its checkpoint is only needed to resume it.
-        Path(f"{checkpoint_name}_latest.npz").unlink(missing_ok=True)
-    return RunResult(
-        keep_prob=keep_prob,
-        seed=seed,
-        loss_history=[float(v) for v in solver.loss_history],
-        train_acc_history=[float(v) for v in solver.train_acc_history],
-        val_acc_history=[float(v) for v in solver.val_acc_history],
-        final_train_acc=float(solver.train_acc_history[-1]) if solver.train_acc_history else float("nan"),
-        final_val_acc=float(solver.val_acc_history[-1]) if solver.val_acc_history else float("nan"),
-        best_val_acc=float(solver.best_val_acc),
-        wall_s=wall,
-        status=status,
-        message=message,
-    )
+    run = _Run(config, keep_prob, seed, data, checkpoint_dir, on_epoch_end=on_epoch_end, should_stop=should_stop)
+    run.advance()
+    return run.result()
+
+
+class _Run:
+    """One run that can be trained a few epochs at a time (the parallel runner interleaves runs)."""
+
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        keep_prob: float,
+        seed: int,
+        data: dict[str, np.ndarray],
+        checkpoint_dir: Path | None,
+        *,
+        on_epoch_end: Callable[[Solver], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> None:
+        _check_config(config)
+        self.keep_prob = check_keep_prob("keep_prob", keep_prob)
+        if check_seed("seed", seed) is None:
+            raise InvalidArgumentError("seed must be an integer in [0, 2**32), got None")
+        self.seed = seed
+        _check_data(data)
+        self.solver = _build_solver(
+            config, self.keep_prob, seed, data, checkpoint_dir, on_epoch_end=on_epoch_end, should_stop=should_stop
+        )
+        self.status, self.message = "complete", None
+        self.wall = 0.0
+        self.done = False
+
+    def advance(self, epochs: int | None = None) -> bool:
+        """Train ``epochs`` more epochs (None: to the end); True once the run is over."""
+        solver = self.solver
+        start = time.perf_counter()
+        try:
+            solver.train(epochs)
+        except TrainingDivergedError as exc:
+            self.status, self.message = "diverged", str(exc)
+            self.done = True
+        self.wall += time.perf_counter() - start
+        if solver.interrupted:
+            self.status, self.message = "interrupted", f"stopped at iteration {solver.iteration}; resumable"
+            self.done = True
+        elif solver.finished:
+            self.done = True
+        if self.done and self.status != "interrupted" and solver.checkpoint_name is not None:
+            # A finished run lives in results.json; its checkpoint is only needed to resume it.
+            Path(f"{solver.checkpoint_name}_latest.npz").unlink(missing_ok=True)
+        return self.done
+
+    def result(self) -> RunResult:
+        solver = self.solver
+        return RunResult(
+            keep_prob=self.keep_prob,
+            seed=self.seed,
+            loss_history=[float(v) for v in solver.loss_history],
+            train_acc_history=[float(v) for v in solver.train_acc_history],
+            val_acc_history=[float(v) for v in solver.val_acc_history],
+            final_train_acc=float(solver.train_acc_history[-1]) if solver.train_acc_history else float("nan"),
+            final_val_acc=float(solver.val_acc_history[-1]) if solver.val_acc_history else float("nan"),
+            best_val_acc=float(solver.best_val_acc),
+            wall_s=self.wall,
+            status=self.status,
+            message=self.message,
+        )
 
 
 # ------------------------------------------------------------------------------------------ stopping
 class _StopFlag:
-    """Set by SIGINT/SIGTERM; polled between iterations so that a run always stops in a consistent
-    state. With an ``event`` (shared with worker processes) a stop reaches the workers too, even when
-    the signal was sent to the parent alone."""
+    """Set by SIGINT/SIGTERM (or by a failed run); polled between iterations by every run, in whatever
+    thread, so that a run always stops in a consistent state."""
 
-    def __init__(self, event: Any = None) -> None:
-        self.requested = False
-        self.event = event
+    def __init__(self) -> None:
+        self._event = threading.Event()
 
     def __call__(self) -> bool:
-        return self.requested or (self.event is not None and self.event.is_set())
+        return self._event.is_set()
 
     def request(self, *_: Any) -> None:
-        self.requested = True
-        if self.event is not None:
-            self.event.set()
+        self._event.set()
 
 
 @contextlib.contextmanager
@@ -359,46 +388,99 @@ def _catch_stop_signals(flag: _StopFlag) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-_WORKER_FLAG = _StopFlag()
-# The arrays every run of a worker process trains on: sent once, when the worker starts, rather than
-# with each run (a 49,000-image training set is 600 MB in float32).
-_WORKER_DATA: dict[str, np.ndarray] = {}
-
-
-def _worker_init(event: Any, data: dict[str, np.ndarray]) -> None:
-    _WORKER_FLAG.event = event
-    _WORKER_DATA.clear()
-    _WORKER_DATA.update(data)
-    signal.signal(signal.SIGINT, _WORKER_FLAG.request)
-    signal.signal(signal.SIGTERM, _WORKER_FLAG.request)
-
-
-def _worker_run(config_dict: dict, keep_prob: float, seed: int, checkpoint_dir: str | None) -> dict | None:
-    if _WORKER_FLAG():
-        return None  # stopping: do not start another run
-    config = ExperimentConfig.from_dict(config_dict)
-    result = run_one(
-        config, keep_prob, seed, _WORKER_DATA,
-        checkpoint_dir=None if checkpoint_dir is None else Path(checkpoint_dir),
-        should_stop=_WORKER_FLAG,
-    )
-    return result.to_dict()
-
-
 @contextlib.contextmanager
-def _blas_threads(n: int) -> Iterator[None]:
-    """Set the BLAS thread count that processes started inside this block inherit (read by NumPy's
-    BLAS when the worker imports it, and by dropout-lab's elementwise threads)."""
-    saved = {k: os.environ.get(k) for k in _BLAS_VARIABLES}
-    os.environ.update({k: str(n) for k in _BLAS_VARIABLES})
-    try:
+def _threads_per_run(n: int) -> Iterator[None]:
+    """Limit the BLAS (and any OpenMP runtime) and dropout-lab's elementwise threads to ``n`` per call
+    while runs share the process. Both limits are process-wide and restored afterwards. Without them
+    every run's matrix products would ask the BLAS for all the cores at once; measured on 2 cores with
+    3 runs in parallel, that took 21 s instead of 9.3."""
+    from threadpoolctl import threadpool_limits
+
+    from .._parallel import limit_threads
+
+    with threadpool_limits(limits=n), limit_threads(n):
         yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
+
+
+@dataclass(frozen=True)
+class _EpochDone:
+    """A run finished an epoch (for the progress bar)."""
+
+    keep_prob: float
+    seed: int
+    val_acc: float
+
+
+class _Interleaved:
+    """Train runs in ``workers`` threads, one epoch at a time, round robin over up to ``window`` runs.
+
+    A thread starts a new run while the window has room, else takes the run that has waited longest;
+    it trains one epoch and puts the run back at the end of the queue, so that the runs in the window advance together and the threads run out of work
+    together: 5 runs on 2 threads end after 2.5 runs' time, where a run per thread leaves one thread
+    idle for the fifth run's whole length. Finished epochs, finished runs and a run's exception go to
+    ``done``, which the calling thread reads.
+    """
+
+    def __init__(
+        self, config: ExperimentConfig, todo: list[tuple[float, int]], data: dict[str, np.ndarray],
+        checkpoint_dir: Path | None, flag: _StopFlag, workers: int, window: int,
+    ) -> None:
+        self.config, self.data, self.checkpoint_dir, self.flag = config, data, checkpoint_dir, flag
+        self.pending = collections.deque(todo)  # not started
+        self.ready: collections.deque[_Run] = collections.deque()  # started, waiting for their next epoch
+        self.window = max(window, workers)  # >= workers: an idle thread always finds work if any is left
+        self.active = 0
+        self.lock = threading.Lock()
+        self.done: queue.Queue[RunResult | _EpochDone | BaseException] = queue.Queue()
+        self.threads = [
+            threading.Thread(target=self._work, name=f"dropout-lab-run-{i}", daemon=True) for i in range(workers)
+        ]
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def alive(self) -> bool:
+        return any(thread.is_alive() for thread in self.threads)
+
+    def _next(self) -> _Run | tuple[float, int] | None:
+        with self.lock:
+            # Fill the window first, then go round it.
+            if self.pending and not self.flag() and self.active < self.window:
+                self.active += 1
+                return self.pending.popleft()
+            if self.ready:
+                return self.ready.popleft()
+            return None  # what is left is running in other threads
+
+    def _work(self) -> None:
+        while True:
+            item = self._next()
+            if item is None:
+                return
+            try:
+                if isinstance(item, _Run):
+                    run = item
+                else:
+                    run = _Run(self.config, *item, self.data, self.checkpoint_dir, should_stop=self.flag)
+                epoch = run.solver.epoch
+                # After a stop request a started run trains one step, then checkpoints and ends.
+                finished = run.advance(1)
+                if run.solver.epoch > epoch:
+                    self.done.put(_EpochDone(run.keep_prob, run.seed, run.solver.val_acc_history[-1]))
+            except BaseException as exc:  # reported by the calling thread, which stops the others
+                self.flag.request()
+                with self.lock:
+                    self.active -= 1
+                self.done.put(exc)
+                continue
+            if finished:
+                with self.lock:
+                    self.active -= 1
+                self.done.put(run.result())
             else:
-                os.environ[k] = v
+                with self.lock:
+                    self.ready.append(run)
 
 
 # ------------------------------------------------------------------------------------------ experiment
@@ -510,11 +592,16 @@ def run_experiment(
     Args:
         config: the experiment; with ``resume`` it is read from ``out_dir/results.json`` instead.
         out_dir: where ``results.json``, ``accuracy.png`` and ``checkpoints/`` go (None: nothing written).
-        jobs: parallel processes; BLAS threads are divided among them (cores // jobs each, at least
-            one). Measured on 2 cores with the exercise's 5 runs: jobs=3 took 11.7 s, jobs=5 12.0 s,
-            jobs=2 13.8 s (the runs do not split evenly), jobs=1 (one process, 2 BLAS threads) 18 s:
-            several single-threaded processes use the cores better than threads within one, and are
-            less hurt by other programs competing for the cores.
+        jobs: threads that train the runs (NumPy, the BLAS and the compiled optimizer kernels
+            release the GIL). They take the runs an epoch at a time, round robin over up to 4 runs per
+            thread, so that they run out of work together, and the BLAS and elementwise threads are
+            divided among them (cores // jobs each, at least one) while they run. Best: the number of
+            cores. Measured on 2 cores with the exercise's 5 CIFAR-shaped runs, alternated: jobs=2
+            9.3 and 10.0 s, jobs=3 9.3 and 10.7 s, jobs=1 (2 BLAS threads) 13.0 and 11.6 s. Small nets
+            (the digits) are bound by Python and gain nothing. A run's numbers depend on its BLAS
+            thread count in the last bit (the BLAS may split a sum differently), so they are
+            reproducible for a given ``jobs`` and core count; every ``jobs`` of 2 or more gives the
+            same numbers on 2 cores.
         progress: progress bars on stderr (None: only when stderr is a terminal).
         resume: continue an interrupted experiment in ``out_dir``: finished runs are kept, a partial run
             restarts from its latest checkpoint, and the end result is the same as an uninterrupted run.
@@ -594,35 +681,27 @@ def run_experiment(
                     )
                 )
     else:
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        context = multiprocessing.get_context("spawn")
-        flag = _StopFlag(context.Event())
-        with _catch_stop_signals(flag), _blas_threads(threads), ProgressBar(
-            len(todo), "runs", enabled=progress
-        ) as bar, concurrent.futures.ProcessPoolExecutor(
-            max_workers=min(jobs, len(todo)), mp_context=context, initializer=_worker_init,
-            initargs=(flag.event, data),
-        ) as pool:
-            futures = [
-                pool.submit(_worker_run, config.to_dict(), k, s, None if checkpoint_dir is None else str(checkpoint_dir))
-                for k, s in todo
-            ]
-            for future in concurrent.futures.as_completed(futures):
-                if flag():
-                    for pending in futures:
-                        pending.cancel()
-                if future.cancelled():
-                    continue
+        flag = _StopFlag()
+        workers = min(jobs, len(todo))
+        # Every run in the window holds its parameters and optimizer state (48 MB for the exercise's
+        # net): the window bounds that, and 4 runs per thread keep the threads' loads even.
+        pool = _Interleaved(config, todo, data, checkpoint_dir, flag, workers, window=4 * workers)
+        with _catch_stop_signals(flag), _threads_per_run(max(1, available_threads() // jobs)), ProgressBar(
+            len(todo) * config.epochs, "training", enabled=progress
+        ) as bar:
+            pool.start()
+            while pool.alive() or not pool.done.empty():
                 try:
-                    values = future.result()
-                except BaseException as exc:  # keep what the other workers finish, then re-raise
-                    failure = failure or exc
-                    flag.request()
+                    # A timeout, so that the signal handlers run promptly in this thread.
+                    item = pool.done.get(timeout=0.1)
+                except queue.Empty:
                     continue
-                if values is not None:
-                    run = RunResult.from_dict(values)
-                    record(run)
-                    bar.update(1, run=run_name(run.keep_prob, run.seed), val=f"{run.final_val_acc:.3f}")
+                if isinstance(item, BaseException):
+                    failure = failure or item
+                elif isinstance(item, _EpochDone):
+                    bar.update(1, run=run_name(item.keep_prob, item.seed), val=f"{item.val_acc:.3f}")
+                else:
+                    record(item)
 
     statuses = {r.status for r in results.runs}
     if failure is not None or flag() or "interrupted" in statuses or len(results.runs) < len(pairs):

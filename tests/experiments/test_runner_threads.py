@@ -1,0 +1,137 @@
+"""Parallel runs share the process: threads train them an epoch at a time, round robin; each gets its
+share of the BLAS and elementwise threads while they run, the limits are restored afterwards, and the
+results are those of the serial runs."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+import numpy as np
+from threadpoolctl import threadpool_info
+
+from dropout_lab import _parallel
+from dropout_lab.experiments import ExperimentConfig, run_experiment, run_one
+from dropout_lab.experiments import runner
+
+
+def tiny_data() -> dict[str, np.ndarray]:
+    g = np.random.default_rng(0)
+    return {
+        "X_train": g.standard_normal((30, 6)).astype(np.float32),
+        "y_train": g.integers(0, 3, 30),
+        "X_val": g.standard_normal((12, 6)).astype(np.float32),
+        "y_val": g.integers(0, 3, 12),
+    }
+
+
+def blas_threads() -> list[int]:
+    return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+
+
+def test_runs_in_threads_get_one_blas_thread_each_and_the_limits_are_restored(monkeypatch):
+    data = tiny_data()
+    config = ExperimentConfig(keep_probs=(1.0, 0.5, 0.25), hidden_dims=(8,), num_train=30, epochs=2,
+                              batch_size=10, checkpoint_every=0)
+    seen: list[tuple[str, list[int], int]] = []
+    real_advance = runner._Run.advance
+
+    def spy(self, epochs=None):
+        seen.append((threading.current_thread().name, blas_threads(), _parallel.available_threads()))
+        return real_advance(self, epochs)
+
+    monkeypatch.setattr(runner._Run, "advance", spy)
+    monkeypatch.setattr(runner, "available_threads", lambda: 2)  # as on a 2-core machine
+    before = (blas_threads(), _parallel._limit)
+    parallel = run_experiment(config, data=data, jobs=2, progress=False)
+    assert (blas_threads(), _parallel._limit) == before
+    assert len(seen) == 3 * config.epochs  # one call per epoch of each run
+    for name, blas, elementwise in seen:
+        assert name.startswith("dropout-lab-run")
+        assert all(n == 1 for n in blas) and elementwise == 1
+    serial = [run_one(config, k, 0, data) for k in config.keep_probs]
+    by_keep = {r.keep_prob: r for r in parallel.runs}
+    for expected in serial:
+        got = by_keep[expected.keep_prob]
+        assert got.loss_history == expected.loss_history
+        assert got.val_acc_history == expected.val_acc_history
+
+
+def test_limit_threads_caps_and_restores():
+    with _parallel.limit_threads(1):
+        assert _parallel.available_threads() == 1
+        with _parallel.limit_threads(3):
+            assert _parallel.available_threads() <= 3
+        assert _parallel.available_threads() == 1
+    assert _parallel._limit is None
+
+
+def test_a_failing_run_stops_the_others_and_is_raised(monkeypatch):
+    data = tiny_data()
+    config = ExperimentConfig(keep_probs=(1.0, 0.5, 0.25, 0.75), hidden_dims=(8,), num_train=30, epochs=3,
+                              batch_size=10, checkpoint_every=0)
+    real_advance = runner._Run.advance
+
+    def failing(self, epochs=None):
+        if self.keep_prob == 0.5 and self.solver.epoch == 1:
+            raise RuntimeError("boom")
+        return real_advance(self, epochs)
+
+    monkeypatch.setattr(runner._Run, "advance", failing)
+    with pytest.raises(RuntimeError, match="boom"):
+        run_experiment(config, data=data, jobs=2, progress=False)
+
+
+def test_runs_advance_round_robin_within_the_window(monkeypatch):
+    """One thread, so that the order is deterministic: strict round robin over a window of 3 runs, and
+    the fourth run starts only when one of the first three has finished."""
+    data = tiny_data()
+    config = ExperimentConfig(keep_probs=(1.0, 0.9, 0.75, 0.5), hidden_dims=(8,), num_train=30,
+                              epochs=3, batch_size=10, checkpoint_every=0)
+    serial = {k: run_one(config, k, 0, data) for k in config.keep_probs}
+    order: list[tuple[float, int]] = []
+    real_advance = runner._Run.advance
+
+    def spy(self, epochs=None):
+        assert epochs == 1
+        order.append((self.keep_prob, self.solver.epoch))
+        return real_advance(self, epochs)
+
+    monkeypatch.setattr(runner._Run, "advance", spy)
+    todo = [(k, 0) for k in config.keep_probs]
+    pool = runner._Interleaved(config, todo, data, None, runner._StopFlag(), workers=1, window=3)
+    pool._work()  # in this thread
+    assert order == [
+        (1.0, 0), (0.9, 0), (0.75, 0), (1.0, 1), (0.9, 1), (0.75, 1), (1.0, 2), (0.5, 0), (0.9, 2),
+        (0.75, 2), (0.5, 1), (0.5, 2),
+    ]
+    items = [pool.done.get_nowait() for _ in range(4 * 3 + 4)]
+    epochs = [(i.keep_prob, i.val_acc) for i in items if isinstance(i, runner._EpochDone)]
+    results = [i for i in items if isinstance(i, runner.RunResult)]
+    assert [r.keep_prob for r in results] == [1.0, 0.9, 0.75, 0.5]
+    assert [k for k, _ in epochs] == [k for k, _ in order]  # one progress event per epoch, in order
+    for r in results:
+        assert [v for k, v in epochs if k == r.keep_prob] == r.val_acc_history[1:]
+    for r in results:
+        assert r.loss_history == serial[r.keep_prob].loss_history
+        assert r.train_acc_history == serial[r.keep_prob].train_acc_history
+
+
+def test_a_stop_request_ends_started_runs_as_interrupted_and_starts_no_more():
+    data = tiny_data()
+    config = ExperimentConfig(keep_probs=(1.0, 0.9, 0.75), hidden_dims=(8,), num_train=30,
+                              epochs=3, batch_size=10, checkpoint_every=0)
+    flag = runner._StopFlag()
+    pool = runner._Interleaved(config, [(k, 0) for k in config.keep_probs], data, None, flag, workers=1, window=2)
+    first = pool._next()
+    run = runner._Run(config, *first, data, None, should_stop=flag)
+    assert run.advance(1) is False
+    pool.ready.append(run)
+    flag.request()
+    pool._work()
+    result = pool.done.get_nowait()
+    assert isinstance(result, runner.RunResult)
+    assert result.status == "interrupted" and result.keep_prob == 1.0
+    assert len(result.loss_history) == 3 + 1  # one more step after the request, then the checkpoint
+    assert pool.done.empty() and list(pool.pending) == [(0.9, 0), (0.75, 0)]

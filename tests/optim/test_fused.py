@@ -1,0 +1,135 @@
+"""The compiled (Numba) update kernels against the NumPy kernels: the same bits on every input,
+the non-finite flags they return, and the switches that turn them off."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from dropout_lab.optim import _fused, rules
+from dropout_lab.optim.rules import output_names, step_into
+
+from .test_rules_blocked import full_config
+
+
+RULES = ("sgd", "sgd_momentum", "rmsprop", "adam")
+
+
+def run(rule: str, w: np.ndarray, dw: np.ndarray, config: dict, *, compiled: bool, monkeypatch) -> tuple:
+    with monkeypatch.context() as m:
+        if not compiled:
+            m.setattr(_fused, "kernels", lambda: None)
+        out = {key: np.empty(w.shape, dtype=w.dtype) for key in output_names(rule)}
+        next_w, new_config, bad_dw, bad_w = step_into(rule, w, dw, copy.deepcopy(config), out)
+    return next_w, new_config, bad_dw, bad_w
+
+
+def assert_same(a: np.ndarray, b: np.ndarray) -> None:
+    """Same bits wherever a value is not NaN, and NaN in the same places (a NaN's payload carries no
+    meaning and is not compared)."""
+    assert a.dtype == b.dtype and a.shape == b.shape
+    nan = np.isnan(a)
+    assert np.array_equal(nan, np.isnan(b))
+    bits = f"u{a.itemsize}"
+    assert np.array_equal(a[~nan].view(bits), b[~nan].view(bits))
+
+
+def special_values(dtype) -> list[float]:
+    info = np.finfo(dtype)
+    return [0.0, -0.0, float(info.tiny), float(info.tiny) / 8, float(info.max), -float(info.max), 1e-30,
+            np.inf, -np.inf, np.nan, 1.0, -1.0, 0.5]
+
+
+@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_kernels_exist_and_match_numpy_on_large_arrays(rule, dtype, monkeypatch):
+    assert _fused.kernels() is not None
+    g = np.random.default_rng(3)
+    shape = (1100, 500)  # above the threshold at which the ranges go to two threads
+    w = g.standard_normal(shape).astype(dtype)
+    dw = (0.3 * g.standard_normal(shape)).astype(dtype)
+    config = full_config(rule, w, g)
+    compiled = run(rule, w, dw, config, compiled=True, monkeypatch=monkeypatch)
+    reference = run(rule, w, dw, config, compiled=False, monkeypatch=monkeypatch)
+    assert_same(compiled[0], reference[0])
+    for key in output_names(rule)[1:]:
+        assert_same(compiled[1][key], reference[1][key])
+    assert compiled[1].get("t") == reference[1].get("t")
+    assert compiled[2:] == (False, False) and reference[2:] == (None, None)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    data=st.data(),
+    rule=st.sampled_from(RULES),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    shape=hnp.array_shapes(min_dims=0, max_dims=2, max_side=9),
+)
+def test_property_compiled_equals_numpy_including_inf_nan_and_subnormals(data, rule, dtype, shape):
+    values = st.one_of(st.sampled_from(special_values(dtype)), st.floats(-1e4, 1e4, width=32))
+    arrays = lambda: data.draw(hnp.arrays(dtype, shape, elements=values))  # noqa: E731
+    w, dw = arrays(), arrays()
+    g = np.random.default_rng(0)
+    config = full_config(rule, w, g)
+    for key in output_names(rule)[1:]:
+        state = arrays()
+        config[key] = np.array(np.abs(state), dtype=dtype) if key in ("v", "cache") else state
+    with pytest.MonkeyPatch.context() as monkeypatch, np.errstate(all="ignore"):
+        compiled = run(rule, w, dw, config, compiled=True, monkeypatch=monkeypatch)
+        reference = run(rule, w, dw, config, compiled=False, monkeypatch=monkeypatch)
+    assert_same(compiled[0], reference[0])
+    for key in output_names(rule)[1:]:
+        assert_same(compiled[1][key], reference[1][key])
+    # The flags the Solver's divergence check relies on.
+    assert compiled[2] == (not np.all(np.isfinite(dw)))
+    assert compiled[3] == (not np.all(np.isfinite(reference[0])))
+
+
+@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("where", [0, (1 << 19) + 3, (1 << 20) - 1])  # first range, second range, last value
+def test_flags_are_combined_over_thread_ranges(rule, where, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    g = np.random.default_rng(5)
+    w = g.standard_normal(1 << 20).astype(np.float32)
+    dw = g.standard_normal(1 << 20).astype(np.float32)
+    config = full_config(rule, w, g)
+    assert run(rule, w, dw, config, compiled=True, monkeypatch=monkeypatch)[2:] == (False, False)
+    dw[where] = np.inf
+    assert run(rule, w, dw, config, compiled=True, monkeypatch=monkeypatch)[2:] == (True, True)
+    dw[where] = 0.0
+    w[where] = np.nan  # a bad weight with a finite gradient: only next_w is flagged
+    assert run(rule, w, dw, config, compiled=True, monkeypatch=monkeypatch)[2:] == (False, True)
+
+
+def test_the_environment_variable_selects_the_numpy_kernels():
+    code = (
+        "from dropout_lab.optim import _fused; import sys; "
+        "sys.exit(0 if _fused.kernels() is None and 'numba' not in sys.modules else 1)"
+    )
+    env = {"DROPOUT_LAB_KERNELS": "numpy", "PATH": ""}
+    assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 0
+
+
+def test_without_numba_the_numpy_kernels_run(monkeypatch):
+    monkeypatch.setitem(sys.modules, "numba", None)  # import numba now raises ImportError
+    _fused.kernels.cache_clear()
+    try:
+        assert _fused.kernels() is None
+        w = np.arange(6.0, dtype=np.float32)
+        next_w, _, bad_dw, bad_w = step_into("sgd", w, w, None, {"w": np.empty_like(w)})
+        assert (bad_dw, bad_w) == (None, None)
+        assert np.array_equal(next_w, w - np.float32(1e-2) * w)
+    finally:
+        _fused.kernels.cache_clear()
+
+
+def test_importing_the_package_does_not_import_numba():
+    code = "import dropout_lab, sys; sys.exit('numba' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
