@@ -135,3 +135,31 @@ def test_a_stop_request_ends_started_runs_as_interrupted_and_starts_no_more():
     assert result.status == "interrupted" and result.keep_prob == 1.0
     assert len(result.loss_history) == 3 + 1  # one more step after the request, then the checkpoint
     assert pool.done.empty() and list(pool.pending) == [(0.9, 0), (0.75, 0)]
+
+
+def test_a_failure_in_the_calling_thread_stops_the_runs_before_it_is_raised(tmp_path, monkeypatch):
+    data = tiny_data()
+    config = ExperimentConfig(keep_probs=(1.0, 0.5, 0.25), hidden_dims=(8,), num_train=30, epochs=200,
+                              batch_size=10, checkpoint_every=0)
+    real_write = runner.write_results
+    writes = []
+
+    def failing_write(results, out_dir):
+        writes.append(len(results.runs))
+        if len(writes) > 1:  # the first write happens before training; fail at the first finished run
+            raise OSError("disk full")
+        real_write(results, out_dir)
+
+    monkeypatch.setattr(runner, "write_results", failing_write)
+    before = threading.active_count()
+    monkeypatch.setattr(runner._Run, "advance", _finish_first_run(runner._Run.advance))
+    with pytest.raises(OSError, match="disk full"):
+        run_experiment(config, out_dir=tmp_path, data=data, jobs=2, progress=False)
+    assert threading.active_count() == before  # no run left training in the background
+
+
+def _finish_first_run(real_advance):
+    """keep 1.0 trains to its end at once; the others an epoch at a time."""
+    def advance(self, epochs=None):
+        return real_advance(self, None if self.keep_prob == 1.0 else epochs)
+    return advance

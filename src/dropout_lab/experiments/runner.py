@@ -443,6 +443,10 @@ class _Interleaved:
     def alive(self) -> bool:
         return any(thread.is_alive() for thread in self.threads)
 
+    def join(self) -> None:
+        for thread in self.threads:
+            thread.join()
+
     def _next(self) -> _Run | tuple[float, int] | None:
         with self.lock:
             # Fill the window first, then go round it.
@@ -690,18 +694,23 @@ def run_experiment(
             len(todo) * config.epochs, "training", enabled=progress
         ) as bar:
             pool.start()
-            while pool.alive() or not pool.done.empty():
-                try:
-                    # A timeout, so that the signal handlers run promptly in this thread.
-                    item = pool.done.get(timeout=0.1)
-                except queue.Empty:
-                    continue
-                if isinstance(item, BaseException):
-                    failure = failure or item
-                elif isinstance(item, _EpochDone):
-                    bar.update(1, run=run_name(item.keep_prob, item.seed), val=f"{item.val_acc:.3f}")
-                else:
-                    record(item)
+            try:
+                while pool.alive() or not pool.done.empty():
+                    try:
+                        # A timeout, so that the signal handlers run promptly in this thread.
+                        item = pool.done.get(timeout=0.1)
+                    except queue.Empty:
+                        continue
+                    if isinstance(item, BaseException):
+                        failure = failure or item
+                    elif isinstance(item, _EpochDone):
+                        bar.update(1, run=run_name(item.keep_prob, item.seed), val=f"{item.val_acc:.3f}")
+                    else:
+                        record(item)
+            finally:
+                if pool.alive():  # this thread failed (writing results.json, say): stop the runs first
+                    flag.request()
+                    pool.join()
 
     statuses = {r.status for r in results.runs}
     if failure is not None or flag() or "interrupted" in statuses or len(results.runs) < len(pairs):
