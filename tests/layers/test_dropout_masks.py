@@ -198,6 +198,17 @@ def test_out_overlapping_the_input_is_refused():
     seed=st.integers(0, 2**32 - 1),
 )
 def test_property_product_matches_the_elementwise_definition(x, keep_prob, seed):
-    out, cache = dropout(x, keep_prob, train=True, rng=np.random.default_rng(seed))
+    # Values near the dtype's maximum overflow to inf when scaled, with NumPy's RuntimeWarning (checked
+    # below); here only the values are compared.
+    with np.errstate(over="ignore"):
+        out, cache = dropout(x, keep_prob, train=True, rng=np.random.default_rng(seed))
+        expected = expected_dropout(x, cache.mask, keep_prob)
     assert isinstance(cache, DropoutCache) and cache.mask.shape == x.shape
-    assert np.array_equal(bits_of(out), bits_of(expected_dropout(x, cache.mask, keep_prob)))
+    assert np.array_equal(bits_of(out), bits_of(expected))
+
+
+def test_a_kept_value_that_overflows_becomes_inf_with_numpys_warning():
+    x = np.full(64, 2.0**127, dtype=np.float32)  # times 2 is 2**128, beyond float32
+    with pytest.warns(RuntimeWarning, match="overflow"):
+        out, cache = dropout(x, 0.5, train=True, rng=np.random.default_rng(0))
+    assert cache.mask.any() and np.all(np.isposinf(out[cache.mask])) and np.all(out[~cache.mask] == 0)
