@@ -216,8 +216,10 @@ def test_plot_rejects_bad_paths_and_options(tmp_path):
         plot_accuracy(_runs(), tmp_path / "missing" / "accuracy.png")
     with pytest.raises(InvalidArgumentError, match="must name a file"):
         plot_accuracy(_runs(), tmp_path)
-    with pytest.raises(InvalidTypeError, match="path must be a str or os.PathLike"):
+    with pytest.raises(InvalidTypeError, match=r"path must be a path \(str or os.PathLike\)"):
         plot_accuracy(_runs(), 3)
+    with pytest.raises(InvalidArgumentError, match="non-empty path"):
+        plot_accuracy(_runs(), "")
     with pytest.raises(InvalidTypeError, match="title must be a str"):
         plot_accuracy(_runs(), tmp_path / "a.png", title=5)
     with pytest.raises(InvalidArgumentError, match="confidence"):

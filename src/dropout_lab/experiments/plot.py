@@ -16,9 +16,9 @@ from typing import Any, Iterable
 import numpy as np
 
 from .._io import atomic_writer
-from .._validation import _describe, check_keep_prob
+from .._validation import _describe, check_file_to_write, check_keep_prob
 from ..errors import InvalidArgumentError, InvalidTypeError
-from .stats import _check_open_unit, _run_field, _run_seed, _t_upper
+from .stats import _check_open_unit, _run_field, _run_list, _run_seed, _t_upper
 
 __all__ = ["plot_accuracy"]
 
@@ -81,18 +81,6 @@ def _group_histories(runs: list[Any]) -> dict[float, dict[str, np.ndarray]]:
     }
 
 
-def _check_path(path: Any) -> Path:
-    if not isinstance(path, (str, os.PathLike)):
-        raise InvalidTypeError(f"path must be a str or os.PathLike, got {_describe(path)}")
-    target = Path(path)
-    folder = target.parent
-    if not folder.is_dir():
-        raise InvalidArgumentError(f"path's folder must exist, got {str(folder)!r} for path {str(target)!r}")
-    if target.is_dir():
-        raise InvalidArgumentError(f"path must name a file, got the folder {str(target)!r}")
-    return target
-
-
 def plot_accuracy(
     runs: Iterable[Any],
     path: str | os.PathLike,
@@ -121,15 +109,10 @@ def plot_accuracy(
     Returns:
         ``path`` as a :class:`pathlib.Path`.
     """
-    if isinstance(runs, (str, bytes, dict)):
-        raise InvalidTypeError(f"runs must be a list of run records, got {_describe(runs)}")
-    try:
-        runs = list(runs)
-    except TypeError as exc:
-        raise InvalidTypeError(f"runs must be a list of run records, got {_describe(runs)}") from exc
+    runs = _run_list(runs)
     if not runs:
         raise InvalidArgumentError("runs must hold at least one run record, got none")
-    target = _check_path(path)
+    target = check_file_to_write("path", path)
     if title is not None and not isinstance(title, str):
         raise InvalidTypeError(f"title must be a str or None, got {_describe(title)}")
     confidence = _check_open_unit("confidence", confidence)

@@ -73,6 +73,16 @@ def _check_df(df: Any) -> int:
     return int(df)
 
 
+def _run_list(runs: Any) -> list[Any]:
+    """``runs`` as a list of run records (any iterable but a string, bytes or a single dict)."""
+    if isinstance(runs, (str, bytes, dict)):
+        raise InvalidTypeError(f"runs must be a list of run records, got {_describe(runs)}")
+    try:
+        return list(runs)
+    except TypeError as exc:
+        raise InvalidTypeError(f"runs must be a list of run records, got {_describe(runs)}") from exc
+
+
 def _check_open_unit(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, Real):
         raise InvalidTypeError(f"{name} must be a real number in (0, 1), got {_describe(value)}")
@@ -501,12 +511,7 @@ def summarize(runs: Iterable[Any], confidence: float = 0.95) -> list[KeepProbSum
         run).
     """
     confidence = _check_open_unit("confidence", confidence)
-    if isinstance(runs, (str, bytes, dict)):
-        raise InvalidTypeError(f"runs must be a list of run records, got {_describe(runs)}")
-    try:
-        runs = list(runs)
-    except TypeError as exc:
-        raise InvalidTypeError(f"runs must be a list of run records, got {_describe(runs)}") from exc
+    runs = _run_list(runs)
 
     # groups: keep_prob -> {seed: (final_train, final_val, best_val)}, both in first-seen order.
     groups: dict[float, dict[int, tuple[float, float, float]]] = {}
