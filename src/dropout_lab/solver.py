@@ -93,6 +93,11 @@ def _check_optional_positive_int(name: str, value: Any) -> int | None:
     return None if value is None else check_positive_int(name, value)
 
 
+def _has_nonfinite(flag: bool | None, values: Any) -> bool:
+    """``flag`` where a compiled kernel already looked, else whether ``values`` hold a NaN or inf."""
+    return flag if flag is not None else not np.all(np.isfinite(values))
+
+
 def _check_model(model: Any) -> None:
     params = getattr(model, "params", None)
     if not isinstance(params, dict) or not callable(getattr(model, "loss", None)):
@@ -440,34 +445,27 @@ class Solver:
         missing = [name for name in params if name not in grads]
         if missing:
             raise InvalidArgumentError(f"model.loss returned no gradients for parameters {missing}")
-        if self._builtin_rule is None:
-            if check:
-                for name in params:
-                    if not np.all(np.isfinite(grads[name])):
-                        self._diverge(t, f"grads[{name!r}]", grads[name])
-            updates = {name: self.update_rule(w, grads[name], self.optim_configs[name]) for name, w in params.items()}
-            flagged: dict[str, tuple[bool | None, bool | None]] = {}
-        else:
+        # (dw, next_w) flags from the compiled kernels: True/False where they looked, None where not.
+        flags: dict[str, tuple[bool | None, bool | None]] = {}
+        updates = {}
+        if self._builtin_rule is not None:
             # Into the Solver's own arrays: no new arrays (and page faults) at every step; the live
-            # ones are left as they are until the step is accepted below. The compiled kernels find
-            # non-finite gradients and results in the same pass (None: not looked for); the rules are
-            # pure, so checking the gradients after the updates were computed reports the same first
-            # failure.
-            updates, flagged = {}, {}
+            # ones are left as they are until the step is accepted below. The built-in rules are pure
+            # and finish on any input, so they may run before the gradients are checked.
             for name, w in params.items():
                 config = self.optim_configs[name]
                 out = self._step_outputs(name, w, config)
                 next_w, next_config, bad_dw, bad_w = step_into(self._builtin_rule, w, grads[name], config, out)
-                updates[name], flagged[name] = (next_w, next_config), (bad_dw, bad_w)
-            if check:
-                for name in params:
-                    bad_dw = flagged[name][0]
-                    if bad_dw or (bad_dw is None and not np.all(np.isfinite(grads[name]))):
-                        self._diverge(t, f"grads[{name!r}]", grads[name])
+                updates[name], flags[name] = (next_w, next_config), (bad_dw, bad_w)
+        if check:
+            for name in params:
+                if _has_nonfinite(flags.get(name, (None, None))[0], grads[name]):
+                    self._diverge(t, f"grads[{name!r}]", grads[name])
+        if self._builtin_rule is None:  # a user's rule only ever sees finite gradients when checking
+            updates = {name: self.update_rule(w, grads[name], self.optim_configs[name]) for name, w in params.items()}
         if check:
             for name, (next_w, _) in updates.items():
-                bad_w = flagged.get(name, (None, None))[1]
-                if bad_w or (bad_w is None and not np.all(np.isfinite(next_w))):
+                if _has_nonfinite(flags.get(name, (None, None))[1], next_w):
                     self._diverge(t, f"the update of {name}", next_w)
         self.loss_history.append(float(loss))
         for name, (next_w, next_config) in updates.items():

@@ -125,7 +125,7 @@ def test_a_stop_request_ends_started_runs_as_interrupted_and_starts_no_more():
     flag = runner._StopFlag()
     pool = runner._Interleaved(config, [(k, 0) for k in config.keep_probs], data, None, flag, workers=1, window=2)
     first = pool._next()
-    run = runner._Run(config, *first, data, None, should_stop=flag)
+    run = runner._Run(runner._build_solver(config, *first, data, None, should_stop=flag), *first)
     assert run.advance(1) is False
     pool.ready.append(run)
     flag.request()

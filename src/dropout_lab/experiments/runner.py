@@ -291,34 +291,24 @@ def run_one(
         on_epoch_end: called with the Solver after each epoch (progress bars).
         should_stop: polled after each iteration; True checkpoints and stops the run ('interrupted').
     """
-    run = _Run(config, keep_prob, seed, data, checkpoint_dir, on_epoch_end=on_epoch_end, should_stop=should_stop)
+    _check_config(config)
+    keep_prob = check_keep_prob("keep_prob", keep_prob)
+    if check_seed("seed", seed) is None:
+        raise InvalidArgumentError("seed must be an integer in [0, 2**32), got None")
+    _check_data(data)
+    solver = _build_solver(
+        config, keep_prob, seed, data, checkpoint_dir, on_epoch_end=on_epoch_end, should_stop=should_stop
+    )
+    run = _Run(solver, keep_prob, seed)
     run.advance()
     return run.result()
 
 
 class _Run:
-    """One run that can be trained a few epochs at a time (the parallel runner interleaves runs)."""
+    """One run's Solver, trained a few epochs at a time (the parallel runner interleaves runs)."""
 
-    def __init__(
-        self,
-        config: ExperimentConfig,
-        keep_prob: float,
-        seed: int,
-        data: dict[str, np.ndarray],
-        checkpoint_dir: Path | None,
-        *,
-        on_epoch_end: Callable[[Solver], None] | None = None,
-        should_stop: Callable[[], bool] | None = None,
-    ) -> None:
-        _check_config(config)
-        self.keep_prob = check_keep_prob("keep_prob", keep_prob)
-        if check_seed("seed", seed) is None:
-            raise InvalidArgumentError("seed must be an integer in [0, 2**32), got None")
-        self.seed = seed
-        _check_data(data)
-        self.solver = _build_solver(
-            config, self.keep_prob, seed, data, checkpoint_dir, on_epoch_end=on_epoch_end, should_stop=should_stop
-        )
+    def __init__(self, solver: Solver, keep_prob: float, seed: int) -> None:
+        self.solver, self.keep_prob, self.seed = solver, keep_prob, seed
         self.status, self.message = "complete", None
         self.wall = 0.0
         self.done = False
@@ -466,7 +456,11 @@ class _Interleaved:
                 if isinstance(item, _Run):
                     run = item
                 else:
-                    run = _Run(self.config, *item, self.data, self.checkpoint_dir, should_stop=self.flag)
+                    keep_prob, seed = item
+                    solver = _build_solver(
+                        self.config, keep_prob, seed, self.data, self.checkpoint_dir, should_stop=self.flag
+                    )
+                    run = _Run(solver, keep_prob, seed)
                 epoch = run.solver.epoch
                 # After a stop request a started run trains one step, then checkpoints and ends.
                 finished = run.advance(1)
