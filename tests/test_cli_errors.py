@@ -435,3 +435,16 @@ def test_user_errors_in_a_real_process(tmp_path, command, words):
     assert result.returncode == 2
     assert len(result.stderr.splitlines()) == 1 and words in result.stderr
     assert result.stdout == "" and list(tmp_path.iterdir()) == []
+
+
+def test_a_misspelt_kernel_choice_in_the_environment_is_a_user_error(tmp_path):
+    env = {**os.environ, "DROPOUT_LAB_KERNELS": "fast"}
+    result = subprocess.run(
+        [sys.executable, "-m", "dropout_lab.cli", "experiment", "--epochs", "1", "--quiet"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=60, env=env,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "dropout-lab: error: DROPOUT_LAB_KERNELS must be 'numba' or 'numpy' (or unset), got 'fast'"
+    ]
+    assert result.stdout == "" and list(tmp_path.iterdir()) == []

@@ -119,7 +119,7 @@ def test_the_environment_variable_selects_the_numpy_kernels():
 
 def test_without_numba_the_numpy_kernels_run(monkeypatch):
     monkeypatch.setitem(sys.modules, "numba", None)  # import numba now raises ImportError
-    _fused.kernels.cache_clear()
+    _fused._kernels_for.cache_clear()
     try:
         assert _fused.kernels() is None
         w = np.arange(6.0, dtype=np.float32)
@@ -127,9 +127,31 @@ def test_without_numba_the_numpy_kernels_run(monkeypatch):
         assert (bad_dw, bad_w) == (None, None)
         assert np.array_equal(next_w, w - np.float32(1e-2) * w)
     finally:
-        _fused.kernels.cache_clear()
+        _fused._kernels_for.cache_clear()
 
 
 def test_importing_the_package_does_not_import_numba():
     code = "import dropout_lab, sys; sys.exit('numba' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+@pytest.mark.parametrize("value, expected", [("numpy", "numpy"), (" NumPy ", "numpy"), ("numba", "numba"), ("", "numba")])
+def test_the_environment_variable_values(value, expected, monkeypatch):
+    monkeypatch.setenv("DROPOUT_LAB_KERNELS", value)
+    assert _fused.requested() == expected
+
+
+def test_a_misspelt_kernel_choice_is_refused_before_training(monkeypatch):
+    from dropout_lab import FullyConnectedNet, InvalidArgumentError, Solver
+
+    monkeypatch.setenv("DROPOUT_LAB_KERNELS", "nmupy")
+    g = np.random.default_rng(0)
+    data = {"X_train": g.standard_normal((20, 4)), "y_train": np.arange(20) % 3,
+            "X_val": g.standard_normal((6, 4)), "y_val": np.arange(6) % 3}
+    model = FullyConnectedNet([5], input_dim=4, num_classes=3, rng=g)
+    before = {k: v.copy() for k, v in model.params.items()}
+    with pytest.raises(InvalidArgumentError, match=r"DROPOUT_LAB_KERNELS must be 'numba' or 'numpy'.*'nmupy'"):
+        Solver(model, data, update_rule="adam", verbose=False)
+    with pytest.raises(InvalidArgumentError, match="DROPOUT_LAB_KERNELS"):
+        rules.adam(before["W1"], before["W1"])
+    assert all(np.array_equal(model.params[k], v) for k, v in before.items())

@@ -21,6 +21,7 @@ import numpy as np
 from .. import __version__
 from .._io import atomic_write_text
 from .._parallel import available_threads
+from ..optim._fused import requested as kernels_requested
 from numbers import Integral, Real
 
 from .._validation import check_keep_prob, check_positive_int, check_seed
@@ -632,6 +633,7 @@ def run_experiment(
     if config is None:
         raise InvalidArgumentError("config is required (an ExperimentConfig)")
     _check_config(config)
+    kernels_requested()  # a bad DROPOUT_LAB_KERNELS fails before anything is written
     if data is None:
         data = load_experiment_data(config)
     if out is not None:

@@ -24,13 +24,36 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from ..errors import InvalidArgumentError
+
 ENV_VARIABLE = "DROPOUT_LAB_KERNELS"
 
 
-@functools.lru_cache(maxsize=None)
+CHOICES = ("numba", "numpy")
+
+
+def requested() -> str:
+    """What ``DROPOUT_LAB_KERNELS`` asks for: 'numba' (also when unset or empty) or 'numpy'.
+
+    Raises:
+        InvalidArgumentError: any other value (a misspelt 'numpy' must not silently compile).
+    """
+    raw = os.environ.get(ENV_VARIABLE, "")
+    value = raw.strip().lower() or "numba"
+    if value not in CHOICES:
+        raise InvalidArgumentError(f"{ENV_VARIABLE} must be 'numba' or 'numpy' (or unset), got {raw!r}")
+    return value
+
+
 def kernels() -> SimpleNamespace | None:
-    """The compiled kernels, or None where Numba is missing or ``DROPOUT_LAB_KERNELS=numpy``."""
-    if os.environ.get(ENV_VARIABLE, "").strip().lower() == "numpy":
+    """The compiled kernels, or None where Numba is missing or ``DROPOUT_LAB_KERNELS=numpy`` (read at
+    every call: a change of the variable takes effect at the next step)."""
+    return _kernels_for(requested())
+
+
+@functools.lru_cache(maxsize=None)
+def _kernels_for(choice: str) -> SimpleNamespace | None:
+    if choice == "numpy":
         return None
     try:
         import numba

@@ -153,6 +153,7 @@ def validate_config(rule: str | Callable[..., Any], config: Any, w: np.ndarray) 
         return
     check_float_array("w", w)
     _read_config(name, config, w)
+    _fused.requested()  # a bad DROPOUT_LAB_KERNELS fails here, not at the first step
 
 
 # Elements per block. Measured on a 2-core AMD EPYC (512 KiB L2): Adam on 1.5 million float32 values
