@@ -10,7 +10,7 @@ import math
 import os
 from numbers import Integral, Real
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -59,10 +59,43 @@ def check_nonempty_batch(name: str, x: np.ndarray) -> None:
         raise InvalidArgumentError(f"{name} must hold at least one example, got shape {x.shape}")
 
 
+# Values per slice when scanning an array for NaN and infinity. ``np.isfinite`` over a whole array
+# makes a boolean temporary of the array's size (147 MiB for 49,000 float32 CIFAR-10 images), and
+# NumPy asks for huge pages for it: the first touch of fresh huge pages can stall for compaction, which
+# measured 69 to 415 ms for that array in the same program (the scan itself: 64 ms). A slice's 1 MiB
+# temporary is reused from cache instead, at the same speed (46 ms).
+_SCAN_VALUES = 1 << 20
+
+
+def _slices(x: np.ndarray) -> Iterator[np.ndarray]:
+    """``x`` as views along its first axis, each of about ``_SCAN_VALUES`` values (x itself if small)."""
+    if x.ndim == 0 or x.size <= _SCAN_VALUES:
+        yield x
+        return
+    rows = max(1, _SCAN_VALUES // (x.size // x.shape[0]))
+    for start in range(0, x.shape[0], rows):
+        yield x[start : start + rows]
+
+
+def all_finite(x: np.ndarray) -> bool:
+    """Whether no value of ``x`` (any shape, a numeric dtype) is NaN or infinite; stops at the first
+    slice that holds one, and never makes a temporary of x's size."""
+    if x.dtype.kind in "biu":  # booleans and integers are always finite
+        return True
+    return all(bool(np.isfinite(part).all()) for part in _slices(x))
+
+
+def count_nonfinite(x: np.ndarray) -> int:
+    """How many values of ``x`` (any shape, a numeric dtype) are NaN or infinite."""
+    if x.dtype.kind in "biu":
+        return 0
+    return sum(int(part.size - np.count_nonzero(np.isfinite(part))) for part in _slices(x))
+
+
 def check_finite(name: str, x: np.ndarray) -> None:
-    if not np.all(np.isfinite(x)):
-        bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
-        raise InvalidArgumentError(f"{name} must be finite, got {bad} NaN or infinite values")
+    """Raise, naming ``name`` and the number of bad values, unless every value of ``x`` is finite."""
+    if not all_finite(x):
+        raise InvalidArgumentError(f"{name} must be finite, got {count_nonfinite(x)} NaN or infinite values")
 
 
 def check_labels(name: str, y: Any, num_examples: int, num_classes: int) -> np.ndarray:

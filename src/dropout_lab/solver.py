@@ -45,10 +45,12 @@ import numpy as np
 
 from ._validation import (
     _describe,
+    all_finite,
     check_generator,
     check_positive_int,
     check_positive_real,
     check_seed,
+    count_nonfinite,
 )
 from .checkpoint import (
     TrainingState,
@@ -95,7 +97,7 @@ def _check_optional_positive_int(name: str, value: Any) -> int | None:
 
 def _has_nonfinite(flag: bool | None, values: Any) -> bool:
     """``flag`` where a compiled kernel already looked, else whether ``values`` hold a NaN or inf."""
-    return flag if flag is not None else not np.all(np.isfinite(values))
+    return flag if flag is not None else not all_finite(np.asarray(values))
 
 
 def _check_model(model: Any) -> None:
@@ -134,10 +136,10 @@ def _check_data(data: Any, model: Any) -> dict[str, np.ndarray]:
             raise InvalidArgumentError(
                 f"data[{x_name!r}] must have shape (N, d_1, ...) with N >= 1, got shape {X.shape}"
             )
-        if not np.all(np.isfinite(X)):
-            bad = int(X.size - np.count_nonzero(np.isfinite(X)))
+        if not all_finite(X):
             raise InvalidArgumentError(
-                f"data[{x_name!r}] must be finite, got {bad} NaN or infinite values: they would poison training"
+                f"data[{x_name!r}] must be finite, got {count_nonfinite(X)} NaN or infinite values: they "
+                "would poison training"
             )
         if isinstance(input_dim, Integral) and not isinstance(input_dim, bool):
             d = int(np.prod(X.shape[1:], dtype=np.int64))
@@ -408,7 +410,7 @@ class Solver:
         if values.size == 1:
             detail = f"{float(values.reshape(())):f}"
         else:
-            bad = int(values.size - np.count_nonzero(np.isfinite(values)))
+            bad = count_nonfinite(values)
             detail = f"not finite ({bad} of {values.size} values are NaN or infinite)"
         self.diverged = Divergence(iteration=t + 1, epoch=self.epoch + 1, what=what)
         self._restore_best()

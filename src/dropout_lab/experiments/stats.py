@@ -23,7 +23,7 @@ from typing import Any, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
-from .._validation import _describe, check_keep_prob
+from .._validation import _describe, check_finite, check_keep_prob
 from ..errors import InvalidArgumentError, InvalidTypeError
 
 __all__ = [
@@ -345,9 +345,7 @@ def _as_values(name: str, values: Any) -> np.ndarray:
         raise InvalidArgumentError(f"{name} must be one-dimensional, got shape {array.shape}")
     if array.size == 0:
         raise InvalidArgumentError(f"{name} must hold at least one value, got none")
-    if not np.all(np.isfinite(array)):
-        bad = int(array.size - np.count_nonzero(np.isfinite(array)))
-        raise InvalidArgumentError(f"{name} must be finite, got {bad} NaN or infinite values")
+    check_finite(name, array)
     return array
 
 
