@@ -34,13 +34,14 @@ def binint(value: int) -> bytes:
     return b"J" + struct.pack("<i", value)
 
 
-def py2_array(array: np.ndarray, *, module: bytes = b"numpy.core.multiarray") -> bytes:
-    """An ndarray as NumPy 1 under Python 2 pickled it (``_reconstruct`` + ``BUILD``)."""
+def py2_array(array: np.ndarray, *, module: bytes = b"numpy.core.multiarray", dtype_flags: int = 0) -> bytes:
+    """An ndarray as NumPy 1 under Python 2 pickled it (``_reconstruct`` + ``BUILD``); ``dtype_flags``:
+    the flags field of the dtype's state (0 in every genuine file)."""
     shape = MARK + b"".join(binint(n) for n in array.shape) + TUPLE
     dtype = (
         b"cnumpy\ndtype\n" + MARK + binstring(array.dtype.str[1:].encode()) + binint(0) + binint(1) + TUPLE + REDUCE
         + MARK + binint(3) + binstring(b"|" if array.dtype.itemsize == 1 else b"<")
-        + b"NNN" + binint(-1) + binint(-1) + binint(0) + TUPLE + BUILD
+        + b"NNN" + binint(-1) + binint(-1) + binint(dtype_flags) + TUPLE + BUILD
     )  # fmt: skip
     return (
         b"c" + module + b"\n_reconstruct\n"

@@ -221,6 +221,142 @@ def test_dtype_from_a_pickle_is_a_copy_not_numpys_shared_descriptor():
     assert dtype is not np.dtype(np.uint8)
 
 
+
+# NumPy's dtype flags (numpy/_core/include/numpy/ndarraytypes.h): item holds references (1), list
+# pickle (2), item is a pointer (4), needs init (8), needs the Python API (16), getitem (32).
+@pytest.mark.parametrize("flags", [1, 2, 4, 8, 16, 32, 63])
+def test_dtypes_with_forged_flags_are_refused_before_an_array_is_made(flags):
+    # Found by fuzzing a batch: a "uint8" whose state claims object references compares equal to
+    # uint8, and NumPy raised an internal error when the array made with it was freed.
+    data = PROTO2 + b"}(" + binstring(b"data") + py2_array(SMALL_DATA, dtype_flags=flags) + b"u."
+    with pytest.raises(DataError, match="the one NumPy writes for a plain numeric dtype"):
+        restricted_loads(data, SOURCE)
+
+
+def test_a_forged_dtype_is_refused_for_scalars_and_protocol_5_arrays():
+    forged = (
+        _global("numpy", "dtype") + b"(" + binstring(b"u1") + b"\x89\x88tR"
+        + b"(" + binint(3) + binstring(b"|") + b"NNN" + binint(-1) + binint(-1) + binint(1) + b"tb"
+    )  # fmt: skip
+    scalar = PROTO2 + _global("numpy._core.multiarray", "scalar") + b"(" + forged + binstring(b"\x07") + b"tR."
+    with pytest.raises(DataError, match="plain numeric dtype"):
+        restricted_loads(scalar, SOURCE)
+    from_buffer = (
+        PROTO2 + _global("numpy._core.numeric", "_frombuffer") + b"(" + binstring(b"\x01\x02")
+        + forged + b"(" + binint(2) + b"t" + _unicode("C") + b"tR."
+    )  # fmt: skip
+    with pytest.raises(DataError, match="plain numeric dtype"):
+        restricted_loads(from_buffer, SOURCE)
+
+
+def test_build_on_a_protocol_5_array_is_refused():
+    good = _global("numpy", "dtype") + b"(" + binstring(b"u1") + b"\x89\x88tR"
+    forged = good + b"(" + binint(3) + binstring(b"|") + b"NNN" + binint(-1) + binint(-1) + binint(1) + b"tb"
+    array = (
+        _global("numpy._core.numeric", "_frombuffer") + b"(" + binstring(b"\x01\x02") + good
+        + b"(" + binint(2) + b"t" + _unicode("C") + b"tR"
+    )  # fmt: skip
+    with pytest.raises(DataError, match="the one NumPy writes for a plain numeric dtype"):
+        restricted_loads(PROTO2 + array + b"(" + forged + b"tb.", SOURCE)
+    # Nor any state at all: a _frombuffer array is complete (NumPy writes none after it).
+    state = b"(" + binint(1) + b"(" + binint(2) + b"t" + good + b"\x89" + binstring(b"\x03\x04") + b"tb"
+    with pytest.raises(DataError, match="takes no state"):
+        restricted_loads(PROTO2 + array + state + b".", SOURCE)
+    assert np.array_equal(restricted_loads(PROTO2 + array + b".", SOURCE), [1, 2])  # control
+
+
+
+def test_a_dtype_state_with_an_integer_for_fields_is_refused_without_crashing():
+    # Found by fuzzing: one flipped byte (None -> BINPUT) shortened the dtype's state so that NumPy's
+    # dtype.__setstate__ took -1 for the fields and the interpreter died of a segmentation fault. A
+    # child process, so that a regression is a failed test rather than a dead test run.
+    data = bytearray(SMALL)
+    where = data.index(b"NNNJ\xff\xff\xff\xff")
+    data[where] = ord("q")
+    code = (
+        "import sys\n"
+        "from dropout_lab.data import restricted_loads\n"
+        "from dropout_lab.errors import DataError\n"
+        "try:\n"
+        "    restricted_loads(sys.stdin.buffer.read(), 'x')\n"
+        "except DataError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], input=bytes(data), capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
+    assert b"the one NumPy writes for a plain numeric dtype" in done.stdout
+
+
+def _dtype_pickle(spec: bytes, state: bytes) -> bytes:
+    return PROTO2 + _global("numpy", "dtype") + b"(" + binstring(spec) + b"\x89\x88tR" + state + b"b."
+
+
+def _state(*items: bytes) -> bytes:
+    return b"(" + b"".join(items) + b"t"
+
+
+_CANONICAL = [binint(3), binstring(b"|"), b"N", b"N", b"N", binint(-1), binint(-1), binint(0)]
+
+
+@pytest.mark.parametrize(
+    "spec, state",
+    [
+        (b"u1", _state(*_CANONICAL[:7])),  # one item short
+        (b"u1", _state(*_CANONICAL, b"N")),  # metadata
+        (b"u1", _state(binint(4), *_CANONICAL[1:])),  # another version
+        (b"u1", _state(*_CANONICAL[:3], binstring(b"x"), *_CANONICAL[4:])),  # names
+        (b"u1", _state(*_CANONICAL[:4], b"}", *_CANONICAL[5:])),  # fields
+        (b"u1", _state(*_CANONICAL[:5], binint(4), *_CANONICAL[6:])),  # element size
+        (b"u1", _state(*_CANONICAL[:1], binstring(b"<"), *_CANONICAL[2:])),  # byte order of 1 byte
+        (b"i4", _state(*_CANONICAL)),  # no byte order for 4 bytes
+        (b"u1", b"N"),  # not a tuple
+    ],
+)
+def test_dtype_states_other_than_numpys_own_are_refused(spec, state):
+    with pytest.raises(DataError, match="dtype's"):
+        restricted_loads(_dtype_pickle(spec, state), SOURCE)
+
+
+@pytest.mark.parametrize("spec", [b"O", b"U3", b"S4", b"V8", b"M8", b"m8", b"u1,u1"])
+def test_dtypes_other_than_booleans_and_numbers_are_refused(spec):
+    data = PROTO2 + _global("numpy", "dtype") + b"(" + binstring(spec) + b"\x89\x88tR."
+    with pytest.raises(DataError, match="only allowed for booleans and numbers|short type string"):
+        restricted_loads(data, SOURCE)
+
+
+@pytest.mark.parametrize("dtype", [">i4", "<i4", ">f8", "<c8", "?", "u1", "<u8"])
+def test_numeric_arrays_and_scalars_load_as_numpys_own_unpickling_loads_them(dtype):
+    array = np.arange(6).astype(dtype).reshape(2, 3)
+    for protocol in (2, 4):
+        data = pickle.dumps({"a": array, "s": array[0, 1]}, protocol=protocol)
+        loaded = restricted_loads(data, SOURCE)
+        expected = pickle.loads(data)  # noqa: S301 - our own data
+        # NumPy itself returns big-endian arrays in this machine's order, the values unchanged.
+        assert loaded["a"].dtype == expected["a"].dtype and loaded["a"].dtype.byteorder == expected["a"].dtype.byteorder
+        assert np.array_equal(loaded["a"], array) and loaded["s"] == array[0, 1]
+        assert type(loaded["s"]) is type(expected["s"]) and loaded["s"].dtype == expected["s"].dtype
+
+
+def test_array_states_must_match_their_bytes():
+    good = py2_array(np.zeros((2, 3), dtype=np.uint8))
+    short = good.replace(binstring(bytes(6)), binstring(bytes(5)))
+    assert short != good
+    with pytest.raises(DataError, match="needs 6 bytes, got 5"):
+        restricted_loads(PROTO2 + short + b".", SOURCE)
+
+
+def test_loaded_arrays_are_plain_ndarrays_wherever_they_are():
+    rng = np.random.default_rng(3)
+    data, labels = random_batch(rng, 2)
+    nested = {"data": data, "more": [data[:1], (data[1:], {"deep": data})]}
+    for protocol in (2, 5):
+        loaded = restricted_loads(pickle.dumps(nested, protocol=protocol), SOURCE)
+        arrays = [loaded["data"], loaded["more"][0], loaded["more"][1][0], loaded["more"][1][1]["deep"]]
+        assert [type(a) for a in arrays] == [np.ndarray] * 4
+        assert np.array_equal(arrays[3], data) and np.array_equal(arrays[1], data[:1])
+    batch = restricted_loads(SMALL, SOURCE)
+    assert type(batch[b"data"]) is np.ndarray
+
 # ------------------------------------------------------------------------------- formats that load
 
 

@@ -10,11 +10,13 @@ Python 3 and NumPy 1 or 2) needs, and even those through wrappers that accept pl
 Global in the pickle                                What it may do here
 ==================================================  ============================================
 ``numpy.core.multiarray._reconstruct``,             make an EMPTY ``numpy.ndarray`` that the
-``numpy._core.multiarray._reconstruct``             pickle then fills with its own bytes
+``numpy._core.multiarray._reconstruct``             pickle then fills with its own bytes, of a
+                                                    plain dtype with NumPy's own flags
 ``numpy.ndarray``                                   a token accepted by ``_reconstruct`` only
 ``numpy.dtype``                                     ``numpy.dtype(spec, align)``, always a copy
-``numpy.core.multiarray.scalar`` (and ``_core``)    a NumPy scalar of a non-object dtype
-``numpy.core.numeric._frombuffer`` (and ``_core``)  an array over pickled bytes (protocol 5)
+``numpy.core.multiarray.scalar`` (and ``_core``)    a NumPy scalar of such a plain dtype
+``numpy.core.numeric._frombuffer`` (and ``_core``)  an array over pickled bytes (protocol 5),
+                                                    of such a plain dtype
 ``_codecs.encode``                                  ``str`` to ``bytes`` by Latin-1 (how Python 3
                                                     writes ``bytes`` at protocol 2)
 ``__builtin__.bytes``, ``builtins.bytes``           the empty ``bytes`` object only
@@ -28,6 +30,7 @@ allocates more than the bytes the pickle holds.
 from __future__ import annotations
 
 import io
+import math
 import os
 import pickle
 from typing import Any
@@ -70,8 +73,105 @@ class _NDArrayToken(_Global):
 _NDARRAY = _NDArrayToken()
 
 
-def _is_plain_dtype(dtype: Any) -> bool:
-    return isinstance(dtype, np.dtype) and not dtype.hasobject
+# The kinds of dtype a pickle may make: booleans, integers, floats, complex numbers (a batch needs
+# uint8 pixels and integer labels). Strings, void, structured, datetime and object dtypes are refused.
+_PLAIN_KINDS = "biufc"
+
+
+class _PendingDType:
+    """What ``numpy.dtype(spec, align)`` makes here: a fresh plain numeric dtype, held until it is used.
+
+    The pickle then ``BUILD``s it with the dtype's state. NumPy's ``dtype.__setstate__`` trusts that
+    state: a flipped byte in a batch made it build a "uint8" whose flags claim object references
+    (NumPy raised an internal error when the array made with it was freed) or whose fields were an
+    integer (a segmentation fault). So the state is never handed to NumPy: it must be the one NumPy
+    writes for a plain numeric dtype, and only its byte order is taken from it. The arrays, scalars
+    and results that use the dtype get the real ``numpy.dtype`` (:func:`_dtype_of`, :func:`_as_plain`).
+    """
+
+    __slots__ = ("dtype",)
+
+    def __init__(self, dtype: np.dtype) -> None:
+        self.dtype = dtype
+
+    def __setstate__(self, state: Any) -> None:
+        # NumPy writes (3, byte order, None, None, None, -1, -1, 0) for every plain numeric dtype.
+        if not (
+            isinstance(state, tuple)
+            and len(state) == 8
+            and type(state[0]) is int
+            and state[0] == 3
+            and all(item is None for item in state[2:5])
+            and all(type(item) is int for item in state[5:])
+            and state[5:] == (-1, -1, 0)
+        ):
+            raise TypeError("a dtype's state must be the one NumPy writes for a plain numeric dtype")
+        order = state[1].decode("latin-1") if isinstance(state[1], bytes) else state[1]
+        if self.dtype.itemsize == 1 and order == "|":
+            return
+        if self.dtype.itemsize > 1 and order in ("<", ">", "="):
+            # Through the type string, so that this machine's own order reads '=' as NumPy's has it.
+            self.dtype = np.dtype(self.dtype.newbyteorder(order).str)
+            return
+        raise TypeError(f"a dtype's byte order must be '<', '>' or '=' ('|' for one byte), got {state[1]!r:.20}")
+
+
+def _dtype_of(value: Any, what: str) -> np.dtype:
+    """The real dtype behind a :class:`_PendingDType` that the pickle passes to ``what``."""
+    if not isinstance(value, _PendingDType):
+        raise TypeError(f"{what} needs a numpy.dtype made by the pickle")
+    return value.dtype
+
+
+class _Array(np.ndarray):
+    """The arrays the unpickler makes: an ndarray whose ``BUILD`` (``__setstate__``) checks the state
+    it is handed before NumPy sees it. :func:`restricted_loads` returns them as plain ndarray views."""
+
+    __slots__ = ()
+
+    def __setstate__(self, state: Any) -> None:
+        # NumPy writes (1, shape, dtype, is_fortran, raw bytes); the version is optional.
+        if not isinstance(state, tuple) or len(state) not in (4, 5):
+            raise TypeError("an array's state must be (version, shape, dtype, is_fortran, data)")
+        if len(state) == 5 and not (type(state[0]) is int and state[0] == 1):
+            raise TypeError("an array's state must have version 1")
+        shape, dtype, fortran, data = state[-4:]
+        dtype = _dtype_of(dtype, "an array")
+        if not isinstance(shape, tuple) or not all(type(n) is int and n >= 0 for n in shape):
+            raise TypeError("an array's shape must be a tuple of non-negative integers")
+        if not isinstance(fortran, bool) or not isinstance(data, bytes):
+            raise TypeError("an array's state must hold a bool and the array's bytes")
+        if len(data) != math.prod(shape) * dtype.itemsize:
+            raise TypeError(
+                f"an array of shape {shape!s:.40} and dtype {dtype} needs {math.prod(shape) * dtype.itemsize} "
+                f"bytes, got {len(data)}"
+            )
+        super().__setstate__((1, shape, dtype, fortran, data))
+
+
+class _BufferArray(_Array):
+    """An array ``_frombuffer`` made: complete already, so no state may follow (NumPy writes none)."""
+
+    __slots__ = ()
+
+    def __setstate__(self, state: Any) -> None:
+        raise TypeError("an array made by _frombuffer takes no state")
+
+
+def _as_plain(obj: Any) -> Any:
+    """``obj`` with every :class:`_Array` in its dicts, lists and tuples replaced by an ndarray view
+    and every :class:`_PendingDType` by its dtype."""
+    if isinstance(obj, _Array):
+        return obj.view(np.ndarray)
+    if isinstance(obj, _PendingDType):
+        return obj.dtype
+    if isinstance(obj, dict):
+        return {key: _as_plain(value) for key, value in obj.items()}
+    if isinstance(obj, list):
+        return [_as_plain(item) for item in obj]
+    if isinstance(obj, tuple):
+        return tuple(_as_plain(item) for item in obj)
+    return obj
 
 
 class _Reconstruct(_Global):
@@ -79,7 +179,7 @@ class _Reconstruct(_Global):
 
     def __call__(self, subtype: Any, shape: Any, typecode: Any) -> np.ndarray:
         # NumPy always pickles arrays as _reconstruct(ndarray, (0,), b'b') followed by BUILD with
-        # the real shape and bytes, which ndarray.__setstate__ checks against the data it is given;
+        # the real shape and bytes, which _Array.__setstate__ checks against the data it is given;
         # an empty start is all a genuine pickle asks for, so anything else is refused.
         if subtype is not _NDARRAY:
             raise TypeError("_reconstruct is only allowed for numpy.ndarray")
@@ -87,28 +187,34 @@ class _Reconstruct(_Global):
             raise TypeError("_reconstruct needs a tuple of non-negative integers as the shape")
         if 0 not in shape:
             raise TypeError("_reconstruct is only allowed for an empty array")
-        if not isinstance(typecode, (bytes, str)):
-            raise TypeError("_reconstruct needs a type code")
-        return _np_reconstruct(np.ndarray, shape, typecode)
+        if typecode not in (b"b", "b"):
+            raise TypeError("_reconstruct needs the type code 'b'")
+        return _np_reconstruct(_Array, shape, typecode)
 
 
 class _DType(_Global):
     __slots__ = ()
 
-    def __call__(self, spec: Any, align: Any = False, copy: Any = True) -> np.dtype:
-        # Always a fresh copy, whatever the pickle asks: BUILD then calls __setstate__ on the
-        # result, and np.dtype('u1') without copy is NumPy's shared uint8 descriptor.
+    def __call__(self, spec: Any, align: Any = False, copy: Any = True) -> _PendingDType:
+        # Always a fresh copy, whatever the pickle asks: np.dtype('u1') without copy is NumPy's
+        # shared uint8 descriptor.
         if not (isinstance(align, int) and align in (0, 1)):
             raise TypeError("numpy.dtype's align must be a bool")
-        return np.dtype(spec, bool(align), True)
+        if not isinstance(spec, (str, bytes)) or len(spec) > 8:
+            raise TypeError("numpy.dtype needs a short type string such as 'u1'")
+        dtype = np.dtype(spec.decode("latin-1") if isinstance(spec, bytes) else spec, bool(align), True)
+        if dtype.kind not in _PLAIN_KINDS or dtype.fields is not None or dtype.subdtype is not None:
+            raise TypeError(f"numpy.dtype is only allowed for booleans and numbers, got {dtype}")
+        return _PendingDType(dtype)
 
 
 class _Scalar(_Global):
     __slots__ = ()
 
     def __call__(self, dtype: Any, data: Any = None) -> Any:
-        if not _is_plain_dtype(dtype) or not isinstance(data, bytes):
-            raise TypeError("scalar needs a non-object dtype and its bytes")
+        dtype = _dtype_of(dtype, "scalar")
+        if not isinstance(data, bytes) or len(data) != dtype.itemsize:
+            raise TypeError(f"scalar needs the {dtype.itemsize} bytes of one {dtype} value")
         return _np_scalar(dtype, data)
 
 
@@ -116,11 +222,12 @@ class _FromBuffer(_Global):
     __slots__ = ()
 
     def __call__(self, buffer: Any, dtype: Any, shape: Any, order: Any) -> np.ndarray:
-        if not isinstance(buffer, (bytes, bytearray)) or not _is_plain_dtype(dtype):
-            raise TypeError("_frombuffer needs bytes and a non-object dtype")
+        dtype = _dtype_of(dtype, "_frombuffer")
+        if not isinstance(buffer, (bytes, bytearray)):
+            raise TypeError("_frombuffer needs bytes")
         if order not in ("C", "F"):
             raise TypeError("_frombuffer needs order 'C' or 'F'")
-        return np.frombuffer(buffer, dtype=dtype).reshape(shape, order=order)
+        return np.frombuffer(buffer, dtype=dtype).reshape(shape, order=order).view(_BufferArray)
 
 
 class _Latin1Encode(_Global):
@@ -205,7 +312,7 @@ def restricted_loads(data: bytes, source: str = "<bytes>") -> Any:
     """
     stream = io.BytesIO(data)
     try:
-        obj = _RestrictedUnpickler(stream, source).load()
+        obj = _as_plain(_RestrictedUnpickler(stream, source).load())
     except DataError:
         raise
     except RecursionError as exc:
