@@ -149,6 +149,53 @@ def test_every_single_byte_flip_in_an_array_is_caught(tmp_path):
             read_checkpoint(path)
 
 
+
+def _central_entry(data: bytes, name: str) -> int:
+    """Offset of ``name``'s record in the zip's central directory."""
+    position = data.index(b"PK\x01\x02")
+    while True:
+        name_len = int.from_bytes(data[position + 28 : position + 30], "little")
+        if data[position + 46 : position + 46 + name_len] == name.encode():
+            return position
+        position = data.index(b"PK\x01\x02", position + 4)
+
+
+@pytest.mark.parametrize(
+    "damage, field, value",
+    [
+        ("a zip version no reader knows", 6, b"\xff\x00"),  # zipfile: NotImplementedError
+        ("an unknown compression method", 10, b"\x63\x00"),  # zipfile: NotImplementedError
+        ("the encrypted flag", 8, b"\x01\x00"),  # zipfile: RuntimeError, password required
+    ],
+)
+def test_damaged_zip_records_are_checkpoint_errors(tmp_path, damage, field, value):
+    # Found by fuzzing a checkpoint: these reached the caller as zipfile's own exceptions.
+    path = save_checkpoint(tmp_path / "good.npz", trained_batchnorm_net(0))
+    data = bytearray(path.read_bytes())
+    entry = _central_entry(bytes(data), "metadata.npy")
+    data[entry + field : entry + field + 2] = value
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="is corrupt or truncated") as info:
+        read_checkpoint(path)
+    assert str(path) in str(info.value), damage
+
+
+def test_a_damaged_array_header_is_a_checkpoint_error(tmp_path):
+    # An .npy header whose dict never closes: NumPy's parser raised tokenize.TokenError.
+    path = save_checkpoint(tmp_path / "good.npz", trained_batchnorm_net(0))
+    with zipfile.ZipFile(path) as archive:
+        entries = {name: archive.read(name) for name in archive.namelist()}
+    header = entries["metadata.npy"]
+    entries["metadata.npy"] = header.replace(b"}", b"(", 1)
+    assert entries["metadata.npy"] != header
+    damaged = tmp_path / "damaged.npz"
+    with zipfile.ZipFile(damaged, "w") as archive:
+        for name, content in entries.items():
+            archive.writestr(name, content)
+    with pytest.raises(CheckpointError, match="is corrupt or truncated") as info:
+        read_checkpoint(damaged)
+    assert str(damaged) in str(info.value)
+
 def test_object_arrays_are_refused_never_unpickled(tmp_path):
     path = tmp_path / "evil.npz"
     good = save_checkpoint(tmp_path / "good.npz", trained_batchnorm_net(0))

@@ -30,7 +30,6 @@ import io
 import json
 import math
 import os
-import zipfile
 from dataclasses import dataclass, field
 from numbers import Integral
 from pathlib import Path
@@ -257,8 +256,11 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
                 path, "is refused: it holds Python objects (pickled data), which dropout-lab never loads"
             ) from None
         raise _fail(path, f"is corrupt or truncated ({exc})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise _fail(path, f"is corrupt or truncated ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # noqa: BLE001 - every failure to parse the archive is a damaged file
+        # zipfile and NumPy's header parser fail in many ways on damaged bytes: besides OSError,
+        # EOFError, BadZipFile and KeyError, fuzzing a checkpoint gave NotImplementedError (a "zip file
+        # version" or compression method), RuntimeError ("encrypted") and tokenize.TokenError.
+        raise _fail(path, f"is corrupt or truncated ({type(exc).__name__}: {str(exc)[:200]})") from None
 
     version = entries.pop("format_version", None)
     if version is None or version.shape != () or version.dtype.kind not in "iu":
