@@ -242,6 +242,7 @@ def test_inconsistent_files_are_refused(tmp_path):
         "no format_version": dict(format_version=None),
         "has no metadata": dict(metadata=None),
         "unreadable metadata": dict(metadata=np.array("{not json")),
+        "unreadable metadata (maximum recursion": dict(metadata=np.array("[" * 100_000 + "]" * 100_000)),
         "without a kind": dict(metadata=np.array(json.dumps({**meta, "kind": "other"}))),
         "missing entry param/W1": {"param/W1": None},
         "disagrees with its metadata": {"param/b1": np.zeros(7)},

@@ -215,6 +215,9 @@ bad("--resume a folder that is not an experiment", RESUME, "results.json does no
 bad("--resume a file", RESUME, "results.json", "cannot be read", setup=_file("exp"))
 bad("--resume: results.json is not JSON", RESUME, "results.json", "cannot be read as JSON", setup=_results("{oops"))
 bad("--resume: results.json is not UTF-8", RESUME, "results.json", "cannot be read", setup=_results(b"\xff\xfe{}"))
+# json.loads raises RecursionError, not JSONDecodeError, on arrays nested thousands deep.
+bad("--resume: results.json nested 100,000 deep", RESUME, "results.json", "cannot be read as JSON", "recursion",
+    setup=_results("[" * 100_000 + "]" * 100_000))
 bad("--resume: results.json is another program's", RESUME, "results.json", "not a dropout-lab results file",
     setup=_results('{"accuracy": 0.9}'))
 bad("--resume: results.json of another format version", RESUME, "results.json", "format 1",
@@ -279,6 +282,10 @@ for what, changes, words in (
     bad(f"--resume with results.json from a config with {what}", RESUME, "written with other settings", *words,
         setup=_interrupted(lambda exp, changes=changes: edit_config(exp, **changes)),
         keeps=(f"exp/{PARTIAL_CHECKPOINT}",))
+
+bad("--resume with checkpoints/config.json nested 100,000 deep", RESUME, "config.json", "cannot be read",
+    "recursion", setup=_interrupted(lambda exp: (exp / "checkpoints" / "config.json").write_text("[" * 100_000)),
+    keeps=(f"exp/{PARTIAL_CHECKPOINT}",))
 
 
 # ---------------------------------------------------------------------------------------- running

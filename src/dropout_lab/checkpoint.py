@@ -274,7 +274,7 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise _fail(path, "has no metadata entry")
     try:
         metadata = _loads(str(raw[()]))
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested thousands deep
         raise _fail(path, f"has unreadable metadata ({exc})") from None
     if not isinstance(metadata, dict) or metadata.get("kind") not in ("model", "training"):
         raise _fail(path, "has metadata without a kind ('model' or 'training')")
@@ -656,7 +656,7 @@ def read_training_state(path: str | os.PathLike) -> TrainingState:
             raise _fail(path, f"entry rng/{key} is not a JSON string")
         try:
             states[key] = _loads(str(raw[()]))
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise _fail(path, f"entry rng/{key} is unreadable ({exc})") from None
     solver_rng = None if states["solver"] is None else _check_generator_state(states["solver"], where)
     model_rng = None if states["model"] is None else _check_generator_state(states["model"], where)

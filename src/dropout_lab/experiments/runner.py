@@ -507,7 +507,7 @@ def read_results(out_dir: str | os.PathLike) -> dict[str, Any]:
         values = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise DataError(f"{path} does not exist: is {out_dir} an experiment's output folder?") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # nested thousands deep
         raise DataError(f"{path} cannot be read as JSON: {exc}") from exc
     if not isinstance(values, dict) or values.get("format") != RESULTS_FORMAT or "config" not in values:
         raise DataError(f"{path} is not a dropout-lab results file (format {RESULTS_FORMAT})")
@@ -556,7 +556,7 @@ def _check_checkpoint_config(config: ExperimentConfig, checkpoint_dir: Path) -> 
         return
     try:
         saved = ExperimentConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, DropoutLabError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError, DropoutLabError) as exc:
         raise DataError(f"{path} cannot be read: {exc}") from exc
     ours, theirs = config.to_dict(), saved.to_dict()
     differ = [k for k in ours if ours[k] != theirs[k] and k not in ("seeds", "keep_probs", "data_dir")]
