@@ -357,6 +357,16 @@ def test_loaded_arrays_are_plain_ndarrays_wherever_they_are():
     batch = restricted_loads(SMALL, SOURCE)
     assert type(batch[b"data"]) is np.ndarray
 
+
+def test_no_internal_object_leaks_through_keys_or_sets():
+    # A dtype is hashable, so a pickle can use one as a dict key or a set member (protocol 4 sets).
+    data = pickle.dumps({np.dtype(np.uint8): [frozenset({np.dtype(np.int64)}), {np.dtype(np.float32)}]}, protocol=4)
+    loaded = restricted_loads(data, SOURCE)
+    ((key, (frozen, mutable)),) = loaded.items()
+    assert type(key) is type(np.dtype(np.uint8)) and key == np.uint8
+    assert type(frozen) is frozenset and frozen == {np.dtype(np.int64)}
+    assert type(mutable) is set and mutable == {np.dtype(np.float32)}
+
 # ------------------------------------------------------------------------------- formats that load
 
 

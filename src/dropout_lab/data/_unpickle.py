@@ -159,18 +159,16 @@ class _BufferArray(_Array):
 
 
 def _as_plain(obj: Any) -> Any:
-    """``obj`` with every :class:`_Array` in its dicts, lists and tuples replaced by an ndarray view
-    and every :class:`_PendingDType` by its dtype."""
+    """``obj`` with every :class:`_Array` in its containers (dict keys and values, lists, tuples,
+    sets) replaced by an ndarray view and every :class:`_PendingDType` by its dtype."""
     if isinstance(obj, _Array):
         return obj.view(np.ndarray)
     if isinstance(obj, _PendingDType):
         return obj.dtype
     if isinstance(obj, dict):
-        return {key: _as_plain(value) for key, value in obj.items()}
-    if isinstance(obj, list):
-        return [_as_plain(item) for item in obj]
-    if isinstance(obj, tuple):
-        return tuple(_as_plain(item) for item in obj)
+        return {_as_plain(key): _as_plain(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return type(obj)(_as_plain(item) for item in obj)
     return obj
 
 
