@@ -1,5 +1,5 @@
 """The update rules run block by block (and in threads for large arrays) and write into given arrays
-(``update_into``): the values must be those of the course's whole-array expressions, bit for bit."""
+(``step_into``): the values must be those of the course's whole-array expressions, bit for bit."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from dropout_lab import InvalidArgumentError, adam, rmsprop, sgd, sgd_momentum
-from dropout_lab.optim.rules import output_names, update_into
+from dropout_lab.optim.rules import output_names, step_into
 
 RULES = {"sgd": sgd, "sgd_momentum": sgd_momentum, "rmsprop": rmsprop, "adam": adam}
 
@@ -98,13 +98,13 @@ def test_non_contiguous_inputs(rule):
 
 
 @pytest.mark.parametrize("rule", sorted(RULES))
-def test_update_into_writes_the_given_arrays(rule):
+def test_step_into_writes_the_given_arrays(rule):
     g = np.random.default_rng(9)
     w = g.standard_normal((50, 20)).astype(np.float32)
     dw = g.standard_normal((50, 20)).astype(np.float32)
     config = full_config(rule, w, g)
     out = {key: np.full_like(w, np.nan) for key in output_names(rule)}
-    next_w, new_config = update_into(rule, w, dw, copy.deepcopy(config), out)
+    next_w, new_config, _, _ = step_into(rule, w, dw, copy.deepcopy(config), out)
     assert next_w is out["w"]
     for key in output_names(rule)[1:]:
         assert new_config[key] is out[key]
@@ -113,10 +113,10 @@ def test_update_into_writes_the_given_arrays(rule):
     assert {k for k in new_config} == {k for k in expected_config}
 
 
-def test_update_into_refuses_an_unknown_rule():
+def test_step_into_refuses_an_unknown_rule():
     w = np.zeros(3)
     with pytest.raises(InvalidArgumentError, match="rule must be one of"):
-        update_into("adagrad", w, w, None, {"w": np.empty(3)})
+        step_into("adagrad", w, w, None, {"w": np.empty(3)})
 
 
 def test_output_names():

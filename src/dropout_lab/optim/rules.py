@@ -160,7 +160,6 @@ def validate_config(rule: str | Callable[..., Any], config: Any, w: np.ndarray) 
 # took 9.2 ms in blocks of 8 Ki, 6.4 in blocks of 16 Ki, 5.5 in blocks of 64 Ki (13.7 array by array).
 # Larger blocks mean fewer NumPy calls (about a microsecond each); the two scratch rows stay in L2.
 _BLOCK = 1 << 16
-_FUSED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _flat(a: np.ndarray) -> np.ndarray:
@@ -329,16 +328,16 @@ def _step(
     config = _read_config(rule, config, w)
     if out is None:
         out = {key: np.empty(w.shape, dtype=w.dtype) for key in output_names(rule)}
-    fused = _fused.kernels() if w.dtype in _FUSED_DTYPES else None
+    fused = _fused.kernels()  # w is float32 or float64 (checked above): both are compiled
     if fused is None:
         return out["w"], _KERNELS[rule](w, dw, config, out), None, None
     config, bad_dw, bad_w = _run_fused(getattr(fused, rule), rule, w, dw, config, out)
     return out["w"], config, bad_dw, bad_w
 
 
-def update_into(
+def step_into(
     rule: str, w: np.ndarray, dw: np.ndarray, config: dict[str, Any] | None, out: Mapping[str, np.ndarray]
-) -> tuple[np.ndarray, dict[str, Any]]:
+) -> tuple[np.ndarray, dict[str, Any], bool | None, bool | None]:
     """The built-in ``rule``'s step, written into arrays the caller provides (the Solver reuses its own).
 
     The same values as ``UPDATE_RULES[rule](w, dw, config)``, bit for bit, and as pure towards its
@@ -351,17 +350,10 @@ def update_into(
             with ``w``, ``dw`` or the config's arrays (the caller's duty: not checked).
 
     Returns:
-        ``out['w']`` and the new config, which holds ``out``'s state arrays.
+        ``out['w']``, the new config (which holds ``out``'s state arrays), and whether ``dw`` and
+        next_w hold a NaN or an infinity, found in the same pass by the compiled kernels (None, None
+        when the NumPy kernels ran: not checked).
     """
-    next_w, config, _, _ = step_into(rule, w, dw, config, out)
-    return next_w, config
-
-
-def step_into(
-    rule: str, w: np.ndarray, dw: np.ndarray, config: dict[str, Any] | None, out: Mapping[str, np.ndarray]
-) -> tuple[np.ndarray, dict[str, Any], bool | None, bool | None]:
-    """:func:`update_into`, and whether ``dw`` and next_w hold a NaN or an infinity, found in the same
-    pass by the compiled kernels (None when the NumPy kernels ran: not checked)."""
     if rule not in _KERNELS:
         raise InvalidArgumentError(f"rule must be one of {sorted(_KERNELS)}, got {rule!r}")
     return _step(rule, w, dw, config, out)
