@@ -32,6 +32,7 @@ Differences from the course's ``Solver``:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -427,14 +428,17 @@ class Solver:
             f"high{rate}: try one 3 to 10 times smaller. That update was not applied; {best}."
         )
 
+    def _quiet_when_checking(self) -> contextlib.AbstractContextManager[Any]:
+        """With ``stop_on_nonfinite``, NumPy's overflow and invalid-value warnings off: every such
+        operation ends in an inf or NaN that the step's checks turn into one clear
+        TrainingDivergedError (and scores from huge but finite weights only lower an accuracy)."""
+        if self.stop_on_nonfinite:
+            return np.errstate(over="ignore", invalid="ignore", divide="ignore")
+        return contextlib.nullcontext()
+
     def _step(self, t: int) -> None:
         """One minibatch step; with ``stop_on_nonfinite`` nothing is changed unless all is finite."""
-        if not self.stop_on_nonfinite:
-            self._step_body(t)
-            return
-        # Every overflow or invalid operation ends in an inf or NaN that the checks below turn into
-        # one clear TrainingDivergedError; NumPy's RuntimeWarnings would only repeat it less clearly.
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        with self._quiet_when_checking():
             self._step_body(t)
 
     def _step_body(self, t: int) -> None:
@@ -476,11 +480,7 @@ class Solver:
 
     def _record_epoch(self) -> None:
         """Measure both accuracies, keep the best parameters, write a checkpoint if one is due."""
-        if self.stop_on_nonfinite:
-            # Scores from huge (but finite) weights may overflow; divergence is reported by the steps.
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                self._record_epoch_body()
-        else:
+        with self._quiet_when_checking():
             self._record_epoch_body()
 
     def _record_epoch_body(self) -> None:
