@@ -101,6 +101,18 @@ def _has_nonfinite(flag: bool | None, values: Any) -> bool:
     return flag if flag is not None else not all_finite(np.asarray(values))
 
 
+def _check_label_range(name: str, y: np.ndarray, model: Any) -> None:
+    """Integer labels ``y`` must lie in [0, model.num_classes) where the model says how many classes."""
+    num_classes = getattr(model, "num_classes", None)
+    if not isinstance(num_classes, Integral) or isinstance(num_classes, bool) or y.size == 0:
+        return
+    if y.min() < 0 or y.max() >= num_classes:
+        raise InvalidArgumentError(
+            f"{name} must lie in [0, {num_classes}) for the model's {num_classes} classes, got values "
+            f"from {y.min()} to {y.max()}"
+        )
+
+
 def _check_model(model: Any) -> None:
     params = getattr(model, "params", None)
     if not isinstance(params, dict) or not callable(getattr(model, "loss", None)):
@@ -123,7 +135,6 @@ def _check_data(data: Any, model: Any) -> dict[str, np.ndarray]:
     missing = [key for key in _DATA_KEYS if key not in data]
     if missing:
         raise InvalidArgumentError(f"data is missing keys {missing}; it must hold {list(_DATA_KEYS)}")
-    num_classes = getattr(model, "num_classes", None)
     input_dim = getattr(model, "input_dim", None)
     out: dict[str, np.ndarray] = {}
     for split in ("train", "val"):
@@ -156,12 +167,7 @@ def _check_data(data: Any, model: Any) -> dict[str, np.ndarray]:
                 f"data[{y_name!r}] must have shape ({X.shape[0]},) to match data[{x_name!r}] of shape "
                 f"{X.shape}, got shape {y.shape}"
             )
-        if isinstance(num_classes, Integral) and not isinstance(num_classes, bool):
-            if y.min() < 0 or y.max() >= num_classes:
-                raise InvalidArgumentError(
-                    f"data[{y_name!r}] must lie in [0, {num_classes}) for the model's {num_classes} "
-                    f"classes, got values from {y.min()} to {y.max()}"
-                )
+        _check_label_range(f"data[{y_name!r}]", y, model)
         out[x_name], out[y_name] = X, y
     return out
 
@@ -583,12 +589,7 @@ class Solver:
             raise InvalidArgumentError(f"y must be an array of shape ({X.shape[0]},), got {_describe(y)}")
         if not np.issubdtype(y.dtype, np.integer):
             raise InvalidTypeError(f"y must hold integer labels, got dtype {y.dtype}")
-        num_classes = getattr(self.model, "num_classes", None)
-        if isinstance(num_classes, Integral) and y.size and (y.min() < 0 or y.max() >= num_classes):
-            raise InvalidArgumentError(
-                f"y must lie in [0, {num_classes}) for the model's {num_classes} classes, "
-                f"got values from {y.min()} to {y.max()}"
-            )
+        _check_label_range("y", y, self.model)
         num_samples = _check_optional_positive_int("num_samples", num_samples)
         batch_size = check_positive_int("batch_size", batch_size)
         n = X.shape[0]
