@@ -13,6 +13,7 @@ import signal
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -20,13 +21,11 @@ import numpy as np
 
 from .. import __version__
 from .._io import atomic_write_text
-from .._parallel import available_threads
-from ..optim._fused import requested as kernels_requested
-from numbers import Integral, Real
-
+from .._parallel import available_threads, limit_threads
 from .._validation import check_keep_prob, check_positive_int, check_seed
 from ..errors import DataError, DropoutLabError, InvalidArgumentError, InvalidTypeError, TrainingDivergedError
 from ..models import FullyConnectedNet
+from ..optim._fused import requested as kernels_requested
 from ..solver import Solver
 from .config import ExperimentConfig
 
@@ -385,9 +384,7 @@ def _threads_per_run(n: int) -> Iterator[None]:
     while runs share the process. Both limits are process-wide and restored afterwards. Without them
     every run's matrix products would ask the BLAS for all the cores at once; measured on 2 cores with
     3 runs in parallel, that took 21 s instead of 9.3."""
-    from threadpoolctl import threadpool_limits
-
-    from .._parallel import limit_threads
+    from threadpoolctl import threadpool_limits  # only where runs share the process
 
     with threadpool_limits(limits=n), limit_threads(n):
         yield
@@ -406,9 +403,9 @@ class _Interleaved:
     """Train runs in ``workers`` threads, one epoch at a time, round robin over up to ``window`` runs.
 
     A thread starts a new run while the window has room, else takes the run that has waited longest;
-    it trains one epoch and puts the run back at the end of the queue, so that the runs in the window advance together and the threads run out of work
-    together: 5 runs on 2 threads end after 2.5 runs' time, where a run per thread leaves one thread
-    idle for the fifth run's whole length. Finished epochs, finished runs and a run's exception go to
+    it trains one epoch and puts the run back at the end of the queue. So the runs in the window
+    advance together and the threads run out of work together: 5 runs on 2 threads end after 2.5
+    runs' time, where a run per thread leaves one thread idle for the fifth run's whole length. Finished epochs, finished runs and a run's exception go to
     ``done``, which the calling thread reads.
     """
 
