@@ -133,6 +133,15 @@ def _check_out(out: Any, like: np.ndarray, like_name: str) -> np.ndarray:
     return out
 
 
+def _identity(x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """Test mode, or keep_prob 1: ``x``'s values in ``out`` (a copy when None; nothing to do in place)."""
+    if out is None:
+        return x.copy()
+    if out is not x:
+        np.copyto(out, x)
+    return out
+
+
 def _apply_mask(
     x: np.ndarray, mask: np.ndarray, scale: np.floating, out: np.ndarray | None = None
 ) -> np.ndarray:
@@ -193,11 +202,7 @@ def dropout(
         _check_out(out, x, "x")
     scale = x.dtype.type(1 / keep_prob)
     if not train or keep_prob == 1.0:
-        if out is None:
-            return x.copy(), DropoutCache(None, scale)
-        if out is not x:
-            np.copyto(out, x)
-        return out, DropoutCache(None, scale)
+        return _identity(x, out), DropoutCache(None, scale)
     if rng is None:
         raise InvalidArgumentError(
             "rng is required in training mode: pass a numpy.random.Generator (np.random.default_rng(seed))"
@@ -226,11 +231,7 @@ def dropout_backward(
     if out is not None:
         _check_out(out, dout, "dout")
     if cache.mask is None:
-        if out is None:
-            return dout.copy()
-        if out is not dout:
-            np.copyto(out, dout)
-        return out
+        return _identity(dout, out)
     if dout.shape != cache.mask.shape:
         raise InvalidArgumentError(
             f"dout must have shape {cache.mask.shape} like the forward input, got shape {dout.shape}"
