@@ -278,7 +278,12 @@ class FullyConnectedNet:
             elif self.normalization == "layernorm":
                 dh, grads[f"gamma{i}"], grads[f"beta{i}"] = layernorm_backward(dh, norm_cache)
             dh, grads[f"W{i}"], grads[f"b{i}"] = affine_backward(dh, fc_cache)
-        for i in range(1, L + 1):
+        return self._add_l2(loss, grads)
+
+    def _add_l2(self, loss: Any, grads: dict[str, np.ndarray]) -> tuple[Any, dict[str, np.ndarray]]:
+        """``loss + 0.5 * reg * sum(W**2)`` over the weights, and ``reg * W`` added to their gradients
+        (in place), in the course's order."""
+        for i in range(1, self.num_layers + 1):
             w = self.params[f"W{i}"]
             loss += 0.5 * self.reg * np.sum(w * w)
             grads[f"W{i}"] += self.reg * w
@@ -333,11 +338,8 @@ class FullyConnectedNet:
             dh = dh.dot(self.params[f"W{i}"].T)
             scale = dh.dtype.type(1 / self.keep_probs[i - 2])
             _apply_mask(dh, x_in > 0, scale, out=dh)
-        if self.reg != 0.0:
-            for i in range(1, L + 1):
-                w = self.params[f"W{i}"]
-                loss += 0.5 * self.reg * np.sum(w * w)
-                grads[f"W{i}"] += self.reg * w
+        if self.reg != 0.0:  # at reg 0 it would only cost a pass over every weight
+            return self._add_l2(loss, grads)
         return loss, grads
 
 

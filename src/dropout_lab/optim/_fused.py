@@ -27,8 +27,6 @@ import numpy as np
 from ..errors import InvalidArgumentError
 
 ENV_VARIABLE = "DROPOUT_LAB_KERNELS"
-
-
 CHOICES = ("numba", "numpy")
 
 
