@@ -167,25 +167,33 @@ def _flat(a: np.ndarray) -> np.ndarray:
     return a.reshape(-1)
 
 
-def _scratch(rows: int, n: int, dtype: np.dtype) -> np.ndarray:
-    return np.empty((rows, min(_BLOCK, n)), dtype=dtype)
+def _blockwise(n: int, scratch_rows: int, dtype: np.dtype, block: Callable[[int, int, np.ndarray], None]) -> None:
+    """Call ``block(s, e, scratch)`` on ``[0, n)`` in blocks of ``_BLOCK`` elements (the ranges of large
+    arrays on several threads, see dropout_lab._parallel); ``scratch``: ``scratch_rows`` rows of the
+    block's length, this thread's own."""
+
+    def body(lo: int, hi: int) -> None:
+        scratch = np.empty((scratch_rows, min(_BLOCK, hi - lo)), dtype=dtype)
+        for s in range(lo, hi, _BLOCK):
+            e = min(s + _BLOCK, hi)
+            block(s, e, scratch[:, : e - s])
+
+    for_ranges(body, n, align=_BLOCK)
 
 
 # Each kernel computes one rule's step from the validated ``config`` into ``out``: ``out['w']`` gets
 # next_w and ``out[key]`` each new state array, all C-contiguous with w's shape and dtype and sharing
-# no memory with the inputs. It returns ``config`` with the new state. Large arrays are cut into
-# ranges for several threads (see dropout_lab._parallel); every value is computed the same way.
+# no memory with the inputs. It returns ``config`` with the new state. Every value is computed the
+# same way whatever the blocks and threads.
 def _sgd_numpy(w: np.ndarray, dw: np.ndarray, config: dict[str, Any], out: Mapping[str, np.ndarray]) -> dict[str, Any]:
     lr = config["learning_rate"]
     w_in, g, w_out = _flat(w), _flat(dw), _flat(out["w"])
 
-    def body(lo: int, hi: int) -> None:
-        for s in range(lo, hi, _BLOCK):
-            e = min(s + _BLOCK, hi)
-            step = np.multiply(g[s:e], lr, out=w_out[s:e])  # next_w = w - learning_rate * dw
-            np.subtract(w_in[s:e], step, out=step)
+    def block(s: int, e: int, _: np.ndarray) -> None:
+        step = np.multiply(g[s:e], lr, out=w_out[s:e])  # next_w = w - learning_rate * dw
+        np.subtract(w_in[s:e], step, out=step)
 
-    for_ranges(body, w_in.size, align=_BLOCK)
+    _blockwise(w_in.size, 0, w.dtype, block)
     return config
 
 
@@ -196,17 +204,14 @@ def _sgd_momentum_numpy(
     w_in, g, v_in = _flat(w), _flat(dw), _flat(config["velocity"])
     w_out, v_out = _flat(out["w"]), _flat(out["velocity"])
 
-    def body(lo: int, hi: int) -> None:
-        scratch = _scratch(1, hi - lo, w.dtype)
-        for s in range(lo, hi, _BLOCK):
-            e = min(s + _BLOCK, hi)
-            a = scratch[0, : e - s]
-            vb = np.multiply(v_in[s:e], momentum, out=v_out[s:e])  # v = momentum * v - learning_rate * dw
-            np.multiply(g[s:e], lr, out=a)
-            np.subtract(vb, a, out=vb)
-            np.add(w_in[s:e], vb, out=w_out[s:e])  # next_w = w + v
+    def block(s: int, e: int, scratch: np.ndarray) -> None:
+        a = scratch[0]
+        vb = np.multiply(v_in[s:e], momentum, out=v_out[s:e])  # v = momentum * v - learning_rate * dw
+        np.multiply(g[s:e], lr, out=a)
+        np.subtract(vb, a, out=vb)
+        np.add(w_in[s:e], vb, out=w_out[s:e])  # next_w = w + v
 
-    for_ranges(body, w_in.size, align=_BLOCK)
+    _blockwise(w_in.size, 1, w.dtype, block)
     config["velocity"] = out["velocity"]
     return config
 
@@ -216,23 +221,20 @@ def _rmsprop_numpy(w: np.ndarray, dw: np.ndarray, config: dict[str, Any], out: M
     w_in, g, c_in = _flat(w), _flat(dw), _flat(config["cache"])
     w_out, c_out = _flat(out["w"]), _flat(out["cache"])
 
-    def body(lo: int, hi: int) -> None:
-        scratch = _scratch(2, hi - lo, w.dtype)
-        for s in range(lo, hi, _BLOCK):
-            e = min(s + _BLOCK, hi)
-            a, b = scratch[0, : e - s], scratch[1, : e - s]
-            gb = g[s:e]
-            cb = np.multiply(c_in[s:e], decay_rate, out=c_out[s:e])  # cache = rate * cache + (1 - rate) * dw**2
-            np.multiply(gb, gb, out=a)
-            np.multiply(a, 1 - decay_rate, out=a)
-            np.add(cb, a, out=cb)
-            np.multiply(gb, lr, out=a)  # next_w = w - learning_rate * dw / (sqrt(cache) + epsilon)
-            np.sqrt(cb, out=b)
-            np.add(b, eps, out=b)
-            np.divide(a, b, out=a)
-            np.subtract(w_in[s:e], a, out=w_out[s:e])
+    def block(s: int, e: int, scratch: np.ndarray) -> None:
+        a, b = scratch
+        gb = g[s:e]
+        cb = np.multiply(c_in[s:e], decay_rate, out=c_out[s:e])  # cache = rate * cache + (1 - rate) * dw**2
+        np.multiply(gb, gb, out=a)
+        np.multiply(a, 1 - decay_rate, out=a)
+        np.add(cb, a, out=cb)
+        np.multiply(gb, lr, out=a)  # next_w = w - learning_rate * dw / (sqrt(cache) + epsilon)
+        np.sqrt(cb, out=b)
+        np.add(b, eps, out=b)
+        np.divide(a, b, out=a)
+        np.subtract(w_in[s:e], a, out=w_out[s:e])
 
-    for_ranges(body, w_in.size, align=_BLOCK)
+    _blockwise(w_in.size, 2, w.dtype, block)
     config["cache"] = out["cache"]
     return config
 
@@ -246,28 +248,25 @@ def _adam_numpy(w: np.ndarray, dw: np.ndarray, config: dict[str, Any], out: Mapp
     w_in, g, m_in, v_in = _flat(w), _flat(dw), _flat(config["m"]), _flat(config["v"])
     w_out, m_out, v_out = _flat(out["w"]), _flat(out["m"]), _flat(out["v"])
 
-    def body(lo: int, hi: int) -> None:
-        scratch = _scratch(2, hi - lo, w.dtype)
-        for s in range(lo, hi, _BLOCK):
-            e = min(s + _BLOCK, hi)
-            a, b = scratch[0, : e - s], scratch[1, : e - s]
-            gb = g[s:e]
-            mb = np.multiply(m_in[s:e], beta1, out=m_out[s:e])  # m = beta1 * m + (1 - beta1) * dw
-            np.multiply(gb, 1 - beta1, out=a)
-            np.add(mb, a, out=mb)
-            np.multiply(gb, gb, out=b)  # v = beta2 * v + (1 - beta2) * (dw**2)
-            np.multiply(b, 1 - beta2, out=b)
-            vb = np.multiply(v_in[s:e], beta2, out=v_out[s:e])
-            np.add(vb, b, out=vb)
-            np.divide(vb, bias2, out=b)  # sqrt(vt) + epsilon, vt = v / (1 - beta2**t)
-            np.sqrt(b, out=b)
-            np.add(b, eps, out=b)
-            np.divide(mb, bias1, out=a)  # next_w = w - learning_rate * mt / (...), mt = m / (1 - beta1**t)
-            np.multiply(a, lr, out=a)
-            np.divide(a, b, out=a)
-            np.subtract(w_in[s:e], a, out=w_out[s:e])
+    def block(s: int, e: int, scratch: np.ndarray) -> None:
+        a, b = scratch
+        gb = g[s:e]
+        mb = np.multiply(m_in[s:e], beta1, out=m_out[s:e])  # m = beta1 * m + (1 - beta1) * dw
+        np.multiply(gb, 1 - beta1, out=a)
+        np.add(mb, a, out=mb)
+        np.multiply(gb, gb, out=b)  # v = beta2 * v + (1 - beta2) * (dw**2)
+        np.multiply(b, 1 - beta2, out=b)
+        vb = np.multiply(v_in[s:e], beta2, out=v_out[s:e])
+        np.add(vb, b, out=vb)
+        np.divide(vb, bias2, out=b)  # sqrt(vt) + epsilon, vt = v / (1 - beta2**t)
+        np.sqrt(b, out=b)
+        np.add(b, eps, out=b)
+        np.divide(mb, bias1, out=a)  # next_w = w - learning_rate * mt / (...), mt = m / (1 - beta1**t)
+        np.multiply(a, lr, out=a)
+        np.divide(a, b, out=a)
+        np.subtract(w_in[s:e], a, out=w_out[s:e])
 
-    for_ranges(body, w_in.size, align=_BLOCK)
+    _blockwise(w_in.size, 2, w.dtype, block)
     config["t"], config["m"], config["v"] = t, out["m"], out["v"]
     return config
 
