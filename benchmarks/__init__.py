@@ -14,7 +14,7 @@ Benchmarks:
 * ``dropout`` (:mod:`benchmarks.dropout`): dropout forward and backward on 4096 x 4096 arrays against
   ``torch.nn.functional.dropout`` and against ``np.copyto``.
 * ``epoch`` (:mod:`benchmarks.epoch`): one epoch of 49,000 images through the same net.
-* ``limit`` (:mod:`benchmarks.limit`): the experiment's floating-point operations divided by its time,
+* ``limit`` (:mod:`benchmarks.experiment`): the experiment's floating-point operations divided by its time,
   against NumPy's own matrix-product rate on the same shapes.
 
 PyTorch is optional (``pip install 'dropout-lab[bench]'``): without it the PyTorch columns are left

@@ -43,17 +43,34 @@ def _names(text: str) -> list[str]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a short version (about a minute): smaller workloads, one repetition")
-    parser.add_argument("--only", type=_names, default=list(NAMES), help=f"comma-separated subset of {', '.join(NAMES)}")
+    parser.add_argument(
+        "--quick", action="store_true", help="a short version (about a minute): smaller workloads, one repetition"
+    )
+    parser.add_argument(
+        "--only", type=_names, default=list(NAMES), help=f"comma-separated subset of {', '.join(NAMES)}"
+    )
     parser.add_argument("--reps", type=int, default=None, help="repetitions of each program (default 3, quick 1)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for every program (default: all cores)")
-    parser.add_argument("--jobs", type=_positive_list, default=[1, 2], help="dropout-lab experiment --jobs values to measure (default 1,2: serial, and one thread per core on 2 cores)")
-    parser.add_argument("--data-dir", default=None, help="a cifar-10-batches-py folder for the experiment (default: synthetic data)")
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help=f"where the table goes (default {DEFAULT_OUTPUT.relative_to(h.REPO_ROOT)})")
+    parser.add_argument(
+        "--threads", type=int, default=os.cpu_count() or 1, help="threads for every program (default: all cores)"
+    )
+    parser.add_argument(
+        "--jobs", type=_positive_list, default=[1, 2],
+        help="dropout-lab experiment --jobs values to measure "
+        "(default 1,2: serial, and one thread per core on 2 cores)",
+    )
+    parser.add_argument(
+        "--data-dir", default=None,
+        help="a cifar-10-batches-py folder for the experiment (default: synthetic data)",
+    )
+    parser.add_argument(
+        "--output", type=Path, default=DEFAULT_OUTPUT,
+        help=f"where the table goes (default {DEFAULT_OUTPUT.relative_to(h.REPO_ROOT)})",
+    )
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if it is installed")
     parser.add_argument(
         "--baseline", default=None, metavar="SRC",
-        help="also time the dropout-lab found in this folder (a src/ tree of another version) in the experiment and epoch benchmarks",
+        help="also time the dropout-lab found in this folder (a src/ tree of another version) in the experiment "
+        "and epoch benchmarks",
     )
     args = parser.parse_args(argv)
     if args.reps is None:
@@ -83,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         info["baseline"] = f"dropout-lab from {args.baseline} (rows marked baseline)"
     if "experiment" in args.only or "limit" in args.only:
         print("experiment:", flush=True)
-        measured = experiment_bench.run(jobs_variants=args.jobs, data_dir=args.data_dir, baseline=args.baseline, **common)
+        measured = experiment_bench.run(
+            jobs_variants=args.jobs, data_dir=args.data_dir, baseline=args.baseline, **common
+        )
         exp_md, limit_md, exp_targets = experiment_bench.report(measured)
         if "experiment" in args.only:
             sections.append(("1. Experiment: dropout-lab against PyTorch", exp_md))
@@ -99,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     if "epoch" in args.only:
         print("epoch:", flush=True)
         md, t = epoch_bench.report(epoch_bench.run(baseline=args.baseline, **common))
-        sections.append(("3. One epoch of 49,000 images" if not args.quick else "3. One epoch (quick: 9,800 images)", md))
+        epoch_title = "3. One epoch (quick: 9,800 images)" if args.quick else "3. One epoch of 49,000 images"
+        sections.append((epoch_title, md))
         targets += t
     sections.sort(key=lambda s: s[0])
     elapsed = time.perf_counter() - started
@@ -113,8 +133,12 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "## Targets",
         "",
-        h.markdown_table(["target", "measured", "met"], [[t["target"], t["measured"], "yes" if t["met"] else "**no**"] for t in targets])
-        if targets else "(none measured)",
+        h.markdown_table(
+            ["target", "measured", "met"],
+            [[t["target"], t["measured"], "yes" if t["met"] else "**no**"] for t in targets],
+        )
+        if targets
+        else "(none measured)",
     ]
     for title, md in sections:
         lines += ["", f"## {title}", "", md]

@@ -8,7 +8,9 @@ CIFAR_SHAPE = (3, 32, 32)
 NUM_CLASSES = 10
 
 
-def synthetic_cifar(num_train: int, num_val: int, seed: int = 0, dtype: str = "float32") -> dict[str, np.ndarray]:
+def synthetic_cifar(
+    num_train: int, num_val: int, seed: int = 0, dtype: str = "float32"
+) -> dict[str, np.ndarray]:
     """CIFAR-shaped data as the course prepares it: uint8 pixels as floats, the training mean image
     subtracted, labels in [0, 10).
 
@@ -28,7 +30,9 @@ def synthetic_cifar(num_train: int, num_val: int, seed: int = 0, dtype: str = "f
     return {"X_train": X_train, "y_train": y[:num_train], "X_val": X_val, "y_val": y[num_train:]}
 
 
-def experiment_data(data_dir: str | None, num_train: int, num_val: int, dtype: str = "float32") -> dict[str, np.ndarray]:
+def experiment_data(
+    data_dir: str | None, num_train: int, num_val: int, dtype: str = "float32"
+) -> dict[str, np.ndarray]:
     """The experiment's arrays: synthetic when ``data_dir`` is None, else the course's CIFAR-10 split
     read from ``data_dir`` through dropout-lab's loader (first ``num_train`` training and ``num_val``
     validation images)."""
@@ -36,9 +40,13 @@ def experiment_data(data_dir: str | None, num_train: int, num_val: int, dtype: s
         return synthetic_cifar(num_train, num_val, dtype=dtype)
     from dropout_lab.experiments import ExperimentConfig, load_experiment_data
 
-    config = ExperimentConfig(dataset="cifar10", data_dir=data_dir, num_train=num_train, num_val=num_val, dtype=dtype)
+    config = ExperimentConfig(
+        dataset="cifar10", data_dir=data_dir, num_train=num_train, num_val=num_val, dtype=dtype
+    )
     return load_experiment_data(config)
 
 
 def describe(data_dir: str | None) -> str:
-    return "synthetic CIFAR-shaped (uint8 pixels, mean subtracted, random labels)" if data_dir is None else f"CIFAR-10 from {data_dir}"
+    if data_dir is None:
+        return "synthetic CIFAR-shaped (uint8 pixels, mean subtracted, random labels)"
+    return f"CIFAR-10 from {data_dir}"

@@ -10,9 +10,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
@@ -57,7 +58,9 @@ def run_worker(task: str, args: dict[str, Any], *, threads: int, src: str | None
         result_path = Path(tmp) / "result.json"
         command = [sys.executable, "-m", "benchmarks._worker", task, json.dumps(args), str(result_path)]
         start = time.perf_counter()
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=child_env(threads, src), cwd=REPO_ROOT)
+        process = subprocess.Popen(  # noqa: S603 (argv built here: this interpreter, our module, JSON of our args; no shell)
+            command, stdout=log, stderr=subprocess.STDOUT, env=child_env(threads, src), cwd=REPO_ROOT
+        )
         try:
             # wait4 reaps the child and returns its own resource usage (not that of earlier children).
             _, status, usage = os.wait4(process.pid, 0)
@@ -120,8 +123,8 @@ def machine_info(threads: int) -> dict[str, str]:
         config = np.show_config(mode="dicts")
         info = config["Build Dependencies"]["blas"]
         blas = f"{info.get('name')} {info.get('version')}"
-    except Exception:  # show_config's layout differs between NumPy versions
-        pass
+    except (TypeError, KeyError, AttributeError):
+        pass  # show_config's signature (its mode argument) and layout differ between NumPy versions
     overrides = {k: os.environ[k] for k in OPENBLAS_OVERRIDES if k in os.environ}
     return {
         "cpu": f"{cpu}, {os.cpu_count()} logical cores",

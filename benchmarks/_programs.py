@@ -6,7 +6,7 @@ with Adam, and measure the accuracies after every epoch (and once before trainin
 parameters of the best validation epoch, as dropout-lab's Solver does. Only the training programs are
 timed: not the imports, not the data preparation. Each program first runs one untimed epoch of one keep
 probability on the same data (its time is reported as the cold start), so that the timed run measures
-the steady state of both libraries: PyTorch spends seconds on its first calls.
+the steady state of both libraries, not the one-time cost of their first calls.
 """
 
 from __future__ import annotations

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import inspect
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +32,9 @@ def _time(fn: Callable[[], Any]) -> float:
     return elapsed
 
 
-def dropout_timings(*, side: int, dtypes: list[str], reps: int, with_torch: bool, threads: int, **_: Any) -> dict[str, Any]:
+def dropout_timings(
+    *, side: int, dtypes: list[str], reps: int, with_torch: bool, threads: int, **_: Any
+) -> dict[str, Any]:
     from dropout_lab import dropout, dropout_backward
 
     has_out = "out" in inspect.signature(dropout).parameters
@@ -48,22 +52,23 @@ def dropout_timings(*, side: int, dtypes: list[str], reps: int, with_torch: bool
         dst = np.empty_like(x)
         gen = np.random.default_rng(1)
         _, cache = dropout(x, KEEP_PROB, train=True, rng=gen)
+        # Each operation binds this dtype's arrays now (partial, not a closure over the loop's names).
         ops: dict[str, Callable[[], Any]] = {
-            "np.copyto": lambda: np.copyto(dst, x),
-            "x.copy()": lambda: x.copy(),
-            "dropout-lab forward": lambda: dropout(x, KEEP_PROB, train=True, rng=gen),
-            "dropout-lab backward": lambda: dropout_backward(dout, cache),
+            "np.copyto": partial(np.copyto, dst, x),
+            "x.copy()": x.copy,
+            "dropout-lab forward": partial(dropout, x, KEEP_PROB, train=True, rng=gen),
+            "dropout-lab backward": partial(dropout_backward, dout, cache),
         }
         if has_out:
             reuse = np.empty_like(x)
-            ops["dropout-lab forward, out="] = lambda: dropout(x, KEEP_PROB, train=True, rng=gen, out=reuse)
-            ops["dropout-lab backward, out="] = lambda: dropout_backward(dout, cache, out=reuse)
+            ops["dropout-lab forward, out="] = partial(dropout, x, KEEP_PROB, train=True, rng=gen, out=reuse)
+            ops["dropout-lab backward, out="] = partial(dropout_backward, dout, cache, out=reuse)
         if with_torch:
             xt, gt = torch.from_numpy(x), torch.from_numpy(dout)
             _, mask_t = torch.native_dropout(xt, 1 - KEEP_PROB, True)
             scale = 1 / KEEP_PROB
-            ops["torch F.dropout forward"] = lambda: F.dropout(xt, p=1 - KEEP_PROB, training=True)
-            ops["torch dropout backward"] = lambda: torch.ops.aten.native_dropout_backward(gt, mask_t, scale)
+            ops["torch F.dropout forward"] = partial(F.dropout, xt, p=1 - KEEP_PROB, training=True)
+            ops["torch dropout backward"] = partial(torch.ops.aten.native_dropout_backward, gt, mask_t, scale)
         names = list(ops)
         samples: dict[str, list[float]] = {n: [] for n in names}
         for n in names:  # warm up
@@ -106,13 +111,18 @@ def run(*, reps: int, threads: int, quick: bool, with_torch: bool, **_: Any) -> 
     dtypes = ["float32", "float64"]
     print("  dropout timings ...", flush=True)
     timings = h.run_worker(
-        "dropout:dropout_timings", {"side": side, "dtypes": dtypes, "reps": max(reps * 4, 5), "with_torch": with_torch, "threads": threads},
+        "dropout:dropout_timings",
+        {"side": side, "dtypes": dtypes, "reps": max(reps * 4, 5), "with_torch": with_torch, "threads": threads},
         threads=threads,
     )
     memory = {}
     for dtype in dtypes:
         for library in (["dropout-lab", "torch"] if with_torch else ["dropout-lab"]):
-            r = h.run_worker("dropout:dropout_memory", {"side": side, "dtype": dtype, "library": library, "threads": threads}, threads=threads)
+            r = h.run_worker(
+                "dropout:dropout_memory",
+                {"side": side, "dtype": dtype, "library": library, "threads": threads},
+                threads=threads,
+            )
             memory[(dtype, library)] = (r.peak_rss_mib, r.values["rss_before_mib"])
     return {"timings": timings.values, "memory": memory, "side": side, "with_torch": with_torch}
 
@@ -128,7 +138,8 @@ def report(measured: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
         fresh_copy = med.get("x.copy()")
         for name, t in med.items():
             gbs = 2 * n * itemsize / t / 1e9
-            rows.append([dtype, name, f"{t * 1e3:.1f}", f"{t / n * 1e9:.2f}", f"{gbs:.1f}", f"{t / copy:.2f}", h.spread(samples[name])])
+            ms, ns_per_element = f"{t * 1e3:.1f}", f"{t / n * 1e9:.2f}"
+            rows.append([dtype, name, ms, ns_per_element, f"{gbs:.1f}", f"{t / copy:.2f}", h.spread(samples[name])])
         for direction, limit in (("forward", 3), ("backward", 2)):
             t = med[f"dropout-lab {direction}"]
             text = f"{t / copy:.2f}x np.copyto"
@@ -139,11 +150,19 @@ def report(measured: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
             if t_out is not None:
                 text += f"; into a reused array {t_out / copy:.2f}x np.copyto"
                 met = t_out / copy <= limit and t / fresh_copy <= limit
-            targets.append({"target": f"dropout {direction} {dtype}: <= {limit}x a memory copy", "measured": text, "met": met})
+            targets.append(
+                {"target": f"dropout {direction} {dtype}: <= {limit}x a memory copy", "measured": text, "met": met}
+            )
         fwd = med["dropout-lab forward"]
         if "torch F.dropout forward" in med:
             speedup = med["torch F.dropout forward"] / fwd
-            targets.append({"target": f"dropout forward {dtype}: >= 5x faster than F.dropout", "measured": f"{speedup:.1f}x", "met": speedup >= 5})
+            targets.append(
+                {
+                    "target": f"dropout forward {dtype}: >= 5x faster than F.dropout",
+                    "measured": f"{speedup:.1f}x",
+                    "met": speedup >= 5,
+                }
+            )
     table = h.markdown_table(["dtype", "operation", "ms", "ns/element", "GB/s", "x copy", "spread"], rows)
     mem_rows = []
     for (dtype, library), (peak, before) in measured["memory"].items():

@@ -55,7 +55,11 @@ def report(measured: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
         ])
     if torch_runs is not None:
         lab = h.median([r.values["time_s"] for r in results["dropout-lab"]])
-        targets.append({"target": f"epoch of {args['num_train']:,} images: <= 0.8x PyTorch", "measured": f"{lab / torch_median:.2f}x", "met": lab / torch_median <= 0.8})
+        targets.append({
+            "target": f"epoch of {args['num_train']:,} images: <= 0.8x PyTorch",
+            "measured": f"{lab / torch_median:.2f}x",
+            "met": lab / torch_median <= 0.8,
+        })
     md = h.markdown_table(
         ["program", "median s", "ms/step", "spread", "time / PyTorch", "peak RSS MiB", "MiB above data"], rows
     )

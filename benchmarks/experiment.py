@@ -193,7 +193,11 @@ def report(measured: dict[str, Any]) -> tuple[str, str, list[dict[str, Any]]]:
             " ".join(f"{a:.3f}" for a in accs["best_val_acc"]),
         ])
     table = h.markdown_table(
-        ["program", "median s", "spread", "time / PyTorch", "cold epoch s", "peak RSS MiB", "final train acc", "best val acc"], rows
+        [
+            "program", "median s", "spread", "time / PyTorch", "cold epoch s", "peak RSS MiB", "final train acc",
+            "best val acc",
+        ],
+        rows,
     )
     best_lab = min(lab_names, key=lambda n: h.median([r.values["time_s"] for r in results[n]]))
     best_lab_time = h.median([r.values["time_s"] for r in results[best_lab]])
@@ -212,7 +216,8 @@ def report(measured: dict[str, Any]) -> tuple[str, str, list[dict[str, Any]]]:
         notes.append("PyTorch not measured (not installed, or --no-torch): its column is left out.")
     else:
         per_pair = [
-            lab.values["time_s"] / ref.values["time_s"] for lab, ref in zip(results[best_lab], torch_runs)
+            # One result per repetition for every program: the lists pair up exactly.
+            lab.values["time_s"] / ref.values["time_s"] for lab, ref in zip(results[best_lab], torch_runs, strict=True)
         ]
         ratio = best_lab_time / torch_median
         targets.append({
@@ -236,12 +241,19 @@ def report(measured: dict[str, Any]) -> tuple[str, str, list[dict[str, Any]]]:
     rate_t = flops / ref_t
     rate_ideal = max(rate_t, min(threads, 2) * flops / ref_1) if threads >= 2 else flops / ref_1
     limit_rows = [
-        [f"NumPy matmul alone, same shapes, 1 process x {threads} threads", f"{ref_t:.2f}", f"{rate_t / 1e9:.1f}", "100%", f"{rate_t / rate_ideal:.0%}"],
-        ["NumPy matmul alone, same shapes, 1 thread (a fifth of them, scaled)", f"{ref_1:.2f}", f"{flops / ref_1 / 1e9:.1f}", f"{flops / ref_1 / rate_t:.0%}", ""],
+        [
+            f"NumPy matmul alone, same shapes, 1 process x {threads} threads",
+            f"{ref_t:.2f}", f"{rate_t / 1e9:.1f}", "100%", f"{rate_t / rate_ideal:.0%}",
+        ],
+        [
+            "NumPy matmul alone, same shapes, 1 thread (a fifth of them, scaled)",
+            f"{ref_1:.2f}", f"{flops / ref_1 / 1e9:.1f}", f"{flops / ref_1 / rate_t:.0%}", "",
+        ],
     ]
     for name, runs in results.items():
         t = h.median([r.values["time_s"] for r in runs])
-        limit_rows.append([name, f"{t:.2f}", f"{flops / t / 1e9:.1f}", f"{flops / t / rate_t:.0%}", f"{flops / t / rate_ideal:.0%}"])
+        rate = flops / t
+        limit_rows.append([name, f"{t:.2f}", f"{rate / 1e9:.1f}", f"{rate / rate_t:.0%}", f"{rate / rate_ideal:.0%}"])
     probe = measured["probe"]
     sub_total = sum(probe["subnormal"].values())
     limit_md = h.markdown_table(

@@ -69,7 +69,7 @@ def test_sigkill_at_random_moments_leaves_one_whole_version(tmp_path):
     seen_versions, leftovers = set(), 0
     for kill in range(8):
         before = set(temp_files(folder, target))
-        with subprocess.Popen(
+        with subprocess.Popen(  # noqa: S603 (fixed argv: this interpreter, our script, tmp_path files; no shell)
             [sys.executable, "-c", WRITER, str(IO_SOURCE), str(target), str(sources / "v0"), str(sources / "v1")],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         ) as writer:
@@ -140,7 +140,7 @@ def test_new_files_get_the_permissions_open_would_give(tmp_path):
 
 def test_text_is_utf8_and_mode_is_checked(tmp_path):
     atomic_write_text(tmp_path / "t.txt", "keep ½ ✓\n")
-    assert (tmp_path / "t.txt").read_bytes() == "keep ½ ✓\n".encode("utf-8")
+    assert (tmp_path / "t.txt").read_bytes() == "keep ½ ✓\n".encode()
     with pytest.raises(ValueError, match="mode"):
         with atomic_writer(tmp_path / "t.txt", "a"):
             pass
@@ -206,4 +206,5 @@ def test_every_file_the_experiment_writes_is_fsynced_then_renamed_into_place(tmp
     assert replaced["checkpoints/keep1_seed0_latest.npz"] == replaced["checkpoints/keep0.5_seed0_latest.npz"] == 2
     assert replaced["results.json"] == 4
     assert replaced["checkpoints/config.json"] == 1
-    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == ["accuracy.png", "checkpoints", "results.json"]
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
+    assert written == ["accuracy.png", "checkpoints", "results.json"]

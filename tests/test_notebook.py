@@ -12,7 +12,9 @@ from .conftest import REPO_ROOT
 
 def test_notebook_executes_headless(tmp_path):
     notebook = nbformat.read(REPO_ROOT / "examples" / "dropout.ipynb", as_version=4)
-    client = NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client = NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
     client.execute()
     outputs = []
     for cell in notebook.cells:

@@ -50,7 +50,7 @@ class ArrayTracer:
             self._check(where, name, value)
         self._check(where, "<return>", arg)
 
-    def __enter__(self) -> "ArrayTracer":
+    def __enter__(self) -> ArrayTracer:
         sys.setprofile(self)
         threading.setprofile(self)
         return self

@@ -10,8 +10,14 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, TYPE_CHECKING, Any, Literal, overload
+
+if TYPE_CHECKING:
+    # Only for annotations: at run time this module needs nothing but the standard library (the
+    # crash tests load it on its own in a child process).
+    from ._typing import StrPath
 
 
 def _current_umask() -> int:
@@ -33,8 +39,16 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+@overload
+def atomic_writer(path: StrPath, mode: Literal["wb"] = "wb") -> contextlib.AbstractContextManager[IO[bytes]]: ...
+
+
+@overload
+def atomic_writer(path: StrPath, mode: Literal["w"]) -> contextlib.AbstractContextManager[IO[str]]: ...
+
+
 @contextlib.contextmanager
-def atomic_writer(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
+def atomic_writer(path: StrPath, mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path``; on a clean exit it replaces ``path`` atomically.
 
     On an exception the temporary file is removed and ``path`` is left as it was.
@@ -48,7 +62,7 @@ def atomic_writer(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     try:
         # mkstemp makes the file private (0600); give it the permissions a plain open() would.
         os.fchmod(fd, 0o666 & ~_current_umask())
-        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as handle:
+        with os.fdopen(fd, mode, encoding="utf-8" if mode == "w" else None) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -60,13 +74,13 @@ def atomic_writer(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     _fsync_dir(folder)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+def atomic_write_bytes(path: StrPath, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_writer`)."""
     with atomic_writer(path, "wb") as handle:
         handle.write(data)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+def atomic_write_text(path: StrPath, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`atomic_writer`)."""
     with atomic_writer(path, "w") as handle:
         handle.write(text)

@@ -7,10 +7,13 @@ restores ``x`` exactly (the same bits) after probing it, even if ``f`` raises.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from typing import Any, SupportsFloat, TypeVar, overload
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
+from ._typing import FloatArray, IntArray
 from ._validation import (
     _describe,
     check_bool,
@@ -22,8 +25,10 @@ from ._validation import (
 )
 from .errors import InvalidArgumentError, InvalidTypeError
 
+_T = TypeVar("_T")
 
-def _real_values(name: str, value: object) -> np.ndarray:
+
+def _real_values(name: str, value: object) -> NDArray[np.float64]:
     """A real number or an array of them (any real dtype), as float64."""
     if isinstance(value, (bool, np.bool_)) or value is None or isinstance(value, (str, bytes)):
         raise InvalidTypeError(f"{name} must be a real number or an array of them, got {_describe(value)}")
@@ -38,7 +43,7 @@ def _real_values(name: str, value: object) -> np.ndarray:
     return array.astype(np.float64, copy=False)
 
 
-def rel_error(x: np.ndarray | float, y: np.ndarray | float) -> float:
+def rel_error(x: FloatArray | IntArray | float, y: FloatArray | IntArray | float) -> float:
     """Largest elementwise relative error ``|x - y| / max(1e-8, |x| + |y|)``.
 
     Args:
@@ -53,12 +58,12 @@ def rel_error(x: np.ndarray | float, y: np.ndarray | float) -> float:
     return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
 
 
-def _check_nonempty(name: str, x: np.ndarray) -> None:
+def _check_nonempty(name: str, x: FloatArray) -> None:
     if x.size == 0:
         raise InvalidArgumentError(f"{name} must hold at least one value to probe, got shape {x.shape}")
 
 
-def _probe(f: Callable[[np.ndarray], object], x: np.ndarray, index: tuple, h: float) -> tuple:
+def _probe(f: Callable[[FloatArray], _T], x: FloatArray, index: tuple[int, ...], h: float) -> tuple[_T, _T]:
     old = x[index].copy()
     try:
         x[index] = old + h
@@ -72,25 +77,29 @@ def _probe(f: Callable[[np.ndarray], object], x: np.ndarray, index: tuple, h: fl
 
 def _scalar(value: object) -> float:
     """f's value as a float; anything else (a tuple such as a model's ``(loss, grads)``) is refused."""
-    if isinstance(value, (tuple, list, bool, np.bool_)) or np.shape(value) != ():
+    if isinstance(value, (tuple, list, bool, np.bool_)) or (
+        np.shape(value) != ()  # type: ignore[call-overload]  # any object: np.shape gives () for non-arrays
+    ):
         raise InvalidArgumentError(
             f"f must return a real number (use eval_numerical_gradient_array for array-valued "
             f"functions), got {_describe(value)}"
         )
     try:
-        return float(value)  # type: ignore[arg-type]
+        return float(value)  # type: ignore[arg-type]  # any object: float() refusing it is the check
     except (TypeError, ValueError) as exc:
         raise InvalidArgumentError(f"f must return a real number, got {_describe(value)}") from exc
 
 
-def _probe_scalar(f: Callable[[np.ndarray], object], x: np.ndarray, index: tuple, h: float) -> tuple[float, float]:
+def _probe_scalar(
+    f: Callable[[FloatArray], object], x: FloatArray, index: tuple[int, ...], h: float
+) -> tuple[float, float]:
     plus, minus = _probe(f, x, index, h)
     return _scalar(plus), _scalar(minus)
 
 
 def eval_numerical_gradient(
-    f: Callable[[np.ndarray], float], x: np.ndarray, verbose: bool = True, h: float = 1e-5
-) -> np.ndarray:
+    f: Callable[[FloatArray], SupportsFloat], x: FloatArray, verbose: bool = True, h: float = 1e-5
+) -> FloatArray:
     """Numerical gradient of a scalar function ``f`` at ``x`` (any shape); returns x's shape.
 
     ``f`` is called with ``x`` itself, changed one element at a time and restored afterwards.
@@ -109,8 +118,8 @@ def eval_numerical_gradient(
 
 
 def eval_numerical_gradient_array(
-    f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, df: np.ndarray, h: float = 1e-5
-) -> np.ndarray:
+    f: Callable[[FloatArray], ArrayLike], x: FloatArray, df: FloatArray, h: float = 1e-5
+) -> FloatArray:
     """Numerical gradient of ``sum(f(x) * df)`` at ``x``, for an array-valued ``f``.
 
     Args:
@@ -134,9 +143,9 @@ def eval_numerical_gradient_array(
 
 
 def grad_check_sparse(
-    f: Callable[[np.ndarray], float],
-    x: np.ndarray,
-    analytic_grad: np.ndarray,
+    f: Callable[[FloatArray], SupportsFloat],
+    x: FloatArray,
+    analytic_grad: FloatArray,
     num_checks: int = 10,
     h: float = 1e-5,
     *,
@@ -180,12 +189,40 @@ def grad_check_sparse(
     return errors
 
 
+@overload
 def assert_gradient_close(
-    f: Callable[[np.ndarray], object],
-    x: np.ndarray,
-    analytic: np.ndarray,
+    f: Callable[[FloatArray], SupportsFloat],
+    x: FloatArray,
+    analytic: FloatArray,
     *,
-    df: np.ndarray | None = None,
+    df: None = None,
+    tol: float = 1e-7,
+    h: float = 1e-5,
+    name: str = "x",
+) -> float: ...
+
+
+@overload
+def assert_gradient_close(
+    f: Callable[[FloatArray], ArrayLike],
+    x: FloatArray,
+    analytic: FloatArray,
+    *,
+    df: FloatArray,
+    tol: float = 1e-7,
+    h: float = 1e-5,
+    name: str = "x",
+) -> float: ...
+
+
+def assert_gradient_close(
+    # What f returns depends on df (a real number without it, an array with it): the overloads
+    # above say which; here it is only passed on to the function that checks it.
+    f: Callable[[FloatArray], Any],
+    x: FloatArray,
+    analytic: FloatArray,
+    *,
+    df: FloatArray | None = None,
     tol: float = 1e-7,
     h: float = 1e-5,
     name: str = "x",

@@ -12,6 +12,7 @@ The other files of this folder test the course's numbers and hand-picked cases; 
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 import pytest
@@ -86,8 +87,9 @@ def test_affine_and_relu_stay_finite(data, dtype, n, in_shape, m):
     assert_finite_like(db, b.shape, dtype)
 
     out, cache = affine_relu_forward(x, w, b)
-    assert_finite_like(out, (n, m), dtype) and np.all(out >= 0)
-    for grad, like in zip(affine_relu_backward(dout, cache), (x, w, b)):
+    assert_finite_like(out, (n, m), dtype)
+    assert np.all(out >= 0)
+    for grad, like in zip(affine_relu_backward(dout, cache), (x, w, b), strict=True):
         assert_finite_like(grad, like.shape, dtype)
 
     # ReLU alone: any finite value at all, exactly max(0, x), and the gradient passes where x > 0.
@@ -162,15 +164,16 @@ def test_normalizations_stay_finite(data, dtype, n, d):
     assert_finite_like(bn_param["running_mean"], (d,), dtype)
     assert_finite_like(bn_param["running_var"], (d,), dtype)
     for backward in (batchnorm_backward, batchnorm_backward_alt):
-        for grad, shape in zip(backward(dout, cache), ((n, d), (d,), (d,))):
+        for grad, shape in zip(backward(dout, cache), ((n, d), (d,), (d,)), strict=True):
             assert_finite_like(grad, shape, dtype)
     bn_param["mode"] = "test"
     out, cache = batchnorm_forward(x, gamma, beta, bn_param)
-    assert_finite_like(out, (n, d), dtype) and cache is None
+    assert_finite_like(out, (n, d), dtype)
+    assert cache is None
 
     out, cache = layernorm_forward(x, gamma, beta, {})
     assert_finite_like(out, (n, d), dtype)
-    for grad, shape in zip(layernorm_backward(dout, cache), ((n, d), (d,), (d,))):
+    for grad, shape in zip(layernorm_backward(dout, cache), ((n, d), (d,), (d,)), strict=True):
         assert_finite_like(grad, shape, dtype)
 
 
@@ -189,8 +192,9 @@ def assert_matches_numerical(
     size of the values it is computed from: by default ``sum(|f(x) * dout|)``; more where the layer
     cancels large terms (a normalization subtracts a mean, a loss can be tiny while its terms are
     not). 16 ulps cover the handful of operations of any layer here, and the difference of two
-    evaluations is divided by ``2h``: at most ``16 * eps * magnitude / h``. Truncation is ``h**2 / 6 * F'''``, below 1e-8 of the
-    largest gradient for inputs whose scale is 0.3 or more: ``1e-7`` of it covers that. A wrong
+    evaluations is divided by ``2h``: at most ``16 * eps * magnitude / h``. Truncation is
+    ``h**2 / 6 * F'''``, below 1e-8 of the largest gradient for inputs whose scale is 0.3 or more:
+    ``1e-7`` of it covers that. A wrong
     gradient is off by a fraction of the gradient itself.
     """
     numerical = eval_numerical_gradient_array(f, x, dout, h=H)
@@ -275,6 +279,12 @@ def spread(z: np.ndarray, axis: int, scale: float, shift: float) -> np.ndarray:
     return shift + scale * z / z.std(axis=axis, keepdims=True)
 
 
+def _normalized(forward, param: dict, x: np.ndarray, gamma: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """``forward``'s output, given a fresh copy of ``param``: batchnorm writes its running averages into
+    the dict it gets, and each call of the gradient check must start from the same one."""
+    return forward(x, gamma, beta, dict(param))[0]
+
+
 @given(seed=SEEDS, n=st.integers(2, 5), d=st.integers(2, 5), scale=SCALES, shift=st.sampled_from([0.0, -5.0, 5.0]))
 def test_normalization_gradients(seed, n, d, scale, shift):
     rng = np.random.default_rng(seed)
@@ -287,16 +297,13 @@ def test_normalization_gradients(seed, n, d, scale, shift):
     ):
         # x - mean cancels max|x| / scale of the digits of x.
         condition = float(np.max(np.abs(x))) / scale
-        # Fresh dicts per call: batchnorm writes its running averages into the one it gets.
-        def run(v, g, b):
-            return forward(v, g, b, dict(param))[0]
-
+        run = partial(_normalized, forward, param)
         out, cache = forward(x, gamma, beta, dict(param))
         dx, dgamma, dbeta = backward(dout, cache)
         magnitude = condition * float(np.sum(np.abs(out * dout)))
-        assert_matches_numerical(lambda v: run(v, gamma, beta), x, dout, dx, magnitude)
-        assert_matches_numerical(lambda v: run(x, v, beta), gamma, dout, dgamma, magnitude)
-        assert_matches_numerical(lambda v: run(x, gamma, v), beta, dout, dbeta, magnitude)
+        assert_matches_numerical(partial(run, gamma=gamma, beta=beta), x, dout, dx, magnitude)
+        assert_matches_numerical(partial(run, x, beta=beta), gamma, dout, dgamma, magnitude)
+        assert_matches_numerical(partial(run, x, gamma), beta, dout, dbeta, magnitude)
 
 
 # ------------------------------------------------------------------------------- (3) dropout statistics

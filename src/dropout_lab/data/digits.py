@@ -1,4 +1,4 @@
-"""The embedded default data set: 8x8 handwritten digits, small enough to ship and train on in seconds.
+"""The embedded default data set: 8x8 handwritten digits, small enough to ship with the package.
 
 ``digits.csv.gz`` is scikit-learn's copy of the test set of the UCI "Optical Recognition of
 Handwritten Digits" data set by E. Alpaydin and C. Kaynak (1998), UCI Machine Learning Repository,
@@ -17,7 +17,9 @@ from importlib import resources
 from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
 
+from .._typing import FloatArray, IntArray
 from .._validation import check_float_dtype, check_positive_int
 from ..errors import DataError, InvalidArgumentError, InvalidTypeError
 from .split import stratified_split
@@ -37,7 +39,7 @@ def _read_resource() -> bytes:
 
 
 @functools.lru_cache(maxsize=1)
-def _digits_table() -> tuple[np.ndarray, np.ndarray]:
+def _digits_table() -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """pixels: int64 (1797, 64) in 0..16, labels: int64 (1797,), both read-only (shared by callers)."""
     name = f"{__package__}/{_RESOURCE}"
     try:
@@ -62,7 +64,7 @@ def _digits_table() -> tuple[np.ndarray, np.ndarray]:
     return pixels, labels
 
 
-def load_digits() -> tuple[np.ndarray, np.ndarray]:
+def load_digits() -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     """All 1,797 digits, unscaled.
 
     Returns:
@@ -82,8 +84,8 @@ def get_digits_data(
     num_test: int = 400,
     subtract_mean: bool = True,
     seed: int | np.random.Generator | None = 0,
-    dtype: Any = np.float64,
-) -> dict[str, np.ndarray]:
+    dtype: DTypeLike = np.float64,
+) -> dict[str, NDArray[np.floating[Any] | np.int64]]:
     """The digits split for a classifier, in the same form as :func:`get_CIFAR10_data`.
 
     The split is stratified: each class ``c`` (``n_c`` examples of ``N = 1797``) puts
@@ -136,9 +138,9 @@ def get_digits_data(
     train, val, test = stratified_split(labels, [num_training, num_validation, num_test], seed)
     # x / 16 then the mean in float64, rounded to dtype once at the end.
     images = pixels.reshape(-1, 1, 8, 8) / float(_MAX_PIXEL)
-    mean_image = images[train].mean(axis=0) if subtract_mean else 0.0
+    mean_image: FloatArray | float = images[train].mean(axis=0) if subtract_mean else 0.0
 
-    def prepare(rows: np.ndarray) -> np.ndarray:
+    def prepare(rows: IntArray) -> FloatArray:
         return (images[rows] - mean_image).astype(dtype)
 
     return {

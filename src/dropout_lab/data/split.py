@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Sequence
+from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import NDArray
 
+from .._typing import IntArray
 from .._validation import check_positive_int, check_seed
 from ..errors import InvalidArgumentError, InvalidTypeError
 
 __all__ = ["stratified_counts", "stratified_split"]
 
 
-def _max_flow(capacity: np.ndarray, source: int, sink: int) -> np.ndarray:
+def _max_flow(capacity: NDArray[np.int64], source: int, sink: int) -> NDArray[np.int64]:
     """Edmonds-Karp on a dense (V, V) integer capacity matrix; returns the flow matrix."""
     n = capacity.shape[0]
     flow = np.zeros_like(capacity)
@@ -43,7 +45,7 @@ def _max_flow(capacity: np.ndarray, source: int, sink: int) -> np.ndarray:
             v = u
 
 
-def stratified_counts(class_counts: Sequence[int] | np.ndarray, sizes: Sequence[int]) -> np.ndarray:
+def stratified_counts(class_counts: Sequence[int] | IntArray, sizes: Sequence[int]) -> NDArray[np.int64]:
     """How many examples of each class go to each part.
 
     Each entry is the exact share ``class_counts[c] * sizes[s] / N`` rounded down or up, with every
@@ -85,7 +87,7 @@ def stratified_counts(class_counts: Sequence[int] | np.ndarray, sizes: Sequence[
     return floor + extra
 
 
-def _as_rng(seed: Any) -> np.random.Generator:
+def _as_rng(seed: object) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
     if isinstance(seed, np.random.RandomState):
@@ -94,8 +96,8 @@ def _as_rng(seed: Any) -> np.random.Generator:
 
 
 def stratified_split(
-    labels: np.ndarray, sizes: Sequence[int], seed: int | np.random.Generator | None = 0
-) -> list[np.ndarray]:
+    labels: IntArray, sizes: Sequence[int], seed: int | np.random.Generator | None = 0
+) -> list[NDArray[np.int64]]:
     """Split example indices into parts of the given sizes, each class in proportion in each part.
 
     Per class, the count in part ``s`` is ``n_c * sizes[s] / N`` rounded down or up
@@ -122,7 +124,7 @@ def stratified_split(
     classes, inverse = np.unique(labels, return_inverse=True)
     class_counts = np.bincount(inverse.ravel(), minlength=classes.size)
     counts = stratified_counts(class_counts, [*sizes, n - sum(sizes)])
-    parts: list[list[np.ndarray]] = [[] for _ in sizes]
+    parts: list[list[IntArray]] = [[] for _ in sizes]
     for c in range(classes.size):
         members = rng.permutation(np.flatnonzero(inverse.ravel() == c))
         bounds = np.cumsum(counts[c])

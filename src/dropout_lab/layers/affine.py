@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._typing import FloatArray
 from .._validation import check_float_array, check_nonempty_batch, check_same_dtype
 from ..errors import InvalidArgumentError, InvalidTypeError
 from .relu import ReluCache, relu_backward, relu_forward
@@ -14,9 +15,9 @@ from .relu import ReluCache, relu_backward, relu_forward
 class AffineCache(NamedTuple):
     """What affine_backward needs: the input as given (N, d_1, ..., d_k) and the weights."""
 
-    x: np.ndarray
-    w: np.ndarray
-    b: np.ndarray
+    x: FloatArray
+    w: FloatArray
+    b: FloatArray
 
 
 class AffineReluCache(NamedTuple):
@@ -24,7 +25,7 @@ class AffineReluCache(NamedTuple):
     relu: ReluCache
 
 
-def affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, AffineCache]:
+def affine_forward(x: FloatArray, w: FloatArray, b: FloatArray) -> tuple[FloatArray, AffineCache]:
     """Affine map ``out = x.reshape(N, D) @ w + b``.
 
     Args:
@@ -54,8 +55,8 @@ def affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndar
 
 
 def affine_backward(
-    dout: np.ndarray, cache: AffineCache
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    dout: FloatArray, cache: AffineCache
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Gradients of the affine layer.
 
     Args:
@@ -84,8 +85,8 @@ def affine_backward(
 
 
 def affine_relu_forward(
-    x: np.ndarray, w: np.ndarray, b: np.ndarray
-) -> tuple[np.ndarray, AffineReluCache]:
+    x: FloatArray, w: FloatArray, b: FloatArray
+) -> tuple[FloatArray, AffineReluCache]:
     """``relu(affine(x, w, b))``; shapes as in :func:`affine_forward`."""
     a, fc_cache = affine_forward(x, w, b)
     out, relu_cache = relu_forward(a)
@@ -93,8 +94,8 @@ def affine_relu_forward(
 
 
 def affine_relu_backward(
-    dout: np.ndarray, cache: AffineReluCache
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    dout: FloatArray, cache: AffineReluCache
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Backward pass of :func:`affine_relu_forward`: returns ``dx, dw, db``."""
     if not isinstance(cache, AffineReluCache):
         raise InvalidTypeError(

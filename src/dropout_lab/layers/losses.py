@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from .._typing import FloatArray, IntArray
 from .._validation import check_float_array, check_labels, check_nonempty_batch
 
 
-def _check_scores_labels(x: np.ndarray, y: np.ndarray) -> None:
+def _check_scores_labels(x: FloatArray, y: IntArray) -> None:
     check_float_array("x", x, ndim=2)
     check_nonempty_batch("x", x)
     check_labels("y", y, x.shape[0], x.shape[1])
 
 
-def softmax_loss(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+def softmax_loss(x: FloatArray, y: IntArray) -> tuple[np.floating[Any], FloatArray]:
     """Mean cross-entropy of the softmax of the scores.
 
     ``loss = -mean_i log(exp(x[i, y_i]) / sum_j exp(x[i, j]))``, computed with the row maximum
@@ -41,7 +44,7 @@ def softmax_loss(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     return loss, dx
 
 
-def svm_loss(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+def svm_loss(x: FloatArray, y: IntArray) -> tuple[np.floating[Any], FloatArray]:
     """Mean multiclass hinge loss with margin 1.
 
     ``loss = mean_i sum_{j != y_i} max(0, x[i, j] - x[i, y_i] + 1)``.

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .._typing import FloatArray
 from .._validation import (
     check_float_array,
     check_mode,
@@ -29,16 +30,16 @@ class NormCache(NamedTuple):
     batchnorm, N for layernorm, shaped to broadcast), gamma: (D,), eps: the variance offset.
     """
 
-    x: np.ndarray
-    x_hat: np.ndarray
-    mean: np.ndarray
-    var: np.ndarray
-    gamma: np.ndarray
+    x: FloatArray
+    x_hat: FloatArray
+    mean: FloatArray
+    var: FloatArray
+    gamma: FloatArray
     eps: float
     axis: int
 
 
-def _check_inputs(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, param: Any, param_name: str) -> None:
+def _check_inputs(x: FloatArray, gamma: FloatArray, beta: FloatArray, param: object, param_name: str) -> None:
     check_float_array("x", x, ndim=2)
     check_nonempty_batch("x", x)
     d = x.shape[1]
@@ -54,8 +55,8 @@ def _check_inputs(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, param: Any
 
 
 def batchnorm_forward(
-    x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, bn_param: dict[str, Any]
-) -> tuple[np.ndarray, NormCache | None]:
+    x: FloatArray, gamma: FloatArray, beta: FloatArray, bn_param: dict[str, Any]
+) -> tuple[FloatArray, NormCache | None]:
     """Batch normalization: ``out = gamma * (x - mean) / sqrt(var + eps) + beta``.
 
     In 'train' mode the mean and (biased) variance are the batch's, and the running averages are
@@ -104,7 +105,7 @@ def batchnorm_forward(
     return out, cache
 
 
-def _check_backward(dout: np.ndarray, cache: NormCache | None, expected_axis: int) -> NormCache:
+def _check_backward(dout: FloatArray, cache: NormCache | None, expected_axis: int) -> NormCache:
     if not isinstance(cache, NormCache):
         raise InvalidTypeError(
             "cache must come from a forward pass in 'train' mode (test mode keeps no cache), "
@@ -121,8 +122,8 @@ def _check_backward(dout: np.ndarray, cache: NormCache | None, expected_axis: in
 
 
 def batchnorm_backward(
-    dout: np.ndarray, cache: NormCache
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    dout: FloatArray, cache: NormCache
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Backward pass of batchnorm through its computational graph, step by step.
 
     Args:
@@ -145,8 +146,8 @@ def batchnorm_backward(
 
 
 def batchnorm_backward_alt(
-    dout: np.ndarray, cache: NormCache
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    dout: FloatArray, cache: NormCache
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Backward pass of batchnorm in closed form (same results as :func:`batchnorm_backward`).
 
     ``dx = gamma / (N * std) * (N * dout - sum(dout) - x_hat * sum(dout * x_hat))``, sums over the batch.
@@ -161,8 +162,8 @@ def batchnorm_backward_alt(
 
 
 def layernorm_forward(
-    x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, ln_param: dict[str, Any]
-) -> tuple[np.ndarray, NormCache]:
+    x: FloatArray, gamma: FloatArray, beta: FloatArray, ln_param: dict[str, Any]
+) -> tuple[FloatArray, NormCache]:
     """Layer normalization: each row normalized over its D features, then scaled and shifted.
 
     ``out = gamma * (x - mean_row) / sqrt(var_row + eps) + beta``; the same in train and test.
@@ -183,8 +184,8 @@ def layernorm_forward(
 
 
 def layernorm_backward(
-    dout: np.ndarray, cache: NormCache
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    dout: FloatArray, cache: NormCache
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Backward pass of layernorm: returns dx: (N, D), dgamma: (D,), dbeta: (D,).
 
     ``dx = (D * g - sum(g) - x_hat * sum(g * x_hat)) / (D * std)`` with ``g = dout * gamma`` and sums

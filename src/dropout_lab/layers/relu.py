@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._typing import FloatArray
 from .._validation import check_float_array, check_same_dtype
 from ..errors import InvalidArgumentError, InvalidTypeError
 
@@ -13,17 +14,17 @@ from ..errors import InvalidArgumentError, InvalidTypeError
 class ReluCache(NamedTuple):
     """The input x, any shape; the gradient passes where x > 0."""
 
-    x: np.ndarray
+    x: FloatArray
 
 
-def relu_forward(x: np.ndarray) -> tuple[np.ndarray, ReluCache]:
+def relu_forward(x: FloatArray) -> tuple[FloatArray, ReluCache]:
     """``out = max(0, x)`` elementwise; x: any shape, out: x's shape and dtype."""
     check_float_array("x", x)
     out = np.maximum(0, x)
     return out, ReluCache(x)
 
 
-def relu_backward(dout: np.ndarray, cache: ReluCache) -> np.ndarray:
+def relu_backward(dout: FloatArray, cache: ReluCache) -> FloatArray:
     """``dx = dout * (x > 0)``; dout and dx in x's shape."""
     if not isinstance(cache, ReluCache):
         raise InvalidTypeError(f"cache must be the ReluCache that relu_forward returned, got {type(cache).__name__}")
