@@ -22,6 +22,14 @@ from ._validation import (
 )
 from .errors import InvalidArgumentError, InvalidTypeError
 
+__all__ = [
+    "assert_gradient_close",
+    "eval_numerical_gradient",
+    "eval_numerical_gradient_array",
+    "grad_check_sparse",
+    "rel_error",
+]
+
 
 def _real_values(name: str, value: object) -> np.ndarray:
     """A real number or an array of them (any real dtype), as float64."""

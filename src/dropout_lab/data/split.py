@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from .._validation import check_positive_int, check_seed
 from ..errors import InvalidArgumentError, InvalidTypeError
 
-__all__ = ["stratified_counts", "stratified_split"]
+__all__ = ["stratified_split"]
 
 
 def _max_flow(capacity: np.ndarray, source: int, sink: int) -> np.ndarray:
@@ -82,7 +83,8 @@ def stratified_counts(class_counts: Sequence[int] | np.ndarray, sizes: Sequence[
     # The fractional shares themselves are a feasible flow of this value, so the maximum reaches it.
     if int(extra.sum()) != int(row_need.sum()):  # pragma: no cover - impossible by the argument above
         raise RuntimeError("controlled rounding failed: this is a bug in dropout-lab")
-    return floor + extra
+    counts: np.ndarray = floor + extra
+    return counts
 
 
 def _as_rng(seed: Any) -> np.random.Generator:
