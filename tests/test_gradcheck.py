@@ -5,13 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dropout_lab import (
-    assert_gradient_close,
-    eval_numerical_gradient,
-    eval_numerical_gradient_array,
-    grad_check_sparse,
-    rel_error,
-)
+from dropout_lab import assert_gradient_close
+from dropout_lab.gradcheck import eval_numerical_gradient, eval_numerical_gradient_array, grad_check_sparse, rel_error
 
 
 def test_numerical_gradient_of_a_quadratic():

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from dropout_lab import FullyConnectedNet, Solver, dropout, dropout_forward, dropout_mask
+from dropout_lab import FullyConnectedNet, Solver, dropout, dropout_mask
+from dropout_lab.layers import dropout_forward
 
 PACKAGE_FOLDER = "dropout_lab"
 

@@ -2,8 +2,16 @@
 
 Keep probabilities throughout: ``keep_prob`` (the course's ``p``) is the probability of KEEPING a
 unit, the opposite of PyTorch's and Keras's dropout argument.
+
+The top level holds one spelling of each thing a user starts from; the rest lives in the subpackages
+(:mod:`dropout_lab.layers`, :mod:`dropout_lab.models`, :mod:`dropout_lab.optim`,
+:mod:`dropout_lab.data`, :mod:`dropout_lab.experiments`, :mod:`dropout_lab.gradcheck`). The cs231n
+exercise's names (``dropout_forward``, ``get_CIFAR10_data``, ``eval_numerical_gradient``, ...) are in
+:mod:`dropout_lab.course`. docs/api.md lists the whole public API.
 """
 
+from .checkpoint import load_checkpoint, save_checkpoint
+from .data import download_cifar10, get_cifar10_data, get_digits_data, load_dataset
 from .errors import (
     CheckpointError,
     DataError,
@@ -12,45 +20,9 @@ from .errors import (
     InvalidTypeError,
     TrainingDivergedError,
 )
-from .gradcheck import (
-    assert_gradient_close,
-    eval_numerical_gradient,
-    eval_numerical_gradient_array,
-    grad_check_sparse,
-    rel_error,
-)
-from .layers import (
-    affine_backward,
-    affine_forward,
-    affine_relu_backward,
-    affine_relu_forward,
-    batchnorm_backward,
-    batchnorm_backward_alt,
-    batchnorm_forward,
-    dropout,
-    dropout_backward,
-    dropout_forward,
-    dropout_mask,
-    layernorm_backward,
-    layernorm_forward,
-    relu_backward,
-    relu_forward,
-    softmax_loss,
-    svm_loss,
-)
-from .checkpoint import load_checkpoint, save_checkpoint
-from .data import (
-    download_cifar10,
-    get_CIFAR10_data,
-    get_cifar10_data,
-    get_digits_data,
-    load_CIFAR10,
-    load_cifar10,
-    load_dataset,
-    load_digits,
-)
+from .gradcheck import assert_gradient_close
+from .layers import dropout, dropout_backward, dropout_mask
 from .models import FullyConnectedNet, TwoLayerNet
-from .optim import adam, get_update_rule, rmsprop, sgd, sgd_momentum
 from .solver import Divergence, Solver
 
 __version__ = "0.1.0"
@@ -67,41 +39,14 @@ __all__ = [
     "Solver",
     "TrainingDivergedError",
     "TwoLayerNet",
-    "adam",
-    "affine_backward",
-    "affine_forward",
-    "affine_relu_backward",
-    "affine_relu_forward",
     "assert_gradient_close",
-    "batchnorm_backward",
-    "batchnorm_backward_alt",
-    "batchnorm_forward",
     "download_cifar10",
     "dropout",
     "dropout_backward",
-    "dropout_forward",
     "dropout_mask",
-    "eval_numerical_gradient",
-    "eval_numerical_gradient_array",
     "get_cifar10_data",
-    "get_CIFAR10_data",
     "get_digits_data",
-    "get_update_rule",
-    "grad_check_sparse",
-    "layernorm_backward",
-    "layernorm_forward",
     "load_checkpoint",
-    "load_CIFAR10",
-    "load_cifar10",
     "load_dataset",
-    "load_digits",
-    "rel_error",
-    "relu_backward",
-    "relu_forward",
-    "rmsprop",
     "save_checkpoint",
-    "sgd",
-    "sgd_momentum",
-    "softmax_loss",
-    "svm_loss",
 ]

@@ -25,6 +25,14 @@ from ._validation import (
 )
 from .errors import InvalidArgumentError, InvalidTypeError
 
+__all__ = [
+    "assert_gradient_close",
+    "eval_numerical_gradient",
+    "eval_numerical_gradient_array",
+    "grad_check_sparse",
+    "rel_error",
+]
+
 _T = TypeVar("_T")
 
 

@@ -12,13 +12,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from dropout_lab import course
 from dropout_lab.data import (
     CIFAR10_FOLDER,
     DATA_ENV_VAR,
-    get_CIFAR10_data,
     get_cifar10_data,
-    load_CIFAR10,
-    load_CIFAR_batch,
     load_cifar10,
     load_cifar10_batch,
     read_cifar10_batch,
@@ -32,7 +30,7 @@ from ._batches import binint, binstring, py2_array, py2_batch, py2_dict, py2_lis
 TRAIN_FILES = [f"data_batch_{i}" for i in range(1, 6)]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def reference(folder: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The sample read independently with the standard unpickler (trusted files): uint8 (N, 3072)."""
     def read(name):
@@ -45,9 +43,9 @@ def reference(folder: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), test[0], test[1]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def loaded(folder: str):
-    return load_CIFAR10(folder)
+    return load_cifar10(folder)
 
 
 # ------------------------------------------------------------------------------------ the sample
@@ -77,14 +75,14 @@ def test_load_cifar10_matches_the_files_channels_last(cifar_dir):
     assert np.array_equal(ytr, labels_tr) and np.array_equal(yte, labels_te)
 
 
-def test_pep8_aliases_are_the_course_functions():
-    assert load_cifar10 is load_CIFAR10
-    assert get_cifar10_data is get_CIFAR10_data
-    assert load_cifar10_batch is load_CIFAR_batch
+def test_the_course_spellings_are_these_functions():
+    assert course.load_CIFAR10 is load_cifar10
+    assert course.get_CIFAR10_data is get_cifar10_data
+    assert course.load_CIFAR_batch is load_cifar10_batch
 
 
 def test_load_one_batch(cifar_dir):
-    X, y = load_CIFAR_batch(cifar_dir / "data_batch_2")
+    X, y = load_cifar10_batch(cifar_dir / "data_batch_2")
     data_tr, labels_tr, _, _ = reference(str(cifar_dir))
     assert X.shape == (1000, 32, 32, 3) and X.dtype == np.float64 and y.dtype == np.int64
     assert np.array_equal(X, data_tr[1000:2000].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
@@ -93,7 +91,7 @@ def test_load_one_batch(cifar_dir):
 
 def test_get_data_split_and_mean_subtraction(cifar_dir):
     n_train, n_val, n_test = 3500, 700, 300
-    out = get_CIFAR10_data(n_train, n_val, n_test, root=cifar_dir)
+    out = get_cifar10_data(n_train, n_val, n_test, root=cifar_dir)
     data_tr, labels_tr, data_te, labels_te = reference(str(cifar_dir))
     assert list(out) == ["X_train", "y_train", "X_val", "y_val", "X_test", "y_test"]
     train = data_tr[:n_train].reshape(-1, 3, 32, 32).astype(np.float64)
@@ -122,14 +120,14 @@ def test_get_data_matches_the_course_recipe(cifar_dir):
     X_train -= mean_image
     X_val -= mean_image
     X_test -= mean_image
-    out = get_CIFAR10_data(n_train, n_val, n_test, root=cifar_dir)
+    out = get_cifar10_data(n_train, n_val, n_test, root=cifar_dir)
     assert np.array_equal(out["X_train"], X_train.transpose(0, 3, 1, 2))
     assert np.array_equal(out["X_val"], X_val.transpose(0, 3, 1, 2))
     assert np.array_equal(out["X_test"], X_test.transpose(0, 3, 1, 2))
 
 
 def test_get_data_without_mean_subtraction_keeps_pixels(cifar_dir):
-    out = get_CIFAR10_data(100, 50, 20, subtract_mean=False, root=cifar_dir)
+    out = get_cifar10_data(100, 50, 20, subtract_mean=False, root=cifar_dir)
     data_tr, _, data_te, _ = reference(str(cifar_dir))
     assert np.array_equal(out["X_train"], data_tr[:100].reshape(-1, 3, 32, 32))
     assert np.array_equal(out["X_val"], data_tr[100:150].reshape(-1, 3, 32, 32))
@@ -137,8 +135,8 @@ def test_get_data_without_mean_subtraction_keeps_pixels(cifar_dir):
 
 
 def test_get_data_float32(cifar_dir):
-    out64 = get_CIFAR10_data(1500, 100, 100, root=cifar_dir)
-    out32 = get_CIFAR10_data(1500, 100, 100, root=cifar_dir, dtype=np.float32)
+    out64 = get_cifar10_data(1500, 100, 100, root=cifar_dir)
+    out32 = get_cifar10_data(1500, 100, 100, root=cifar_dir, dtype=np.float32)
     for key in ("X_train", "X_val", "X_test"):
         assert out32[key].dtype == np.float32
         # Two float32 roundings (the mean, then x - mean) of values below 256, each at most 2**-17,
@@ -148,19 +146,19 @@ def test_get_data_float32(cifar_dir):
 
 
 def test_zero_validation_and_test_rows(cifar_dir):
-    out = get_CIFAR10_data(10, 0, 0, root=cifar_dir)
+    out = get_cifar10_data(10, 0, 0, root=cifar_dir)
     assert out["X_val"].shape == (0, 3, 32, 32) and out["y_val"].shape == (0,)
     assert out["X_test"].shape == (0, 3, 32, 32) and out["y_test"].shape == (0,)
 
 
 def test_asking_for_more_rows_than_the_files_hold_says_how_many(cifar_dir):
     with pytest.raises(InvalidArgumentError, match="hold 5000"):
-        get_CIFAR10_data(root=cifar_dir)  # the course's 49,000 + 1,000
+        get_cifar10_data(root=cifar_dir)  # the course's 49,000 + 1,000
     with pytest.raises(InvalidArgumentError, match="hold 5000"):
-        get_CIFAR10_data(4500, 501, 10, root=cifar_dir)
+        get_cifar10_data(4500, 501, 10, root=cifar_dir)
     with pytest.raises(InvalidArgumentError, match="holds 1000"):
-        get_CIFAR10_data(10, 10, 1001, root=cifar_dir)
-    assert get_CIFAR10_data(4500, 500, 1000, subtract_mean=False, root=cifar_dir)["X_val"].shape[0] == 500
+        get_cifar10_data(10, 10, 1001, root=cifar_dir)
+    assert get_cifar10_data(4500, 500, 1000, subtract_mean=False, root=cifar_dir)["X_val"].shape[0] == 500
 
 
 @pytest.mark.parametrize(
@@ -174,27 +172,27 @@ def test_asking_for_more_rows_than_the_files_hold_says_how_many(cifar_dir):
 )
 def test_negative_sizes_name_the_argument(kwargs, name, tmp_path):
     with pytest.raises(InvalidArgumentError, match=name):
-        get_CIFAR10_data(root=tmp_path, **kwargs)  # checked before the (missing) files are looked at
+        get_cifar10_data(root=tmp_path, **kwargs)  # checked before the (missing) files are looked at
 
 
 def test_bad_argument_types(tmp_path):
     with pytest.raises(InvalidTypeError, match="num_training"):
-        get_CIFAR10_data(num_training=10.5, root=tmp_path)
+        get_cifar10_data(num_training=10.5, root=tmp_path)
     with pytest.raises(InvalidTypeError, match="subtract_mean"):
-        get_CIFAR10_data(subtract_mean="yes", root=tmp_path)
+        get_cifar10_data(subtract_mean="yes", root=tmp_path)
     with pytest.raises(InvalidTypeError, match="dtype"):
-        get_CIFAR10_data(dtype=np.int32, root=tmp_path)
+        get_cifar10_data(dtype=np.int32, root=tmp_path)
     with pytest.raises(InvalidTypeError, match="root"):
-        get_CIFAR10_data(root=42)
+        get_cifar10_data(root=42)
 
 
 def test_only_the_batches_the_split_needs_are_read(tmp_path):
     write_cifar_folder(tmp_path, np.random.default_rng(0), rows=10)
     (tmp_path / "data_batch_3").write_bytes(b"corrupt")
-    out = get_CIFAR10_data(15, 5, 3, root=tmp_path)
+    out = get_cifar10_data(15, 5, 3, root=tmp_path)
     assert out["X_train"].shape == (15, 3, 32, 32)
     with pytest.raises(DataError, match="data_batch_3"):
-        get_CIFAR10_data(15, 6, 3, root=tmp_path)
+        get_cifar10_data(15, 6, 3, root=tmp_path)
 
 
 # ------------------------------------------------------------------------------- where the data is
@@ -220,7 +218,7 @@ def test_root_argument_then_env_var_then_xdg_then_home(tmp_path, monkeypatch):
 def test_env_var_root_loads_the_sample(cifar_dir, monkeypatch):
     monkeypatch.setenv(DATA_ENV_VAR, str(cifar_dir))
     assert resolve_cifar10_dir() == cifar_dir
-    out = get_CIFAR10_data(20, 10, 5, subtract_mean=False)
+    out = get_cifar10_data(20, 10, 5, subtract_mean=False)
     data_tr, _, _, _ = reference(str(cifar_dir))
     assert np.array_equal(out["X_train"], data_tr[:20].reshape(-1, 3, 32, 32))
 
@@ -228,34 +226,34 @@ def test_env_var_root_loads_the_sample(cifar_dir, monkeypatch):
 def test_a_root_holding_the_cifar_folder(cifar_dir, tmp_path):
     (tmp_path / CIFAR10_FOLDER).symlink_to(cifar_dir, target_is_directory=True)
     assert resolve_cifar10_dir(tmp_path) == tmp_path / CIFAR10_FOLDER
-    out = get_CIFAR10_data(20, 10, 5, subtract_mean=False, root=tmp_path)
+    out = get_cifar10_data(20, 10, 5, subtract_mean=False, root=tmp_path)
     assert out["X_train"].shape == (20, 3, 32, 32)
 
 
 def test_missing_folder_says_where_and_how_to_download(tmp_path):
     with pytest.raises(DataError) as info:
-        load_CIFAR10(tmp_path / "nowhere")
+        load_cifar10(tmp_path / "nowhere")
     message = str(info.value)
     assert str(tmp_path / "nowhere" / CIFAR10_FOLDER) in message
     assert "dropout-lab data download cifar10" in message
     with pytest.raises(DataError, match="dropout-lab data download cifar10"):
-        get_CIFAR10_data(10, 0, 0, root=tmp_path)
+        get_cifar10_data(10, 0, 0, root=tmp_path)
 
 
 def test_missing_test_batch_and_gaps_are_data_errors(tmp_path):
     write_cifar_folder(tmp_path, np.random.default_rng(1), rows=4)
     (tmp_path / "test_batch").unlink()
     with pytest.raises(DataError, match="test_batch"):
-        load_CIFAR10(tmp_path)
+        load_cifar10(tmp_path)
     write_cifar_folder(tmp_path, np.random.default_rng(1), rows=4)
     (tmp_path / "data_batch_2").unlink()
     with pytest.raises(DataError, match="data_batch_2 is missing"):
-        load_CIFAR10(tmp_path)
+        load_cifar10(tmp_path)
 
 
 def test_fewer_training_batches_are_read_in_order(tmp_path):
     written = write_cifar_folder(tmp_path, np.random.default_rng(2), rows=6, train_batches=2)
-    Xtr, ytr, Xte, yte = load_CIFAR10(tmp_path)
+    Xtr, ytr, Xte, yte = load_cifar10(tmp_path)
     assert Xtr.shape == (12, 32, 32, 3)
     expected = np.concatenate([written["data_batch_1"][0], written["data_batch_2"][0]])
     assert np.array_equal(Xtr, expected.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
@@ -277,7 +275,7 @@ def test_numpy2_resaved_batch_loads(tmp_path, str_keys):
     with open(path, "wb") as handle:
         pickle.dump(batch, handle, protocol=2)
     assert b"numpy._core.multiarray" in path.read_bytes()  # written by NumPy 2
-    X, y = load_CIFAR_batch(path)
+    X, y = load_cifar10_batch(path)
     assert np.array_equal(X, data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
     assert np.array_equal(y, labels) and y.dtype == np.int64
 
@@ -333,7 +331,7 @@ def test_bad_batch_files_are_data_errors_naming_the_file(name, tmp_path):
     write_cifar_folder(tmp_path, np.random.default_rng(8), rows=3)
     (tmp_path / "data_batch_4").write_bytes(BAD[name])
     with pytest.raises(DataError) as info:
-        load_CIFAR10(tmp_path)
+        load_cifar10(tmp_path)
     assert str(tmp_path / "data_batch_4") in str(info.value)
 
 
@@ -369,7 +367,10 @@ def scratch_file(tmp_path_factory):
 GOOD_SMALL = py2_batch(*random_batch(np.random.default_rng(12), 3))
 
 
-@given(st.integers(0, len(GOOD_SMALL) - 1), st.lists(st.tuples(st.integers(0, len(GOOD_SMALL) - 1), st.integers(0, 255)), max_size=3))
+@given(
+    st.integers(0, len(GOOD_SMALL) - 1),
+    st.lists(st.tuples(st.integers(0, len(GOOD_SMALL) - 1), st.integers(0, 255)), max_size=3),
+)
 def test_fuzz_truncated_and_corrupted_files_raise_data_error_only(scratch_file, cut, edits):
     corrupted = bytearray(GOOD_SMALL)
     for position, value in edits:

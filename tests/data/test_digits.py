@@ -9,8 +9,8 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from dropout_lab.data import DIGITS_SHA256, get_digits_data, load_dataset, load_digits
 from dropout_lab.data import digits as digits_module
+from dropout_lab.data import get_digits_data, load_dataset, load_digits
 from dropout_lab.errors import DataError, InvalidArgumentError, InvalidTypeError
 
 N = 1797
@@ -28,8 +28,8 @@ RAW = raw_table()
 
 def test_embedded_file_has_the_published_checksum():
     data = resources.files("dropout_lab.data").joinpath("digits.csv.gz").read_bytes()
-    assert hashlib.sha256(data).hexdigest() == DIGITS_SHA256
-    assert DIGITS_SHA256 == "09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22"
+    assert hashlib.sha256(data).hexdigest() == digits_module.DIGITS_SHA256
+    assert digits_module.DIGITS_SHA256 == "09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22"
 
 
 def test_load_digits_shapes_values_and_labels():

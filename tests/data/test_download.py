@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dropout_lab.data import CIFAR10_ARCHIVE, CIFAR10_FOLDER, download_cifar10, load_CIFAR10
+from dropout_lab.data import CIFAR10_FOLDER, download_cifar10, load_cifar10
+from dropout_lab.data.download import CIFAR10_ARCHIVE
 from dropout_lab.errors import DataError, InvalidArgumentError, InvalidTypeError
 
 from ._batches import py2_batch, random_batch, write_cifar_folder
@@ -133,7 +134,7 @@ def md5(data: bytes) -> str:
 
 
 def assert_loads(root: Path, written) -> None:
-    Xtr, ytr, Xte, yte = load_CIFAR10(root)
+    Xtr, ytr, Xte, yte = load_cifar10(root)
     expected = np.concatenate([written[name][0] for name in BATCH_NAMES[:5]])
     assert np.array_equal(Xtr, expected.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
     assert np.array_equal(ytr, np.concatenate([written[name][1] for name in BATCH_NAMES[:5]]))
@@ -182,7 +183,8 @@ def test_wrong_checksum_removes_the_file_and_extracts_nothing(server, tmp_path):
 
 UNSAFE = {
     "dot-dot": (_file(f"{CIFAR10_FOLDER}/../../escaped", b"x"), "'..'"),
-    "absolute": (_file("/tmp/dropout-lab-absolute-member", b"x"), "absolute"),
+    # S108: a member name the download must refuse; the test checks nothing is written there.
+    "absolute": (_file("/tmp/dropout-lab-absolute-member", b"x"), "absolute"),  # noqa: S108 - refused name
     "symlink": (_special(f"{CIFAR10_FOLDER}/link", tarfile.SYMTYPE, "/etc/passwd"), "symbolic link"),
     "symlink inside": (_special(f"{CIFAR10_FOLDER}/link", tarfile.SYMTYPE, "data_batch_1"), "symbolic link"),
     "hard link": (_special(f"{CIFAR10_FOLDER}/hard", tarfile.LNKTYPE, f"{CIFAR10_FOLDER}/data_batch_1"), "hard link"),
@@ -209,7 +211,7 @@ def test_unsafe_members_are_refused_and_nothing_is_left(server, tmp_path, name, 
     # Checked before anything was written: no folder, no temporary folder, no escaped file.
     assert listing(root) == []
     assert not (tmp_path / "escaped").exists()
-    assert not Path("/tmp/dropout-lab-absolute-member").exists()
+    assert not Path("/tmp/dropout-lab-absolute-member").exists()  # noqa: S108 - must not have been written
 
 
 def test_archive_missing_a_batch_leaves_no_folder(server, tmp_path):
@@ -365,12 +367,67 @@ def test_progress_bar_only_on_a_terminal(server, tmp_path, monkeypatch, capsys):
     checksum = md5(state.content)
     # Not a terminal (pytest captures stderr): nothing is drawn.
     download_cifar10(tmp_path / "a", url=url, md5=checksum, timeout=10)
-    assert capsys.readouterr().err == ""
+    assert capsys.readouterr() == ("", "")
     terminal = _Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
     download_cifar10(tmp_path / "b", url=url, md5=checksum, progress=False, timeout=10)
     assert terminal.getvalue() == ""
     download_cifar10(tmp_path / "c", url=url, md5=checksum, timeout=10)
     drawn = terminal.getvalue()
-    assert CIFAR10_ARCHIVE in drawn and "100.0%" in drawn and drawn.endswith("\n")
-    assert "\r" in drawn
+    # On stderr, named after the archive, and finished at the whole size.
+    assert CIFAR10_ARCHIVE in drawn and "100%" in drawn
+    assert capsys.readouterr() == ("", "")
+
+
+class _RecordingBar:
+    """Stands in for tqdm: records what the download tells its bar."""
+
+    made: list[_RecordingBar] = []
+
+    def __init__(self, **kwargs) -> None:
+        self.kwargs = kwargs
+        self.position = kwargs["initial"]
+        self.closed = False
+        _RecordingBar.made.append(self)
+
+    def update(self, n: int) -> None:
+        self.position += n
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_the_bar_counts_bytes_from_where_a_resumed_download_starts(server, tmp_path, monkeypatch):
+    from dropout_lab.data import download
+
+    monkeypatch.setattr(download, "tqdm", _RecordingBar)
+    monkeypatch.setattr(_RecordingBar, "made", [])
+    state, url = server
+    state.content = make_archive(good_members(3, rows=40)[0])
+    half = len(state.content) // 2
+    state.cut_first_response_at = half
+    with pytest.raises(DataError, match="resume"):
+        download_cifar10(tmp_path, url=url, md5=md5(state.content), timeout=10)
+    download_cifar10(tmp_path, url=url, md5=md5(state.content), timeout=10)
+    first, second = _RecordingBar.made
+    for bar in (first, second):
+        assert bar.kwargs["unit"] == "B" and bar.kwargs["unit_scale"] is True
+        assert bar.kwargs["total"] == len(state.content)
+        assert bar.kwargs["desc"] == CIFAR10_ARCHIVE
+        assert bar.kwargs["file"] is sys.stderr
+        assert bar.kwargs["disable"] is None  # tqdm's: drawn only when stderr is a terminal
+        assert bar.closed
+    assert (first.kwargs["initial"], first.position) == (0, half)
+    assert (second.kwargs["initial"], second.position) == (half, len(state.content))
+
+
+def test_progress_false_disables_the_bar(server, tmp_path, monkeypatch):
+    from dropout_lab.data import download
+
+    monkeypatch.setattr(download, "tqdm", _RecordingBar)
+    monkeypatch.setattr(_RecordingBar, "made", [])
+    state, url = server
+    state.content = make_archive(good_members(4)[0])
+    download_cifar10(tmp_path, url=url, md5=md5(state.content), progress=False, timeout=10)
+    (bar,) = _RecordingBar.made
+    assert bar.kwargs["disable"] is True

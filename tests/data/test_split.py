@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dropout_lab.data import stratified_counts, stratified_split
+from dropout_lab.data.split import stratified_counts, stratified_split
 from dropout_lab.errors import InvalidArgumentError, InvalidTypeError
 
 
@@ -17,7 +17,7 @@ def labels_and_sizes(draw):
     labels = np.array(draw(st.lists(st.integers(0, num_classes - 1), min_size=1, max_size=200)), dtype=np.int64)
     cuts = sorted(draw(st.lists(st.integers(0, labels.size), min_size=1, max_size=4)))
     bounds = [0, *cuts]
-    sizes = [b - a for a, b in zip(bounds[:-1], bounds[1:])]
+    sizes = [b - a for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     return labels, sizes
 
 
@@ -30,7 +30,7 @@ def test_parts_are_disjoint_sized_and_stratified(case, seed):
     assert len(set(every.tolist())) == every.size  # disjoint
     assert every.size == 0 or (every.min() >= 0 and every.max() < labels.size)
     n = labels.size
-    for part, size in zip(parts, sizes):
+    for part, size in zip(parts, sizes, strict=True):
         assert part.dtype == np.int64
         for c in np.unique(labels):
             n_c = int(np.count_nonzero(labels == c))
@@ -43,7 +43,7 @@ def test_same_seed_same_parts(case, seed):
     labels, sizes = case
     first = stratified_split(labels, sizes, seed)
     second = stratified_split(labels, sizes, np.random.default_rng(seed))
-    assert all(np.array_equal(a, b) for a, b in zip(first, second))
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
 
 
 @given(

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dropout_lab.data import ALLOWED_GLOBALS, load_pickle_file, restricted_loads
+from dropout_lab.data._unpickle import ALLOWED_GLOBALS, load_pickle_file, restricted_loads
 from dropout_lab.errors import DataError
 
 from ._batches import PROTO2, binint, binstring, py2_array, py2_batch, random_batch
@@ -275,7 +275,7 @@ def test_a_dtype_state_with_an_integer_for_fields_is_refused_without_crashing():
     data[where] = ord("q")
     code = (
         "import sys\n"
-        "from dropout_lab.data import restricted_loads\n"
+        "from dropout_lab.data._unpickle import restricted_loads\n"
         "from dropout_lab.errors import DataError\n"
         "try:\n"
         "    restricted_loads(sys.stdin.buffer.read(), 'x')\n"

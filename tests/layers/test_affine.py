@@ -8,13 +8,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from dropout_lab import (
+from dropout_lab import assert_gradient_close
+from dropout_lab.gradcheck import rel_error
+from dropout_lab.layers import (
     affine_backward,
     affine_forward,
     affine_relu_backward,
     affine_relu_forward,
-    assert_gradient_close,
-    rel_error,
     relu_backward,
     relu_forward,
 )

@@ -10,14 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from dropout_lab import (
-    DropoutLabError,
-    assert_gradient_close,
-    dropout,
-    dropout_backward,
-    dropout_forward,
-    dropout_mask,
-)
+from dropout_lab import DropoutLabError, assert_gradient_close, dropout, dropout_backward, dropout_mask
+from dropout_lab.layers import dropout_forward
 
 # Five standard deviations: a correct implementation fails one of these checks with probability < 1e-6.
 Z = 5.0

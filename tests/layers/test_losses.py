@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dropout_lab import assert_gradient_close, softmax_loss, svm_loss
+from dropout_lab import assert_gradient_close
+from dropout_lab.layers import softmax_loss, svm_loss
 
 
 def _course_scores():

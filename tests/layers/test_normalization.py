@@ -7,14 +7,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dropout_lab import (
-    assert_gradient_close,
+from dropout_lab import assert_gradient_close
+from dropout_lab.gradcheck import rel_error
+from dropout_lab.layers import (
     batchnorm_backward,
     batchnorm_backward_alt,
     batchnorm_forward,
     layernorm_backward,
     layernorm_forward,
-    rel_error,
 )
 
 

@@ -20,7 +20,9 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from dropout_lab import (
+from dropout_lab import dropout, dropout_backward, dropout_mask
+from dropout_lab.gradcheck import eval_numerical_gradient_array
+from dropout_lab.layers import (
     affine_backward,
     affine_forward,
     affine_relu_backward,
@@ -28,11 +30,7 @@ from dropout_lab import (
     batchnorm_backward,
     batchnorm_backward_alt,
     batchnorm_forward,
-    dropout,
-    dropout_backward,
     dropout_forward,
-    dropout_mask,
-    eval_numerical_gradient_array,
     layernorm_backward,
     layernorm_forward,
     relu_backward,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dropout_lab import FullyConnectedNet, TwoLayerNet, assert_gradient_close, eval_numerical_gradient
+from dropout_lab import FullyConnectedNet, TwoLayerNet, assert_gradient_close
+from dropout_lab.gradcheck import eval_numerical_gradient
 
 
 def _check_all_gradients(model, X, y, tol=1e-5, w_tols=None):

@@ -8,16 +8,8 @@ import copy
 import numpy as np
 import pytest
 
-from dropout_lab import (
-    FullyConnectedNet,
-    affine_backward,
-    affine_forward,
-    dropout,
-    dropout_backward,
-    relu_backward,
-    relu_forward,
-    softmax_loss,
-)
+from dropout_lab import FullyConnectedNet, dropout, dropout_backward
+from dropout_lab.layers import affine_backward, affine_forward, relu_backward, relu_forward, softmax_loss
 
 
 def layered(model: FullyConnectedNet, X: np.ndarray, y: np.ndarray | None, rng: np.random.Generator | None):

@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from dropout_lab import InvalidArgumentError, adam, rmsprop, sgd, sgd_momentum
+from dropout_lab import InvalidArgumentError
+from dropout_lab.optim import adam, rmsprop, sgd, sgd_momentum
 from dropout_lab.optim.rules import output_names, step_into
 
 RULES = {"sgd": sgd, "sgd_momentum": sgd_momentum, "rmsprop": rmsprop, "adam": adam}

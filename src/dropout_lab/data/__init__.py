@@ -7,70 +7,51 @@ first; :func:`load_dataset` picks one by name, as the experiment does.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ..errors import InvalidArgumentError, InvalidTypeError
-from ._unpickle import ALLOWED_GLOBALS, load_pickle_file, restricted_loads
 from .cifar10 import (
     CIFAR10_CLASSES,
     CIFAR10_FOLDER,
     DATA_ENV_VAR,
-    get_CIFAR10_data,
     get_cifar10_data,
-    load_CIFAR10,
-    load_CIFAR_batch,
     load_cifar10,
     load_cifar10_batch,
     read_cifar10_batch,
     resolve_cifar10_dir,
     resolve_data_root,
 )
-from .digits import DIGITS_NUM_EXAMPLES, DIGITS_SHA256, get_digits_data, load_digits
-from .download import (
-    CIFAR10_ARCHIVE,
-    CIFAR10_MD5,
-    CIFAR10_URL,
-    DEFAULT_URL,
-    cifar10_is_complete,
-    download_cifar10,
-)
-from .split import stratified_counts, stratified_split
+from .digits import get_digits_data, load_digits
+from .download import download_cifar10
+from .split import stratified_split
 
 __all__ = [
-    "ALLOWED_GLOBALS",
-    "CIFAR10_ARCHIVE",
     "CIFAR10_CLASSES",
     "CIFAR10_FOLDER",
-    "CIFAR10_MD5",
-    "CIFAR10_URL",
     "DATASETS",
     "DATA_ENV_VAR",
-    "DEFAULT_URL",
-    "DIGITS_NUM_EXAMPLES",
-    "DIGITS_SHA256",
-    "cifar10_is_complete",
     "download_cifar10",
-    "get_CIFAR10_data",
     "get_cifar10_data",
     "get_digits_data",
-    "load_CIFAR10",
-    "load_CIFAR_batch",
     "load_cifar10",
     "load_cifar10_batch",
     "load_dataset",
     "load_digits",
-    "load_pickle_file",
     "read_cifar10_batch",
     "resolve_cifar10_dir",
     "resolve_data_root",
-    "restricted_loads",
-    "stratified_counts",
     "stratified_split",
 ]
 
-_LOADERS = {"digits": get_digits_data, "cifar10": get_CIFAR10_data}
+# TRANSITIONAL, not public: experiments/runner.py still imports the course's spelling from here. The
+# lead removes this line when runner.py imports get_cifar10_data (the course's names are in
+# dropout_lab.course).
+get_CIFAR10_data = get_cifar10_data
+
+_LOADERS: dict[str, Callable[..., dict[str, np.ndarray]]] = {"digits": get_digits_data, "cifar10": get_cifar10_data}
 #: The names :func:`load_dataset` accepts.
 DATASETS = tuple(_LOADERS)
 
@@ -79,7 +60,7 @@ def load_dataset(name: str, **kwargs: Any) -> dict[str, np.ndarray]:
     """A data set by name, split for a classifier.
 
     Args:
-        name: ``'digits'`` (:func:`get_digits_data`, embedded) or ``'cifar10'`` (:func:`get_CIFAR10_data`,
+        name: ``'digits'`` (:func:`get_digits_data`, embedded) or ``'cifar10'`` (:func:`get_cifar10_data`,
             downloaded with ``dropout-lab data download cifar10``).
         **kwargs: passed on to that function (sizes, ``subtract_mean``, ``dtype``, ``seed`` or ``root``).
 

@@ -1,5 +1,6 @@
 """CIFAR-10 (Krizhevsky 2009, https://www.cs.toronto.edu/~kriz/cifar.html): loaders compatible with
-the course's ``data_utils``.
+the course's ``data_utils`` (whose spellings ``load_CIFAR_batch``, ``load_CIFAR10`` and
+``get_CIFAR10_data`` are in :mod:`dropout_lab.course`).
 
 The "python version" of CIFAR-10 is a folder ``cifar-10-batches-py`` with five training batches
 ``data_batch_1`` .. ``data_batch_5`` of 10,000 images each and a ``test_batch`` of 10,000, each a
@@ -23,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_float_dtype, check_positive_int
-from ..errors import DataError, InvalidArgumentError, InvalidTypeError
+from .._validation import check_bool, check_float_dtype, check_path, check_positive_int
+from ..errors import DataError, InvalidArgumentError
 from ._unpickle import load_pickle_file
 
 __all__ = [
@@ -34,9 +35,6 @@ __all__ = [
     "resolve_data_root",
     "resolve_cifar10_dir",
     "read_cifar10_batch",
-    "load_CIFAR_batch",
-    "load_CIFAR10",
-    "get_CIFAR10_data",
     "load_cifar10_batch",
     "load_cifar10",
     "get_cifar10_data",
@@ -51,28 +49,18 @@ CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
 )  # fmt: skip
 
-_NUM_TRAIN_BATCHES = 5
-_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, _NUM_TRAIN_BATCHES + 1))
-_TEST_BATCH = "test_batch"
+#: The training batch files, in order.
+TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+#: The test batch file.
+TEST_BATCH = "test_batch"
+#: Every batch file a complete CIFAR-10 folder holds.
+BATCH_FILES = (*TRAIN_BATCHES, TEST_BATCH)
 _ROW = 3 * 32 * 32
 _NUM_CLASSES = len(CIFAR10_CLASSES)
 _DOWNLOAD_HINT = "download it with `dropout-lab data download cifar10` (or dropout_lab.data.download_cifar10())"
 
 
-def _check_root(root: Any) -> Path | None:
-    if root is None:
-        return None
-    if not isinstance(root, (str, os.PathLike)):
-        raise InvalidTypeError(f"root must be a path (str or os.PathLike) or None, got {type(root).__name__}")
-    text = os.fspath(root)
-    if isinstance(text, bytes):
-        raise InvalidTypeError("root must be a str path or os.PathLike of str, got bytes")
-    if not text:
-        raise InvalidArgumentError("root must be a folder path, got the empty string")
-    return Path(text).expanduser()
-
-
-def resolve_data_root(root: str | os.PathLike | None = None) -> Path:
+def resolve_data_root(root: str | os.PathLike[str] | None = None) -> Path:
     """The folder that holds dropout-lab's downloaded data sets.
 
     Args:
@@ -83,9 +71,8 @@ def resolve_data_root(root: str | os.PathLike | None = None) -> Path:
         when ``XDG_CACHE_HOME`` is an absolute path, else ``~/.cache/dropout-lab``. The folder may not
         exist yet.
     """
-    path = _check_root(root)
-    if path is not None:
-        return path
+    if root is not None:
+        return check_path("root", root).expanduser()
     env = os.environ.get(DATA_ENV_VAR)
     if env:
         return Path(env).expanduser()
@@ -96,14 +83,14 @@ def resolve_data_root(root: str | os.PathLike | None = None) -> Path:
     return Path.home() / ".cache" / "dropout-lab"
 
 
-def _cifar10_dir_candidate(root: str | os.PathLike | None) -> Path:
+def _cifar10_dir_candidate(root: str | os.PathLike[str] | None) -> Path:
     base = resolve_data_root(root)
-    if (base / _TRAIN_BATCHES[0]).is_file():
+    if (base / TRAIN_BATCHES[0]).is_file():
         return base
     return base / CIFAR10_FOLDER
 
 
-def resolve_cifar10_dir(root: str | os.PathLike | None = None) -> Path:
+def resolve_cifar10_dir(root: str | os.PathLike[str] | None = None) -> Path:
     """The CIFAR-10 folder under the data root (see :func:`resolve_data_root`).
 
     Returns:
@@ -115,7 +102,7 @@ def resolve_cifar10_dir(root: str | os.PathLike | None = None) -> Path:
             the data.
     """
     folder = _cifar10_dir_candidate(root)
-    if not (folder / _TRAIN_BATCHES[0]).is_file():
+    if not (folder / TRAIN_BATCHES[0]).is_file():
         where = "does not exist" if not folder.exists() else "holds no data_batch_1"
         raise DataError(
             f"CIFAR-10 not found: {folder} {where}; {_DOWNLOAD_HINT}, or pass root= (or set "
@@ -124,7 +111,7 @@ def resolve_cifar10_dir(root: str | os.PathLike | None = None) -> Path:
     return folder
 
 
-def _get_item(batch: dict, key: str) -> Any:
+def _get_item(batch: dict[Any, Any], key: str) -> Any:
     # Python 2 batches have bytes keys; batches re-saved from Python 3 may have str keys.
     for candidate in (key.encode("ascii"), key):
         if candidate in batch:
@@ -132,7 +119,7 @@ def _get_item(batch: dict, key: str) -> Any:
     raise KeyError(key)
 
 
-def read_cifar10_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+def read_cifar10_batch(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     """Read one batch file as stored, checking its structure.
 
     Args:
@@ -194,11 +181,12 @@ def _check_batch_labels(path: str, labels: Any, n: int) -> np.ndarray:
 
 def _to_nhwc(data: np.ndarray, dtype: np.dtype) -> np.ndarray:
     # The course: data.reshape(N, 3, 32, 32).transpose(0, 2, 3, 1).astype("float"); C order here.
-    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).astype(dtype, order="C")
+    images: np.ndarray = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).astype(dtype, order="C")
+    return images
 
 
-def load_CIFAR_batch(filename: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """One batch file the course's way.
+def load_cifar10_batch(filename: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
+    """One batch file the course's way (the course's ``load_CIFAR_batch``, :mod:`dropout_lab.course`).
 
     Returns:
         X: float64 (N, 32, 32, 3), pixel values 0..255, channels last; y: int64 (N,).
@@ -212,28 +200,28 @@ def load_CIFAR_batch(filename: str | os.PathLike) -> tuple[np.ndarray, np.ndarra
 
 def _train_batch_paths(folder: Path) -> list[Path]:
     """data_batch_1.. that exist, in order; a gap before a later batch is an error."""
-    present = [(folder / name).is_file() for name in _TRAIN_BATCHES]
+    present = [(folder / name).is_file() for name in TRAIN_BATCHES]
     count = present.index(False) if False in present else len(present)
     if count == 0:
-        raise DataError(f"CIFAR-10 not found: {folder / _TRAIN_BATCHES[0]} does not exist; {_DOWNLOAD_HINT}")
+        raise DataError(f"CIFAR-10 not found: {folder / TRAIN_BATCHES[0]} does not exist; {_DOWNLOAD_HINT}")
     if any(present[count:]):
-        later = _TRAIN_BATCHES[count + present[count:].index(True)]
+        later = TRAIN_BATCHES[count + present[count:].index(True)]
         raise DataError(
-            f"{folder}: {later} exists but {_TRAIN_BATCHES[count]} is missing; the folder is incomplete, "
+            f"{folder}: {later} exists but {TRAIN_BATCHES[count]} is missing; the folder is incomplete, "
             f"{_DOWNLOAD_HINT}"
         )
-    return [folder / name for name in _TRAIN_BATCHES[:count]]
+    return [folder / name for name in TRAIN_BATCHES[:count]]
 
 
 def _test_batch_path(folder: Path) -> Path:
-    path = folder / _TEST_BATCH
+    path = folder / TEST_BATCH
     if not path.is_file():
         raise DataError(f"CIFAR-10 is incomplete: {path} does not exist; {_DOWNLOAD_HINT}")
     return path
 
 
-def load_CIFAR10(root: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The whole data set the course's way (about 1.5 GB in float64).
+def load_cifar10(root: str | os.PathLike[str] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The whole data set the course's way (the course's ``load_CIFAR10``; about 1.5 GB in float64).
 
     Args:
         root: the CIFAR folder or the data root that holds it (see :func:`resolve_cifar10_dir`).
@@ -252,27 +240,21 @@ def load_CIFAR10(root: str | os.PathLike | None = None) -> tuple[np.ndarray, np.
     test_path = _test_batch_path(folder)
     xs, ys = [], []
     for path in train_paths:
-        x, y = load_CIFAR_batch(path)
+        x, y = load_cifar10_batch(path)
         xs.append(x)
         ys.append(y)
     Xtr, ytr = np.concatenate(xs), np.concatenate(ys)
     del xs
-    Xte, yte = load_CIFAR_batch(test_path)
+    Xte, yte = load_cifar10_batch(test_path)
     return Xtr, ytr, Xte, yte
 
 
-def _check_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise InvalidTypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
-    return bool(value)
-
-
-def get_CIFAR10_data(
+def get_cifar10_data(
     num_training: int = 49000,
     num_validation: int = 1000,
     num_test: int = 1000,
     subtract_mean: bool = True,
-    root: str | os.PathLike | None = None,
+    root: str | os.PathLike[str] | None = None,
     *,
     dtype: Any = np.float64,
 ) -> dict[str, np.ndarray]:
@@ -299,12 +281,12 @@ def get_CIFAR10_data(
     Raises:
         InvalidArgumentError: a negative size (or num_training 0), or more rows asked for than the
             files hold (the message says how many they hold).
-        DataError: as :func:`load_CIFAR10`.
+        DataError: as :func:`load_cifar10`.
     """
     num_training = check_positive_int("num_training", num_training)
     num_validation = check_positive_int("num_validation", num_validation, allow_zero=True)
     num_test = check_positive_int("num_test", num_test, allow_zero=True)
-    subtract_mean = _check_bool("subtract_mean", subtract_mean)
+    subtract_mean = check_bool("subtract_mean", subtract_mean)
     dtype = check_float_dtype("dtype", dtype)
     folder = resolve_cifar10_dir(root)
     train_paths = _train_batch_paths(folder)
@@ -358,8 +340,3 @@ def get_CIFAR10_data(
         "y_test": test_labels[:num_test].copy(),
     }
 
-
-# PEP 8 names for the course's.
-load_cifar10_batch = load_CIFAR_batch
-load_cifar10 = load_CIFAR10
-get_cifar10_data = get_CIFAR10_data

@@ -20,11 +20,11 @@ import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from .._typing import FloatArray, IntArray
-from .._validation import check_float_dtype, check_positive_int
-from ..errors import DataError, InvalidArgumentError, InvalidTypeError
+from .._validation import check_bool, check_float_dtype, check_positive_int
+from ..errors import DataError, InvalidArgumentError
 from .split import stratified_split
 
-__all__ = ["DIGITS_SHA256", "DIGITS_NUM_EXAMPLES", "load_digits", "get_digits_data"]
+__all__ = ["load_digits", "get_digits_data"]
 
 #: SHA-256 of the embedded ``digits.csv.gz``.
 DIGITS_SHA256 = "09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22"
@@ -86,7 +86,7 @@ def get_digits_data(
     seed: int | np.random.Generator | None = 0,
     dtype: DTypeLike = np.float64,
 ) -> dict[str, NDArray[np.floating[Any] | np.int64]]:
-    """The digits split for a classifier, in the same form as :func:`get_CIFAR10_data`.
+    """The digits split for a classifier, in the same form as :func:`get_cifar10_data`.
 
     The split is stratified: each class ``c`` (``n_c`` examples of ``N = 1797``) puts
     ``n_c * size / N`` examples, rounded down or up, in each split, so class proportions match the
@@ -130,8 +130,7 @@ def get_digits_data(
             f"num_training + num_validation + num_test = {num_training} + {num_validation} + {num_test} "
             f"= {total}, but the digits data set has {DIGITS_NUM_EXAMPLES} examples"
         )
-    if not isinstance(subtract_mean, (bool, np.bool_)):
-        raise InvalidTypeError(f"subtract_mean must be True or False, got {subtract_mean!r}")
+    subtract_mean = check_bool("subtract_mean", subtract_mean)
     dtype = check_float_dtype("dtype", dtype)
 
     pixels, labels = _digits_table()

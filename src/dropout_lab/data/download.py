@@ -30,49 +30,41 @@ import shutil
 import sys
 import tarfile
 import tempfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import zlib
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import Any, NoReturn
+
+from tqdm.auto import tqdm
 
 from .._io import _fsync_dir, atomic_writer
-from .._validation import check_positive_real
+from .._validation import check_bool, check_positive_real
 from ..errors import DataError, InvalidArgumentError, InvalidTypeError
-from .cifar10 import CIFAR10_FOLDER, resolve_data_root
+from .cifar10 import BATCH_FILES, CIFAR10_FOLDER, resolve_data_root
 
-__all__ = [
-    "CIFAR10_URL",
-    "CIFAR10_MD5",
-    "CIFAR10_ARCHIVE",
-    "DEFAULT_URL",
-    "download_cifar10",
-    "cifar10_is_complete",
-]
+__all__ = ["download_cifar10"]
 
 #: The official archive.
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-DEFAULT_URL = CIFAR10_URL
 #: Its MD5, as published on https://www.cs.toronto.edu/~kriz/cifar.html.
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
 #: The archive's file name in the data root.
 CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
 
-_REQUIRED_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
 _CHUNK = 1 << 16
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
 _UNSATISFIED_RANGE = re.compile(r"bytes\s+\*/(\d+)", re.IGNORECASE)
 
 
-def cifar10_is_complete(folder: str | os.PathLike) -> bool:
+def cifar10_is_complete(folder: str | os.PathLike[str]) -> bool:
     """True when ``folder`` holds ``data_batch_1`` .. ``data_batch_5`` and ``test_batch`` as files."""
     folder = Path(folder)
-    return all((folder / name).is_file() for name in _REQUIRED_FILES)
+    return all((folder / name).is_file() for name in BATCH_FILES)
 
 
-def _check_args(url: Any, md5: Any, progress: Any, timeout: Any) -> tuple[str, str, float]:
+def _check_args(url: Any, md5: Any, progress: Any, timeout: Any) -> tuple[str, str, bool, float]:
     if not isinstance(url, str):
         raise InvalidTypeError(f"url must be a str, got {type(url).__name__}")
     scheme = urllib.parse.urlsplit(url).scheme.lower()
@@ -80,16 +72,15 @@ def _check_args(url: Any, md5: Any, progress: Any, timeout: Any) -> tuple[str, s
         raise InvalidArgumentError(f"url must be an http:// or https:// URL, got {url!r}")
     if not isinstance(md5, str) or not re.fullmatch(r"[0-9a-fA-F]{32}", md5):
         raise InvalidArgumentError(f"md5 must be 32 hexadecimal digits, got {md5!r}")
-    if not isinstance(progress, bool):
-        raise InvalidTypeError(f"progress must be True or False, got {progress!r}")
+    progress = check_bool("progress", progress)
     timeout = check_positive_real("timeout", timeout)
-    return url, md5.lower(), timeout
+    return url, md5.lower(), progress, timeout
 
 
 def download_cifar10(
-    root: str | os.PathLike | None = None,
+    root: str | os.PathLike[str] | None = None,
     *,
-    url: str = DEFAULT_URL,
+    url: str = CIFAR10_URL,
     md5: str = CIFAR10_MD5,
     progress: bool = True,
     timeout: float = 60.0,
@@ -101,7 +92,8 @@ def download_cifar10(
             ``$DROPOUT_LAB_DATA``, else the per-user cache folder); created if missing.
         url: where to fetch the archive (http or https).
         md5: the archive's expected MD5 (hex).
-        progress: draw a progress bar on stderr, when stderr is a terminal.
+        progress: draw a progress bar (tqdm, in bytes) on stderr, when stderr is a terminal; False
+            draws nothing.
         timeout: seconds to wait for the server on each connect or read.
 
     Returns:
@@ -115,7 +107,7 @@ def download_cifar10(
             a batch file, ``<root>/cifar-10-batches-py`` exists but is incomplete, or ``<root>`` cannot
             be written.
     """
-    url, md5, timeout = _check_args(url, md5, progress, timeout)
+    url, md5, progress, timeout = _check_args(url, md5, progress, timeout)
     root_path = resolve_data_root(root)
     target = root_path / CIFAR10_FOLDER
     for candidate in (target, root_path):
@@ -123,7 +115,7 @@ def download_cifar10(
             return candidate
     if target.exists() or target.is_symlink():
         raise DataError(
-            f"{target} exists but lacks some of {', '.join(_REQUIRED_FILES)}; remove it and run "
+            f"{target} exists but lacks some of {', '.join(BATCH_FILES)}; remove it and run "
             "`dropout-lab data download cifar10` again"
         )
     try:
@@ -181,8 +173,9 @@ def _open(url: str, offset: int, timeout: float) -> Any:
     headers = {"User-Agent": "dropout-lab", "Accept-Encoding": "identity"}
     if offset:
         headers["Range"] = f"bytes={offset}-"
-    request = urllib.request.Request(url, headers=headers)
-    return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - the scheme is checked
+    # The scheme is checked (http or https only) where the URL enters, in _check_args.
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - scheme checked
+    return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - scheme checked
 
 
 def _fetch(url: str, part: Path, *, progress: bool, timeout: float) -> None:
@@ -230,12 +223,26 @@ def _response_start(response: Any, offset: int) -> int | None:
     return 0  # the whole file, also when the server ignored our Range header
 
 
+def _progress_bar(name: str, total: int | None, start: int, *, enabled: bool) -> tqdm[NoReturn]:
+    """A byte-counting bar on stderr from ``start`` of ``total`` bytes; ``enabled=False`` draws
+    nothing, and neither does a stderr that is not a terminal (tqdm's ``disable=None``)."""
+    return tqdm(
+        desc=name,
+        total=total,
+        initial=start,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        file=sys.stderr,
+        disable=None if enabled else True,
+    )
+
+
 def _receive(response: Any, part: Path, start: int, url: str, progress: bool) -> None:
     length = response.headers.get("Content-Length")
     total = start + int(length) if length and length.isdigit() else None
     done = start
-    bar = _ProgressBar(part.name.removesuffix(".part"), total, enabled=progress)
-    bar.update(done)
+    bar = _progress_bar(part.name.removesuffix(".part"), total, start, enabled=progress)
     # Appending in place (not via atomic_writer): an interrupted download must leave its bytes behind.
     with open(part, "ab" if start else "wb") as out:
         if start:
@@ -247,7 +254,7 @@ def _receive(response: Any, part: Path, start: int, url: str, progress: bool) ->
                     break
                 out.write(chunk)
                 done += len(chunk)
-                bar.update(done)
+                bar.update(len(chunk))
         finally:
             out.flush()
             bar.close()
@@ -256,47 +263,6 @@ def _receive(response: Any, part: Path, start: int, url: str, progress: bool) ->
             f"could not download {url}: the connection closed after {done} of {total} bytes; run "
             "the download again to resume"
         )
-
-
-class _ProgressBar:
-    """``name  42.0% [########............]  68.6/163.0 MiB`` on stderr, redrawn at most 10 times a
-    second, only when stderr is a terminal."""
-
-    _WIDTH = 24
-
-    def __init__(self, name: str, total: int | None, *, enabled: bool) -> None:
-        stream: IO[str] | None = sys.stderr
-        isatty = getattr(stream, "isatty", None)
-        self._stream = stream if enabled and stream is not None and callable(isatty) and isatty() else None
-        self._name = name
-        self._total = total
-        self._last = 0.0
-        self._done = 0
-
-    def update(self, done: int, *, force: bool = False) -> None:
-        self._done = done
-        if self._stream is None:
-            return
-        now = time.monotonic()
-        if not force and now - self._last < 0.1:
-            return
-        self._last = now
-        mib = done / 2**20
-        if self._total:
-            fraction = min(done / self._total, 1.0)
-            filled = int(fraction * self._WIDTH)
-            bar = "#" * filled + "." * (self._WIDTH - filled)
-            text = f"{self._name} {100 * fraction:5.1f}% [{bar}] {mib:6.1f}/{self._total / 2**20:.1f} MiB"
-        else:
-            text = f"{self._name} {mib:6.1f} MiB"
-        self._stream.write("\r" + text)
-        self._stream.flush()
-
-    def close(self) -> None:
-        if self._stream is not None:
-            self.update(self._done, force=True)
-            self._stream.write("\n")
-            self._stream.flush()
 
 
 # ------------------------------------------------------------------------------------------- extract
@@ -340,7 +306,7 @@ def _extract(archive: Path, root: Path) -> None:
             try:
                 _write_members(tar, checked, scratch)
                 unpacked = scratch / CIFAR10_FOLDER
-                missing = [name for name in _REQUIRED_FILES if not (unpacked / name).is_file()]
+                missing = [name for name in BATCH_FILES if not (unpacked / name).is_file()]
                 if missing:
                     raise DataError(f"{archive} is not the CIFAR-10 archive: it lacks {', '.join(missing)}")
                 os.rename(unpacked, root / CIFAR10_FOLDER)

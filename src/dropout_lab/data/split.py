@@ -12,7 +12,7 @@ from .._typing import IntArray
 from .._validation import check_positive_int, check_seed
 from ..errors import InvalidArgumentError, InvalidTypeError
 
-__all__ = ["stratified_counts", "stratified_split"]
+__all__ = ["stratified_split"]
 
 
 def _max_flow(capacity: NDArray[np.int64], source: int, sink: int) -> NDArray[np.int64]:
@@ -84,7 +84,8 @@ def stratified_counts(class_counts: Sequence[int] | IntArray, sizes: Sequence[in
     # The fractional shares themselves are a feasible flow of this value, so the maximum reaches it.
     if int(extra.sum()) != int(row_need.sum()):  # pragma: no cover - impossible by the argument above
         raise RuntimeError("controlled rounding failed: this is a bug in dropout-lab")
-    return floor + extra
+    counts: np.ndarray = floor + extra
+    return counts
 
 
 def _as_rng(seed: object) -> np.random.Generator:
