@@ -12,12 +12,18 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterator
 
 # Fewer elements than this per thread and a thread costs more than it saves (measured: Adam on 256 Ki
 # float32 values takes about a millisecond; handing a range to a thread and back, ~50 microseconds).
 MIN_PER_THREAD = 1 << 18
+# Elements per block for the loops that process a large array block by block (the update rules'
+# NumPy kernels, dropout's mask): a block's temporaries stay in the CPU's cache (64 Ki float32 values
+# are 256 KiB), and each NumPy call's fixed cost is spread over many elements. Chosen by measurement
+# (BENCHMARKS.md). Thread ranges are cut at multiples of it (``for_ranges``'s ``align``), so the
+# blocks, and every value computed in them, are the same whatever the number of threads.
+BLOCK = 1 << 16
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 _pool: ThreadPoolExecutor | None = None
