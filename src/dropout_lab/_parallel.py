@@ -10,6 +10,7 @@ runs and threads never oversubscribe the cores. Small arrays stay on the calling
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -76,7 +77,9 @@ def for_ranges(body: Callable[[int, int], None], n: int, *, align: int = 1) -> N
 
     ``body`` must touch only its own range of every output. Range boundaries are multiples of
     ``align`` (a block size), so that splitting never changes how a range is cut into blocks. The
-    calling thread takes the first range; an exception in any range is raised here.
+    calling thread takes the first range; the others run in copies of its context (so that its
+    ``np.errstate`` and other context variables hold there too); an exception in any range is raised
+    here.
     """
     # Most calls are small: decide that before asking the operating system about cores.
     threads = n // MIN_PER_THREAD
@@ -89,7 +92,9 @@ def for_ranges(body: Callable[[int, int], None], n: int, *, align: int = 1) -> N
     step = -(-step // align) * align
     ranges = [(start, min(start + step, n)) for start in range(0, n, step)]
     pool = _executor()
-    futures = [pool.submit(body, start, stop) for start, stop in ranges[1:]]
+    # Each range in a copy of the caller's context: NumPy's error state (np.errstate) is held in a
+    # context variable, and a pool thread's own context would warn where the caller said not to.
+    futures = [pool.submit(contextvars.copy_context().run, body, start, stop) for start, stop in ranges[1:]]
     try:
         body(*ranges[0])
     except BaseException:
