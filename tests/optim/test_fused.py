@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextvars
 import copy
+import os
 import subprocess
 import sys
 import threading
@@ -199,7 +200,7 @@ def test_the_environment_variable_selects_the_numpy_kernels():
         "from dropout_lab.optim import kernels; import sys; "
         "sys.exit(0 if kernels() == 'numpy' and 'numba' not in sys.modules else 1)"
     )
-    env = {"DROPOUT_LAB_KERNELS": "numpy", "PATH": ""}
+    env = {"DROPOUT_LAB_KERNELS": "numpy", "PATH": "", "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
     assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 0  # noqa: S603 (this interpreter, our code)
 
 
