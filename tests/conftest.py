@@ -1,9 +1,10 @@
-"""Shared test settings: the team's CIFAR-10 sample (or a stand-in where it is missing), and
-hypothesis profiles."""
+"""Shared test settings: the team's CIFAR-10 sample (or a stand-in where it is missing), hypothesis
+profiles, and the update kernels (``kernels``: each test that asks runs on both kinds)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,24 @@ def cifar_dir(tmp_path_factory) -> Path:
     if os.environ.get("DROPOUT_LAB_TEST_CIFAR"):
         pytest.fail(f"DROPOUT_LAB_TEST_CIFAR={path} holds no CIFAR-10 sample (no data_batch_1)")
     return _write_stand_in(tmp_path_factory.mktemp("cifar-10-stand-in"))
+
+
+@pytest.fixture(params=["numpy", "numba"])
+def kernels(request, monkeypatch) -> Iterator[str]:
+    """The test runs once with each kind of update kernels, chosen by ``dropout_lab.optim.use_kernels``
+    (whatever DROPOUT_LAB_KERNELS said), and DROPOUT_LAB_KERNELS set to the same for the processes
+    and threads the test starts (they do not see the calling thread's choice). Numba is a declared
+    dependency: where it cannot be imported, the 'numba' run fails rather than silently testing the
+    NumPy kernels twice."""
+    from dropout_lab.optim import kernels as kernels_in_effect
+    from dropout_lab.optim import use_kernels
+
+    monkeypatch.setenv("DROPOUT_LAB_KERNELS", request.param)
+    with use_kernels(request.param):
+        if kernels_in_effect() != request.param:
+            pytest.fail(f"the {request.param} kernels were asked for, but the {kernels_in_effect()} ones run "
+                        f"(is numba installed?)")
+        yield request.param
 
 
 def pytest_report_header(config) -> str:

@@ -3,6 +3,7 @@ errors reach the caller."""
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -32,8 +33,9 @@ def test_ranges_cover_everything_once_on_several_threads(three_threads, n, align
     assert np.all(seen == 1)
     assert all(lo % align == 0 for lo, _, _ in calls)
     threads = min(3, n // 10)
-    step = -(-(-(-n // threads)) // align) * align  # n / threads, rounded up to a multiple of align
-    assert len(calls) == -(-n // step)
+    per_thread = math.ceil(n / threads)
+    step = math.ceil(per_thread / align) * align  # n / threads, rounded up to a multiple of align
+    assert len(calls) == math.ceil(n / step)
     first = next(c for c in calls if c[0] == 0)
     assert first[2] == threading.current_thread().name  # the caller takes the first range
     assert all(name.startswith("dropout-lab") for lo, _, name in calls if lo > 0)
@@ -42,7 +44,8 @@ def test_ranges_cover_everything_once_on_several_threads(three_threads, n, align
 def test_small_arrays_stay_on_the_calling_thread(monkeypatch):
     monkeypatch.setattr(_parallel, "available_threads", lambda: 4)
     names = []
-    _parallel.for_ranges(lambda lo, hi: names.append((lo, hi, threading.current_thread().name)), _parallel.MIN_PER_THREAD)
+    n = _parallel.MIN_PER_THREAD
+    _parallel.for_ranges(lambda lo, hi: names.append((lo, hi, threading.current_thread().name)), n)
     assert names == [(0, _parallel.MIN_PER_THREAD, threading.current_thread().name)]
 
 
@@ -92,3 +95,30 @@ def test_available_threads_follow_the_blas_settings(monkeypatch, env, expected):
         monkeypatch.setenv(name, value)
     cores = len(__import__("os").sched_getaffinity(0))
     assert _parallel.available_threads() == (cores if expected is None else expected)
+
+
+def test_the_callers_context_reaches_every_range(three_threads):
+    """NumPy's error state lives in a context variable: the caller's np.errstate must hold in the
+    ranges that pool threads run, as in its own (else a NaN there warns where the caller said not)."""
+    import contextvars
+
+    marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker", default="unset")
+    seen = []
+    lock = threading.Lock()
+
+    def body(lo, hi):
+        with lock:
+            seen.append((marker.get(), np.geterr()["invalid"]))
+        np.divide(np.zeros(hi - lo), np.zeros(hi - lo))  # 0 / 0: invalid
+
+    token = marker.set("caller")
+    try:
+        with np.errstate(invalid="raise"):
+            with pytest.raises(FloatingPointError):
+                _parallel.for_ranges(body, 100)
+        with np.errstate(invalid="ignore"):
+            seen.clear()
+            _parallel.for_ranges(body, 100)  # no warning (warnings are errors in the tests)
+    finally:
+        marker.reset(token)
+    assert seen == [("caller", "ignore")] * 3

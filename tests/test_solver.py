@@ -28,6 +28,9 @@ from dropout_lab.solver import Divergence, Solver
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# Every test here runs with each kind of update kernels (the ``kernels`` fixture of conftest.py).
+pytestmark = pytest.mark.usefixtures("kernels")
+
 
 def make_data(seed: int, n_train: int, n_val: int, dim: tuple[int, ...], num_classes: int = 10):
     g = np.random.default_rng(seed)
@@ -305,21 +308,8 @@ def test_on_epoch_end_is_called_after_each_epoch():
 
 
 # ----------------------------------------------------------------------------- divergence
-@pytest.fixture(params=["compiled", "numpy"])
-def kernels(request, monkeypatch):
-    """Both kinds of update kernels: the compiled ones flag non-finite values themselves, with the
-    NumPy ones the Solver looks."""
-    from dropout_lab.optim import _fused
-
-    if request.param == "numpy":
-        monkeypatch.setattr(_fused, "kernels", lambda: None)
-    else:
-        assert _fused.kernels() is not None
-    return request.param
-
-
 @pytest.mark.parametrize("what, label", [("loss", "loss"), ("grad", "grads['w']")])
-def test_nan_stops_at_that_iteration_and_keeps_the_best(what, label, kernels):
+def test_nan_stops_at_that_iteration_and_keeps_the_best(what, label):
     model = StepModel(nan_at=4, nan_what=what)
     solver = Solver(model, stub_data(n_train=20), update_rule="sgd", optim_config={"learning_rate": 0.5},
                     batch_size=10, num_epochs=5, seed=0, verbose=False)
@@ -336,7 +326,7 @@ def test_nan_stops_at_that_iteration_and_keeps_the_best(what, label, kernels):
     assert isinstance(info.value, ArithmeticError)
 
 
-def test_an_update_that_overflows_is_not_applied(kernels):
+def test_an_update_that_overflows_is_not_applied():
     model = StepModel(grad=-1e308)
     solver = Solver(model, stub_data(), update_rule="sgd", optim_config={"learning_rate": 10.0},
                     batch_size=10, num_epochs=2, seed=0, verbose=False)

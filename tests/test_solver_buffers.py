@@ -13,6 +13,9 @@ from dropout_lab.optim import adam, rmsprop, sgd, sgd_momentum
 
 RULES = {"sgd": sgd, "sgd_momentum": sgd_momentum, "rmsprop": rmsprop, "adam": adam}
 
+# Every test here runs with each kind of update kernels (the ``kernels`` fixture of conftest.py).
+pytestmark = pytest.mark.usefixtures("kernels")
+
 
 def data(seed: int = 0, n_train: int = 64, n_val: int = 40):
     g = np.random.default_rng(seed)

@@ -10,14 +10,21 @@ runs and threads never oversubscribe the cores. Small arrays stay on the calling
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterator
 
 # Fewer elements than this per thread and a thread costs more than it saves (measured: Adam on 256 Ki
 # float32 values takes about a millisecond; handing a range to a thread and back, ~50 microseconds).
 MIN_PER_THREAD = 1 << 18
+# Elements per block for the loops that process a large array block by block (the update rules'
+# NumPy kernels, dropout's mask): a block's temporaries stay in the CPU's cache (64 Ki float32 values
+# are 256 KiB), and each NumPy call's fixed cost is spread over many elements. Chosen by measurement
+# (BENCHMARKS.md). Thread ranges are cut at multiples of it (``for_ranges``'s ``align``), so the
+# blocks, and every value computed in them, are the same whatever the number of threads.
+BLOCK = 1 << 16
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 _pool: ThreadPoolExecutor | None = None
@@ -70,7 +77,9 @@ def for_ranges(body: Callable[[int, int], None], n: int, *, align: int = 1) -> N
 
     ``body`` must touch only its own range of every output. Range boundaries are multiples of
     ``align`` (a block size), so that splitting never changes how a range is cut into blocks. The
-    calling thread takes the first range; an exception in any range is raised here.
+    calling thread takes the first range; the others run in copies of its context (so that its
+    ``np.errstate`` and other context variables hold there too); an exception in any range is raised
+    here.
     """
     # Most calls are small: decide that before asking the operating system about cores.
     threads = n // MIN_PER_THREAD
@@ -83,7 +92,9 @@ def for_ranges(body: Callable[[int, int], None], n: int, *, align: int = 1) -> N
     step = -(-step // align) * align
     ranges = [(start, min(start + step, n)) for start in range(0, n, step)]
     pool = _executor()
-    futures = [pool.submit(body, start, stop) for start, stop in ranges[1:]]
+    # Each range in a copy of the caller's context: NumPy's error state (np.errstate) is held in a
+    # context variable, and a pool thread's own context would warn where the caller said not to.
+    futures = [pool.submit(contextvars.copy_context().run, body, start, stop) for start, stop in ranges[1:]]
     try:
         body(*ranges[0])
     except BaseException:

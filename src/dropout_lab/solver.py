@@ -96,11 +96,6 @@ def _check_optional_positive_int(name: str, value: Any) -> int | None:
     return None if value is None else check_positive_int(name, value)
 
 
-def _has_nonfinite(flag: bool | None, values: Any) -> bool:
-    """``flag`` where a compiled kernel already looked, else whether ``values`` hold a NaN or inf."""
-    return flag if flag is not None else not all_finite(np.asarray(values))
-
-
 def _check_label_range(name: str, y: np.ndarray, model: Any) -> None:
     """Integer labels ``y`` must lie in [0, model.num_classes) where the model says how many classes."""
     num_classes = getattr(model, "num_classes", None)
@@ -457,8 +452,9 @@ class Solver:
         missing = [name for name in params if name not in grads]
         if missing:
             raise InvalidArgumentError(f"model.loss returned no gradients for parameters {missing}")
-        # (dw, next_w) flags from the compiled kernels: True/False where they looked, None where not.
-        flags: dict[str, tuple[bool | None, bool | None]] = {}
+        # Whether dw and next_w hold a NaN or an infinity, from the built-in rule's kernels (both kinds
+        # find it in their pass); a user's rule's arrays are looked at here.
+        flags: dict[str, tuple[bool, bool]] = {}
         updates = {}
         if self._builtin_rule is not None:
             # Into the Solver's own arrays: no new arrays (and page faults) at every step; the live
@@ -471,13 +467,15 @@ class Solver:
                 updates[name], flags[name] = (next_w, next_config), (bad_dw, bad_w)
         if check:
             for name in params:
-                if _has_nonfinite(flags.get(name, (None, None))[0], grads[name]):
+                bad = flags[name][0] if name in flags else not all_finite(np.asarray(grads[name]))
+                if bad:
                     self._diverge(t, f"grads[{name!r}]", grads[name])
         if self._builtin_rule is None:  # a user's rule only ever sees finite gradients when checking
             updates = {name: self.update_rule(w, grads[name], self.optim_configs[name]) for name, w in params.items()}
         if check:
             for name, (next_w, _) in updates.items():
-                if _has_nonfinite(flags.get(name, (None, None))[1], next_w):
+                bad = flags[name][1] if name in flags else not all_finite(np.asarray(next_w))
+                if bad:
                     self._diverge(t, f"the update of {name}", next_w)
         self.loss_history.append(float(loss))
         for name, (next_w, next_config) in updates.items():

@@ -22,6 +22,9 @@ from dropout_lab.optim import (
     validate_config,
 )
 
+# Every test here runs with each kind of update kernels.
+pytestmark = pytest.mark.usefixtures("kernels")
+
 N, D = 4, 5
 # The course prints its expected arrays to 8 decimals: a correct value is within half a unit there.
 PRINTED_ATOL = 5e-9

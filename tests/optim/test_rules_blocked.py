@@ -1,9 +1,15 @@
 """The update rules run block by block (and in threads for large arrays) and write into given arrays
-(``step_into``): the values must be those of the course's whole-array expressions, bit for bit."""
+(``step_into``): the values must be those of the course's whole-array expressions, bit for bit, with
+either kind of kernels (the ``kernels`` fixture)."""
 
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
+import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,11 +17,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from dropout_lab import InvalidArgumentError
+from dropout_lab import InvalidArgumentError, InvalidTypeError
 from dropout_lab.optim import adam, rmsprop, sgd, sgd_momentum
 from dropout_lab.optim.rules import output_names, step_into
 
 RULES = {"sgd": sgd, "sgd_momentum": sgd_momentum, "rmsprop": rmsprop, "adam": adam}
+
+pytestmark = pytest.mark.usefixtures("kernels")
+
+
+def seed_for(rule: str, shape: tuple[int, ...]) -> int:
+    """A seed for one case, the same in every process (``hash`` of a string is not: PYTHONHASHSEED)."""
+    return zlib.crc32(f"{rule} {shape}".encode())
 
 
 def course(rule: str, w: np.ndarray, dw: np.ndarray, config: dict) -> tuple[np.ndarray, dict]:
@@ -68,7 +81,7 @@ def assert_same_bits(a: np.ndarray, b: np.ndarray) -> None:
 @pytest.mark.parametrize("shape, threads", [((7,), "1"), ((3, 65536 + 5), "1"), ((1100, 500), "2"), ((), "1")])
 def test_rules_equal_the_course_expressions_bit_for_bit(rule, dtype, shape, threads, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", threads)
-    g = np.random.default_rng(hash((rule, shape)) % 2**32)
+    g = np.random.default_rng(seed_for(rule, shape))
     w = np.asarray(g.standard_normal(shape), dtype=dtype)
     dw = np.asarray(0.5 * g.standard_normal(shape), dtype=dtype)
     config = full_config(rule, w, g)
@@ -112,6 +125,51 @@ def test_step_into_writes_the_given_arrays(rule):
     expected_w, expected_config = RULES[rule](w, dw, copy.deepcopy(config))
     assert_same_bits(next_w, expected_w)
     assert {k for k in new_config} == {k for k in expected_config}
+
+
+def test_the_seeds_are_the_same_in_every_process():
+    """A failure must be reproducible: the cases' seeds may not depend on the process's hash seed."""
+    code = "from tests.optim.test_rules_blocked import seed_for; print(seed_for('adam', (3, 65541)))"
+    root = Path(__file__).resolve().parents[2]
+    seeds = set()
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        done = subprocess.run(  # noqa: S603 (this interpreter, our code)
+            [sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, check=True
+        )
+        seeds.add(done.stdout.strip())
+    assert seeds == {str(seed_for("adam", (3, 65541)))}
+
+
+@pytest.mark.parametrize("rule, name", [(rule, name) for rule in sorted(RULES) for name in output_names(rule)])
+def test_step_into_refuses_an_out_it_cannot_write_through(rule, name):
+    """The kernels write through a flat view of each output: a non-contiguous or read-only array would
+    receive nothing (or the write would fail halfway), so it is refused before anything is written."""
+    g = np.random.default_rng(11)
+    w = g.standard_normal((50, 20))
+    config = full_config(rule, w, g)
+    for bad, reason in [(np.empty((20, 50)).T, "not C-contiguous"), (np.empty((50, 40))[:, ::2], "not C-contiguous"),
+                        (np.empty((50, 20)), "read-only")]:
+        out = {k: np.full_like(w, np.nan) for k in output_names(rule)}
+        if reason == "read-only":
+            bad.flags.writeable = False
+        out[name] = bad
+        with pytest.raises(InvalidArgumentError, match=rf"out\['{name}'\] must be a writeable C-contiguous.*{reason}"):
+            step_into(rule, w, w, copy.deepcopy(config), out)
+        assert all(np.isnan(v).all() for k, v in out.items() if k != name)  # nothing was written
+
+
+@pytest.mark.parametrize(
+    "out, message",
+    [({}, r"out must hold \['w', 'm', 'v'\] for adam, got keys \[\]"),
+     ({"w": np.empty((4, 3)), "m": np.empty((3, 4)), "v": np.empty((3, 4))}, r"out\['w'\] must match w"),
+     ({"w": np.empty((3, 4), np.float32), "m": np.empty((3, 4)), "v": np.empty((3, 4))}, r"out\['w'\] must match w"),
+     ({"w": [0.0] * 12, "m": np.empty((3, 4)), "v": np.empty((3, 4))}, r"out\['w'\] must be a NumPy array")],
+)
+def test_step_into_refuses_out_arrays_unlike_w(out, message):
+    w = np.zeros((3, 4))
+    with pytest.raises((InvalidArgumentError, InvalidTypeError), match=message):
+        step_into("adam", w, w, None, out)
 
 
 def test_step_into_refuses_an_unknown_rule():

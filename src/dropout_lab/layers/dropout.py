@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .._parallel import BLOCK as _BLOCK
 from .._parallel import for_ranges
 from .._validation import (
     check_float_array,
@@ -36,10 +37,6 @@ from .._validation import (
 from ..errors import InvalidArgumentError, InvalidTypeError
 
 _TWO_32 = 2**32
-# Elements per block when applying a mask: each block is read and written once, its three passes run
-# in cache. 64 Ki elements measured fastest on a 2-core EPYC (512 KiB L2): smaller blocks pay more for
-# NumPy's per-call overhead (about a microsecond a call).
-_BLOCK = 1 << 16
 # Signed integers as wide as each float dtype, to clear dropped elements with a bitwise AND.
 _SAME_WIDTH_INT = {4: np.int32, 8: np.int64}
 

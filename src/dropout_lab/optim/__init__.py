@@ -1,5 +1,7 @@
-"""Update rules (SGD, SGD with momentum, RMSProp, Adam) and their registry."""
+"""Update rules (SGD, SGD with momentum, RMSProp, Adam), their registry, and the choice of kernels
+that run them (:func:`use_kernels`, :func:`kernels`)."""
 
+from ._fused import kernels, use_kernels
 from .rules import (
     UPDATE_RULES,
     UpdateRule,
@@ -17,9 +19,11 @@ __all__ = [
     "UpdateRule",
     "adam",
     "get_update_rule",
+    "kernels",
     "rmsprop",
     "rule_name",
     "sgd",
     "sgd_momentum",
+    "use_kernels",
     "validate_config",
 ]

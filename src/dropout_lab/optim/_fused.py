@@ -1,41 +1,102 @@
-"""The update rules as compiled loops (Numba): one pass over memory per step instead of one per operation.
+"""Which update kernels run (:func:`use_kernels`, :func:`kernels`), and the compiled (Numba) ones.
 
-Each kernel does, element by element, exactly the operations of the NumPy kernels in ``rules.py``, in
-the same order and in the same dtype (the scalars arrive already cast to it), and Numba compiles them
-without fast-math, so no operation is contracted, reordered or approximated: every value is the same
-to the last bit (the tests compare the two on random, huge, tiny, infinite and NaN inputs). What
-changes is memory traffic: ``w``, ``dw`` and the state are read once and the results written once,
-instead of some fourteen NumPy passes for Adam. Measured in the exercise's experiment (3,072 x 500
-float32 weights, 250 steps): the rules took 0.84 s instead of 1.88 on two threads.
+Every built-in rule has two kernels that give the same values, bit for bit, and the same flags:
 
-Every kernel also says whether ``dw`` or next_w holds a NaN or an infinity, found in the same pass,
-so the Solver's divergence check needs no pass of its own.
+* the NumPy kernels (``_numpy_kernels.py``): the course's operations on blocks of the arrays;
+* the compiled kernels (here): each step as one loop compiled by Numba that does, element by element,
+  exactly the operations of the NumPy kernels, in the same order and the same dtype (the scalars
+  arrive already cast to it), without fast-math, so that no operation is contracted, reordered or
+  approximated (the tests compare the two on random, huge, tiny, infinite and NaN inputs). What
+  changes is memory traffic: ``w``, ``dw`` and the state are read once and the results written once,
+  instead of once per NumPy operation (see BENCHMARKS.md).
 
-``numba`` is imported on first use, not with the package (it takes about 0.4 s), and compiled
-kernels are cached on disk. Without Numba, or with ``DROPOUT_LAB_KERNELS=numpy`` in the environment,
-:func:`kernels` returns None and the NumPy kernels run.
+Both kinds also say whether ``dw`` or next_w holds a NaN or an infinity, found in the same pass, so
+the Solver's divergence check needs no pass of its own.
+
+The choice: :func:`use_kernels` inside a ``with`` block, else the environment variable
+``DROPOUT_LAB_KERNELS`` ('numba' or 'numpy'; unset or empty means 'numba'), read at each step where no
+``use_kernels`` block is in effect. The compiled kernels need Numba (a declared dependency); where it
+cannot be imported, the NumPy kernels run. :func:`kernels` says which run.
+
+``numba`` is imported on the first step that uses it, not with the package, and the compiled kernels
+are cached on disk.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import os
+from collections.abc import Callable, Iterator, Mapping
 from types import SimpleNamespace
+from typing import Any, TypeVar
 
 import numpy as np
 
+from .._parallel import BLOCK, for_ranges
+from .._validation import _describe
 from ..errors import InvalidArgumentError
+from ._numpy_kernels import flat
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+Array = np.ndarray  # a 1-d float32 or float64 array, in the compiled kernels' signatures
 
 ENV_VARIABLE = "DROPOUT_LAB_KERNELS"
 CHOICES = ("numba", "numpy")
 
+# No default value: where no use_kernels block has set it, the environment decides.
+_choice: contextvars.ContextVar[str] = contextvars.ContextVar("dropout_lab_kernels")
 
-def requested() -> str:
-    """What ``DROPOUT_LAB_KERNELS`` asks for: 'numba' (also when unset or empty) or 'numpy'.
+
+def use_kernels(name: str) -> contextlib.AbstractContextManager[None]:
+    """Inside the ``with`` block, the built-in update rules run the ``name`` kernels.
+
+    ``with use_kernels("numpy"): solver.train()`` trains with the NumPy kernels; the values and the
+    non-finite flags are the same with either. Blocks nest (the innermost wins), and the choice
+    replaces ``DROPOUT_LAB_KERNELS`` (which is then not read).
+
+    The choice is a :class:`contextvars.ContextVar`: it holds in the calling thread and in the asyncio
+    tasks created inside the block (they copy the context). A ``threading.Thread`` started inside the
+    block does not see it (on Python before 3.14, and after unless ``sys.flags.thread_inherit_context``):
+    it starts from an empty context, where the environment variable decides. To carry the choice
+    over, start the thread's target with ``contextvars.copy_context().run`` (one copy per thread).
+    The threads that dropout-lab itself starts for one array (``dropout_lab._parallel``) need nothing:
+    the kernels are chosen once per step, in the thread that called the rule.
+
+    Args:
+        name: 'numba' (the compiled kernels; the NumPy ones where Numba cannot be imported, see
+            :func:`kernels`) or 'numpy'.
 
     Raises:
-        InvalidArgumentError: any other value (a misspelt 'numpy' must not silently compile).
+        InvalidArgumentError: any other name, when called (before the block is entered).
     """
+    if not isinstance(name, str) or name not in CHOICES:
+        got = repr(name) if isinstance(name, str) else _describe(name)
+        raise InvalidArgumentError(f"use_kernels: name must be 'numba' or 'numpy', got {got}")
+    return _using(name)
+
+
+@contextlib.contextmanager
+def _using(name: str) -> Iterator[None]:
+    token = _choice.set(name)
+    try:
+        yield
+    finally:
+        _choice.reset(token)
+
+
+def requested() -> str:
+    """The kernels asked for here: the innermost :func:`use_kernels` block's in this context, else
+    ``DROPOUT_LAB_KERNELS``'s ('numba' also when unset or empty; case and spaces do not matter).
+
+    Raises:
+        InvalidArgumentError: the variable is read and holds anything else (a misspelt 'numpy' must
+            not silently compile).
+    """
+    choice = _choice.get(None)
+    if choice is not None:
+        return choice
     raw = os.environ.get(ENV_VARIABLE, "")
     value = raw.strip().lower() or "numba"
     if value not in CHOICES:
@@ -43,13 +104,26 @@ def requested() -> str:
     return value
 
 
-def kernels() -> SimpleNamespace | None:
-    """The compiled kernels, or None where Numba is missing or ``DROPOUT_LAB_KERNELS=numpy`` (read at
-    every call: a change of the variable takes effect at the next step)."""
+def kernels() -> str:
+    """The kernels that the built-in update rules run now, in this context: 'numba' or 'numpy'.
+
+    'numba' where it is requested (:func:`requested`) and Numba can be imported. Where 'numba' is
+    requested but Numba cannot be imported, the NumPy kernels run instead, with the same values and
+    flags and without a warning, and this returns 'numpy'. Asking imports Numba where it is requested
+    (and compiles nothing).
+
+    Raises:
+        InvalidArgumentError: as :func:`requested`.
+    """
+    return "numpy" if compiled() is None else "numba"
+
+
+def compiled() -> SimpleNamespace | None:
+    """The compiled kernels where they are to run now, else None (the NumPy kernels run)."""
     return _kernels_for(requested())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _kernels_for(choice: str) -> SimpleNamespace | None:
     if choice == "numpy":
         return None
@@ -60,21 +134,64 @@ def _kernels_for(choice: str) -> SimpleNamespace | None:
     return _compile(numba)
 
 
-def _compile(numba) -> SimpleNamespace:  # type: ignore[no-untyped-def]
+def _scalars(rule: str, config: Mapping[str, Any], dtype: np.dtype[Any]) -> tuple[Any, ...]:
+    """The scalars of the compiled kernel's signature, cast to w's dtype as NumPy casts the Python
+    floats of the NumPy kernels (rounded once, to nearest)."""
+    T = dtype.type
+    lr = config["learning_rate"]
+    if rule == "sgd":
+        return (T(lr),)
+    if rule == "sgd_momentum":
+        return (T(config["momentum"]), T(lr))
+    if rule == "rmsprop":
+        rate = config["decay_rate"]
+        return (T(rate), T(1 - rate), T(lr), T(config["epsilon"]))
+    beta1, beta2, t = config["beta1"], config["beta2"], config["t"] + 1
+    return (
+        T(beta1), T(1 - beta1), T(beta2), T(1 - beta2), T(1 - beta1**t), T(1 - beta2**t), T(lr), T(config["epsilon"])
+    )
+
+
+def run(
+    fused: SimpleNamespace, rule: str, state: tuple[str, ...], w: np.ndarray, dw: np.ndarray,
+    config: dict[str, Any], out: Mapping[str, np.ndarray],
+) -> tuple[dict[str, Any], bool, bool]:
+    """``rule``'s compiled kernel over ``for_ranges``, as the NumPy kernels are called (``state``: the
+    names of the rule's state arrays): the new config, and whether dw and next_w hold a NaN or an
+    infinity."""
+    kernel: Callable[..., tuple[bool, bool]] = getattr(fused, rule)
+    arrays = [flat(w), flat(dw), *(flat(config[k]) for k in state), flat(out["w"]), *(flat(out[k]) for k in state)]
+    scalars = _scalars(rule, config, w.dtype)
+    flags: list[tuple[bool, bool]] = []
+
+    def body(lo: int, hi: int) -> None:
+        flags.append(kernel(*(a[lo:hi] for a in arrays), *scalars))
+
+    for_ranges(body, arrays[0].size, align=BLOCK)
+    for key in state:
+        config[key] = out[key]
+    if rule == "adam":
+        config["t"] += 1
+    return config, any(f[0] for f in flags), any(f[1] for f in flags)
+
+
+def _compile(numba: Any) -> SimpleNamespace:
     # error_model="numpy": x / 0 gives inf or NaN as in NumPy (Python's model raises, and its check
     # in every iteration stops the loop from being vectorized). No fastmath: IEEE operations only.
-    jit = numba.njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+    # Typed as what it does (returns a function of the same signature) for mypy: Numba reads none of
+    # the annotations below and compiles for the types of the arguments it is called with.
+    jit: Callable[[_F], _F] = numba.njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
 
     # ``x - x`` is NaN exactly when x is inf or NaN, and ``d != d`` exactly when d is NaN. OR-ing
     # those flags vectorizes and costs about 5 % of Adam's loop; counting them (an integer sum) cost
     # 40 %, more than NumPy's separate ``isfinite`` passes.
     @jit
-    def nonfinite(x):  # type: ignore[no-untyped-def]
+    def nonfinite(x: float) -> bool:
         d = x - x
         return d != d
 
     @jit
-    def sgd(w, g, w_out, lr):  # type: ignore[no-untyped-def]
+    def sgd(w: Array, g: Array, w_out: Array, lr: Any) -> tuple[bool, bool]:
         bad_g = False
         bad_w = False
         for i in range(w.shape[0]):
@@ -86,7 +203,9 @@ def _compile(numba) -> SimpleNamespace:  # type: ignore[no-untyped-def]
         return bad_g, bad_w
 
     @jit
-    def sgd_momentum(w, g, v, w_out, v_out, momentum, lr):  # type: ignore[no-untyped-def]
+    def sgd_momentum(
+        w: Array, g: Array, v: Array, w_out: Array, v_out: Array, momentum: Any, lr: Any
+    ) -> tuple[bool, bool]:
         bad_g = False
         bad_w = False
         for i in range(w.shape[0]):
@@ -100,7 +219,10 @@ def _compile(numba) -> SimpleNamespace:  # type: ignore[no-untyped-def]
         return bad_g, bad_w
 
     @jit
-    def rmsprop(w, g, c, w_out, c_out, decay_rate, one_minus_decay, lr, eps):  # type: ignore[no-untyped-def]
+    def rmsprop(
+        w: Array, g: Array, c: Array, w_out: Array, c_out: Array, decay_rate: Any, one_minus_decay: Any, lr: Any,
+        eps: Any,
+    ) -> tuple[bool, bool]:
         bad_g = False
         bad_w = False
         for i in range(w.shape[0]):
@@ -114,7 +236,10 @@ def _compile(numba) -> SimpleNamespace:  # type: ignore[no-untyped-def]
         return bad_g, bad_w
 
     @jit
-    def adam(w, g, m, v, w_out, m_out, v_out, beta1, one_minus_beta1, beta2, one_minus_beta2, bias1, bias2, lr, eps):  # type: ignore[no-untyped-def]
+    def adam(
+        w: Array, g: Array, m: Array, v: Array, w_out: Array, m_out: Array, v_out: Array, beta1: Any,
+        one_minus_beta1: Any, beta2: Any, one_minus_beta2: Any, bias1: Any, bias2: Any, lr: Any, eps: Any,
+    ) -> tuple[bool, bool]:
         bad_g = False
         bad_w = False
         for i in range(w.shape[0]):
