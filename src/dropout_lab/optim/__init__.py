@@ -8,10 +8,8 @@ from .rules import (
     adam,
     get_update_rule,
     rmsprop,
-    rule_name,
     sgd,
     sgd_momentum,
-    validate_config,
 )
 
 __all__ = [
@@ -21,9 +19,7 @@ __all__ = [
     "get_update_rule",
     "kernels",
     "rmsprop",
-    "rule_name",
     "sgd",
     "sgd_momentum",
     "use_kernels",
-    "validate_config",
 ]
