@@ -297,7 +297,7 @@ def test_sigint_to_the_parent_alone_stops_every_parallel_run(tmp_path):
 
 
 def test_sigkill_leaves_whole_files_and_resume_is_bit_for_bit(tmp_path, reference):
-    """No chance to clean up: results.json still says 'running', the checkpoints are whatever the
+    """No chance to clean up: results.json still says 'interrupted' (what it says while training), the checkpoints are whatever the
     last atomic write left, and resuming must still reproduce the uninterrupted run exactly."""
     out = tmp_path / "out"
     child = start_experiment(tmp_path, out)
@@ -307,7 +307,7 @@ def test_sigkill_leaves_whole_files_and_resume_is_bit_for_bit(tmp_path, referenc
     assert child.returncode == -signal.SIGKILL
 
     saved = json.loads((out / "results.json").read_text())  # whole JSON, never torn
-    assert saved["status"] == "running"
+    assert saved["status"] == "interrupted"
     leftovers = [
         p for p in (out / "checkpoints").iterdir() if not p.name.endswith("_latest.npz") and p.name != "config.json"
     ]

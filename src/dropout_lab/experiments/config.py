@@ -15,10 +15,9 @@ from .._validation import (
     check_positive_real,
     check_seed,
 )
+from ..data import DATASETS
 from ..errors import InvalidArgumentError, InvalidTypeError
 from ..optim import UPDATE_RULES
-
-DATASETS = ("digits", "cifar10")
 
 
 def _tuple_of(name: str, values: Any) -> tuple:
