@@ -190,7 +190,10 @@ def start_experiment(tmp_path: Path, out: Path, *extra: str) -> subprocess.Popen
     hook = tmp_path / "hook"
     hook.mkdir(exist_ok=True)
     (hook / "sitecustomize.py").write_text(SLOW_MODEL_HOOK)
-    env = dict(os.environ, PYTHONPATH=str(hook), DROPOUT_LAB_TEST_CALL_DELAY=str(CALL_DELAY_S))
+    # The hook, then the dropout_lab this process imported (not whichever one the interpreter has installed).
+    source = Path(cli.__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(hook), str(source)]),
+               DROPOUT_LAB_TEST_CALL_DELAY=str(CALL_DELAY_S))
     return subprocess.Popen(
         [sys.executable, "-m", "dropout_lab.cli", "experiment", *CLI_ARGS, "--out", str(out), *extra],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -297,8 +300,9 @@ def test_sigint_to_the_parent_alone_stops_every_parallel_run(tmp_path):
 
 
 def test_sigkill_leaves_whole_files_and_resume_is_bit_for_bit(tmp_path, reference):
-    """No chance to clean up: results.json still says 'interrupted' (what it says while training), the checkpoints are whatever the
-    last atomic write left, and resuming must still reproduce the uninterrupted run exactly."""
+    """No chance to clean up: results.json still says 'interrupted' (what it says while the runs train),
+    the checkpoints are whatever the last atomic write left, and resuming must still reproduce the
+    uninterrupted run exactly."""
     out = tmp_path / "out"
     child = start_experiment(tmp_path, out)
     wait_for_progress(child, out)

@@ -128,7 +128,7 @@ StartRun = Callable[[float, int], Run]
 
 
 class Scheduler:
-    """Train runs in ``workers`` threads, one epoch at a time, round robin over up to ``window`` runs.
+    """Train runs on ``workers`` threads, one epoch at a time, round robin over up to ``window`` runs.
 
     A thread starts a new run while the window has room, else takes the run that has waited longest;
     it trains one epoch and puts the run back at the end of the queue. So the runs in the window
@@ -147,8 +147,10 @@ class Scheduler:
         self.active = 0
         self.lock = threading.Lock()
         self.done: queue.Queue[RunResult | EpochDone | BaseException] = queue.Queue()
+        # One worker is the calling thread (see drain).
         self.threads = [
-            threading.Thread(target=self._work, name=f"dropout-lab-run-{i}", daemon=True) for i in range(workers)
+            threading.Thread(target=self._work, name=f"dropout-lab-run-{i}", daemon=True)
+            for i in range(workers if workers > 1 else 0)
         ]
 
     def start(self) -> None:
@@ -165,25 +167,40 @@ class Scheduler:
     def drain(
         self, on_epoch: Callable[[EpochDone], None], on_result: Callable[[RunResult], None]
     ) -> BaseException | None:
-        """Start the threads and pass what they report to ``on_epoch`` and ``on_result`` in this thread,
-        until every thread has ended. Returns the first exception a run raised (it also set the stop
-        flag, so that the other runs end as 'interrupted'), or None. An exception in this thread (in a
-        callback) stops the runs and waits for them before it is raised."""
+        """Train every run and pass what the workers report to ``on_epoch`` and ``on_result`` in this
+        thread. Returns the first exception a run raised (it also set the stop flag, so that the other
+        runs end as 'interrupted'), or None. An exception in a callback stops the runs and waits for
+        them before it is raised.
+
+        One worker is this thread itself, so that a signal (which Python handles in the main thread)
+        stops its run at the next step; several are threads of their own, while this one waits for
+        their reports and so handles signals promptly.
+        """
         failure: BaseException | None = None
+
+        def report(item: RunResult | EpochDone | BaseException) -> None:
+            nonlocal failure
+            if isinstance(item, BaseException):
+                failure = failure or item
+            elif isinstance(item, EpochDone):
+                on_epoch(item)
+            else:
+                on_result(item)
+
+        if not self.threads:
+            while (next_item := self._next()) is not None:
+                self._step(next_item)
+                while not self.done.empty():
+                    report(self.done.get_nowait())
+            return failure
         self.start()
         try:
             while self.alive() or not self.done.empty():
                 try:
                     # A timeout, so that the signal handlers run promptly in this thread.
-                    item = self.done.get(timeout=0.1)
+                    report(self.done.get(timeout=0.1))
                 except queue.Empty:
                     continue
-                if isinstance(item, BaseException):
-                    failure = failure or item
-                elif isinstance(item, EpochDone):
-                    on_epoch(item)
-                else:
-                    on_result(item)
         finally:
             if self.alive():  # this thread failed (writing results.json, say): stop the runs first
                 self.flag.request()
@@ -201,30 +218,32 @@ class Scheduler:
             return None  # what is left is running in other threads
 
     def _work(self) -> None:
-        while True:
-            item = self._next()
-            if item is None:
-                return
-            try:
-                run = item if isinstance(item, Run) else self.start_run(*item)
-                epoch = run.solver.epoch
-                # After a stop request a started run trains one step, then checkpoints and ends.
-                finished = run.advance(1)
-                if run.solver.epoch > epoch:
-                    self.done.put(EpochDone(run.keep_prob, run.seed, run.solver.val_acc_history[-1]))
-            except BaseException as exc:  # noqa: BLE001 - handed to the calling thread, which raises it
-                self.flag.request()
-                with self.lock:
-                    self.active -= 1
-                self.done.put(exc)
-                continue
-            if finished:
-                with self.lock:
-                    self.active -= 1
-                self.done.put(run.result())
-            else:
-                with self.lock:
-                    self.ready.append(run)
+        """A worker: take runs an epoch at a time until none is left."""
+        while (item := self._next()) is not None:
+            self._step(item)
+
+    def _step(self, item: Run | tuple[float, int]) -> None:
+        """Start ``item`` (a pair) or take it (a run), train it one epoch and report on ``done``."""
+        try:
+            run = item if isinstance(item, Run) else self.start_run(*item)
+            epoch = run.solver.epoch
+            # After a stop request a started run trains one step, then checkpoints and ends.
+            finished = run.advance(1)
+            if run.solver.epoch > epoch:
+                self.done.put(EpochDone(run.keep_prob, run.seed, run.solver.val_acc_history[-1]))
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread, which raises it
+            self.flag.request()
+            with self.lock:
+                self.active -= 1
+            self.done.put(exc)
+            return
+        if finished:
+            with self.lock:
+                self.active -= 1
+            self.done.put(run.result())
+        else:
+            with self.lock:
+                self.ready.append(run)
 
 
 def run_all(
