@@ -20,8 +20,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -160,7 +161,7 @@ def test_a_nan_loss_stops_that_run_at_that_iteration(tmp_path, monkeypatch, caps
 
 def test_a_huge_learning_rate_diverges_every_run_and_exits_3(tmp_path):
     """sgd at 1e6 on the real command line: every run diverges, results.json says so, no figure."""
-    result = subprocess.run(
+    result = subprocess.run(  # noqa: S603 - this interpreter on the test's own arguments
         [sys.executable, "-m", "dropout_lab.cli", "experiment", *CLI_ARGS, "--update-rule", "sgd", "--lr", "1e6",
          "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=120,
@@ -194,7 +195,7 @@ def start_experiment(tmp_path: Path, out: Path, *extra: str) -> subprocess.Popen
     source = Path(cli.__file__).resolve().parents[1]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(hook), str(source)]),
                DROPOUT_LAB_TEST_CALL_DELAY=str(CALL_DELAY_S))
-    return subprocess.Popen(
+    return subprocess.Popen(  # noqa: S603 - this interpreter on the test's own arguments
         [sys.executable, "-m", "dropout_lab.cli", "experiment", *CLI_ARGS, "--out", str(out), *extra],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True,  # its own process group: a signal to the group reaches every worker
@@ -245,7 +246,7 @@ def signal_group(child: subprocess.Popen, sig: int) -> tuple[str, str]:
 
 
 def resume(out: Path, jobs: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
+    return subprocess.run(  # noqa: S603 - this interpreter on the test's own arguments
         [sys.executable, "-m", "dropout_lab.cli", "experiment", "--resume", str(out), "--jobs", jobs, "--quiet"],
         capture_output=True, text=True, timeout=120,
     )

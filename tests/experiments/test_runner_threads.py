@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import threading
 
-import pytest
-
 import numpy as np
+import pytest
 from threadpoolctl import threadpool_info
 
 from dropout_lab import _parallel
-from dropout_lab.experiments import ExperimentConfig, run_experiment, run_one
-from dropout_lab.experiments import runner, scheduler
+from dropout_lab.experiments import ExperimentConfig, run_experiment, run_one, runner, scheduler
 from dropout_lab.experiments.results import RunResult
 
 
@@ -30,7 +28,8 @@ def tiny_data() -> dict[str, np.ndarray]:
 def starter(config, data, flag):
     """What run_experiment hands the scheduler: a run's Solver built (no checkpoints), stopped by ``flag``."""
     def start_run(keep_prob, seed):
-        return scheduler.Run(runner._build_solver(config, keep_prob, seed, data, None, should_stop=flag), keep_prob, seed)
+        solver = runner._build_solver(config, keep_prob, seed, data, None, should_stop=flag)
+        return scheduler.Run(solver, keep_prob, seed)
     return start_run
 
 

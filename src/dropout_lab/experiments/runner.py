@@ -8,8 +8,9 @@ import contextlib
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
@@ -264,7 +265,7 @@ def _validate_partial_runs(
 
 
 @contextlib.contextmanager
-def _progress_bar(total: int, progress: bool | None) -> Iterator[tqdm]:
+def _progress_bar(total: int, progress: bool | None) -> Iterator[tqdm[NoReturn]]:
     """One bar over every epoch of every run (nested bars would fight over one terminal line), on
     stderr; closed however the block ends. ``progress`` None: only when stderr is a terminal (or in a
     notebook, where tqdm.auto draws a widget)."""

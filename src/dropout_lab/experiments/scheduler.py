@@ -13,9 +13,10 @@ import queue
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from .._parallel import available_threads, limit_threads
 from ..errors import TrainingDivergedError
