@@ -157,7 +157,6 @@ def parse_results(values: dict[str, Any], path: Path) -> tuple[ExperimentConfig,
     """The config and run records of a results file's ``values``; DataError naming ``path`` if any is
     malformed, a pair repeats or lies outside the config's keep_probs x seeds."""
     try:
-        _check_status("status", values.get("status"))
         config = ExperimentConfig.from_dict(values["config"])
         runs = values.get("runs", [])
         if not isinstance(runs, list):
@@ -168,6 +167,7 @@ def parse_results(values: dict[str, Any], path: Path) -> tuple[ExperimentConfig,
                 records.append(RunResult.from_dict(record))
             except DropoutLabError as exc:
                 raise InvalidArgumentError(f"runs[{i}]: {exc}") from exc
+        _check_status("status", values.get("status"))
     except DropoutLabError as exc:
         raise DataError(f"{path}: {exc}") from exc
     pairs = [(r.keep_prob, r.seed) for r in records]
