@@ -174,3 +174,24 @@ def _finish_first_run(real_advance):
     def advance(self, epochs=None):
         return real_advance(self, None if self.keep_prob == 1.0 else epochs)
     return advance
+
+
+def test_serial_is_the_scheduler_with_one_worker_the_calling_thread(monkeypatch):
+    """jobs=1: the same epoch-by-epoch scheduler, one run at a time in order, on the calling thread
+    (where Python handles signals), with no thread limits."""
+    data = tiny_data()
+    config = ExperimentConfig(keep_probs=(1.0, 0.5), hidden_dims=(8,), num_train=30, epochs=2, batch_size=10,
+                              checkpoint_every=0)
+    calls: list[tuple[str, float, int, int | None]] = []
+    real_advance = scheduler.Run.advance
+
+    def spy(self, epochs=None):
+        calls.append((threading.current_thread().name, self.keep_prob, self.solver.epoch, epochs))
+        return real_advance(self, epochs)
+
+    monkeypatch.setattr(scheduler.Run, "advance", spy)
+    before = threading.active_count()
+    run_experiment(config, data=data, jobs=1, progress=False)
+    assert threading.active_count() == before
+    main = threading.main_thread().name
+    assert calls == [(main, 1.0, 0, 1), (main, 1.0, 1, 1), (main, 0.5, 0, 1), (main, 0.5, 1, 1)]
