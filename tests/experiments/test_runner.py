@@ -169,7 +169,7 @@ def test_experiment_results_refuse_an_undocumented_status():
 def test_cifar10_batches_are_read_once_and_split_as_the_course_does(tmp_path, monkeypatch):
     import dropout_lab.data
     import dropout_lab.data.cifar10
-    from dropout_lab.data import get_CIFAR10_data, read_cifar10_batch
+    from dropout_lab.data import get_cifar10_data, read_cifar10_batch
     from dropout_lab.experiments import load_experiment_data
 
     from ..data._batches import write_cifar_folder
@@ -182,7 +182,7 @@ def test_cifar10_batches_are_read_once_and_split_as_the_course_does(tmp_path, mo
         reads.append(str(path))
         return read_cifar10_batch(path)
 
-    # Both names: the package's and the one get_CIFAR10_data calls.
+    # Both names: the package's and the one get_cifar10_data calls.
     monkeypatch.setattr(dropout_lab.data, "read_cifar10_batch", counting)
     monkeypatch.setattr(dropout_lab.data.cifar10, "read_cifar10_batch", counting)
     for dtype in ("float32", "float64"):
@@ -191,8 +191,8 @@ def test_cifar10_batches_are_read_once_and_split_as_the_course_does(tmp_path, mo
         data = load_experiment_data(config)
         train_reads = [r for r in reads if "data_batch" in r]
         assert sorted(train_reads) == [str(folder / "data_batch_1"), str(folder / "data_batch_2")]
-        # 1,400 rows: 400 for training, 1,000 for validation, as get_CIFAR10_data splits them.
-        expected = get_CIFAR10_data(400, 1000, 0, root=folder, dtype=dtype)
+        # 1,400 rows: 400 for training, 1,000 for validation, as get_cifar10_data splits them.
+        expected = get_cifar10_data(400, 1000, 0, root=folder, dtype=dtype)
         np.testing.assert_array_equal(data["X_train"], expected["X_train"][:300])
         np.testing.assert_array_equal(data["y_train"], expected["y_train"][:300])
         np.testing.assert_array_equal(data["X_val"], expected["X_val"])

@@ -81,7 +81,7 @@ _CIFAR_MAX_TRAINING = 49_000
 def _load_cifar10_split(config: ExperimentConfig) -> dict[str, np.ndarray]:
     """The course's split (training rows, then 1,000 validation rows, mean of the training rows
     subtracted), over however many training batches the folder holds (49,000 + 1,000 for the full
-    release), each batch read once. The same arrays as ``get_CIFAR10_data(num_training, 1000, 0)``
+    release), each batch read once. The same arrays as ``get_cifar10_data(num_training, 1000, 0)``
     with ``num_training`` the rows the folder holds less the validation's, at most 49,000."""
     from ..data import read_cifar10_batch, resolve_cifar10_dir
     from ..data.cifar10 import _test_batch_path, _train_batch_paths
@@ -94,7 +94,7 @@ def _load_cifar10_split(config: ExperimentConfig) -> dict[str, np.ndarray]:
             f"{folder} holds {available} training images; the experiment needs more than {_CIFAR_VALIDATION} "
             "(the validation split)"
         )
-    _test_batch_path(folder)  # an incomplete download is refused, as get_CIFAR10_data refuses it
+    _test_batch_path(folder)  # an incomplete download is refused, as get_cifar10_data refuses it
     num_training = min(_CIFAR_MAX_TRAINING, available - _CIFAR_VALIDATION)
     needed = num_training + _CIFAR_VALIDATION
     rows = np.concatenate([data for data, _ in batches])[:needed].reshape(-1, 3, 32, 32)  # uint8, channels first
