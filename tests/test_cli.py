@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 import subprocess
 import sys
@@ -77,12 +79,15 @@ def test_data_download_passes_its_options(monkeypatch, tmp_path, capsys):
         return tmp_path / "cifar-10-batches-py"
 
     monkeypatch.setattr(dropout_lab.data, "download_cifar10", fake)
-    assert cli.main(["data", "download", "cifar10", "--data-dir", str(tmp_path), "--quiet", "--url", "http://127.0.0.1:9/x"]) == 0
+    args = ["data", "download", "cifar10", "--data-dir", str(tmp_path), "--quiet", "--url", "http://127.0.0.1:9/x"]
+    assert cli.main(args) == 0
     assert calls == [(str(tmp_path), False, {"url": "http://127.0.0.1:9/x"})]
     assert str(tmp_path / "cifar-10-batches-py") in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("args", [["--help"], ["experiment", "--help"], ["check", "--help"], ["data", "download", "--help"]])
+@pytest.mark.parametrize(
+    "args", [["--help"], ["experiment", "--help"], ["check", "--help"], ["data", "download", "--help"]]
+)
 def test_help_everywhere_with_examples(args, capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main(args)
@@ -101,3 +106,58 @@ def test_version_and_console_script():
 def test_no_command_prints_help_and_exits_2(capsys):
     assert cli.main([]) == 2
     assert "usage: dropout-lab" in capsys.readouterr().out
+
+
+# option: (the ExperimentConfig field its default comes from, how the help shows that default)
+HELP_DEFAULTS = {
+    "--keep-probs": ("keep_probs", lambda v: ",".join(f"{k:g}" for k in v)),
+    "--hidden-dims": ("hidden_dims", lambda v: ",".join(map(str, v))),
+    "--num-train": ("num_train", str),
+    "--epochs": ("epochs", str),
+    "--batch-size": ("batch_size", str),
+    "--update-rule": ("update_rule", str),
+    "--lr": ("learning_rate", lambda v: f"{v:g}"),
+    "--weight-scale": ("weight_scale", lambda v: f"{v:g}"),
+    "--reg": ("reg", lambda v: f"{v:g}"),
+    "--dtype": ("dtype", str),
+    "--dataset": ("dataset", str),
+}
+
+
+def experiment_help(capsys, monkeypatch) -> dict[str, str]:
+    """``experiment --help``, one line per option (wide enough that argparse wraps nothing)."""
+    monkeypatch.setenv("COLUMNS", "400")
+    with pytest.raises(SystemExit):
+        cli.main(["experiment", "--help"])
+    lines = capsys.readouterr().out.splitlines()
+    return {line.split()[0]: line for line in lines if line.startswith("  --")}
+
+
+def test_experiment_help_shows_the_configs_defaults(capsys, monkeypatch):
+    from dropout_lab.experiments import ExperimentConfig, run_experiment
+
+    defaults = ExperimentConfig()
+    shown = experiment_help(capsys, monkeypatch)
+    for option, (field, show) in HELP_DEFAULTS.items():
+        assert f"(default {show(getattr(defaults, field))}" in shown[option], shown[option]
+    assert f"(default: seeds {','.join(map(str, defaults.seeds))})" in shown["--seeds"]
+    assert "(default all)" in shown["--num-val"] and defaults.num_val is None
+    assert "$DROPOUT_LAB_DATA" in shown["--data-dir"] and defaults.data_dir is None
+    assert "sgd, sgd_momentum, rmsprop or adam" in shown["--update-rule"]
+    assert "digits or cifar10" in shown["--dataset"]
+    jobs = inspect.signature(run_experiment).parameters["jobs"].default
+    assert f"(default {jobs};" in shown["--jobs"]
+
+
+def test_experiment_help_follows_a_changed_config_default(capsys, monkeypatch):
+    """The help reads the config's defaults, so a default changed there changes the help too."""
+    from dropout_lab.experiments import ExperimentConfig
+
+    fields = {f.name: f for f in dataclasses.fields(ExperimentConfig)}
+    monkeypatch.setattr(fields["epochs"], "default", 7)
+    monkeypatch.setattr(fields["learning_rate"], "default", 0.125)
+    monkeypatch.setattr(fields["keep_probs"], "default", (1.0, 0.3))
+    shown = experiment_help(capsys, monkeypatch)
+    assert "(default 7)" in shown["--epochs"]
+    assert "(default 0.125)" in shown["--lr"]
+    assert "(default 1,0.3)" in shown["--keep-probs"]

@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 
 from dropout_lab import cli
-from dropout_lab.experiments import runner
+from dropout_lab.experiments import results, runner
 
 from .data._batches import write_cifar_folder
 from .experiments.test_faults import corrupt_checkpoint, edit_config, make_interrupted
@@ -177,7 +177,7 @@ def _results_fail(code: int) -> Callable[[Path], ContextManager]:
         def fail(path, text):
             raise OSError(code, os.strerror(code), str(path))
 
-        return mock.patch.object(runner, "atomic_write_text", fail)
+        return mock.patch.object(results, "atomic_write_text", fail)
 
     return patch
 

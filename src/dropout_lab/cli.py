@@ -8,13 +8,20 @@ data, files); 3 training diverged (results are still written); 130 interrupted (
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
+import inspect
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, NoReturn
 
 from . import __version__
+from .data import DATA_ENV_VAR, DATASETS
 from .errors import DropoutLabError, InvalidArgumentError
+from .experiments.config import ExperimentConfig
+from .experiments.runner import run_experiment
+from .optim import UPDATE_RULES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -36,12 +43,12 @@ class _UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, no usage block
+    def error(self, message: str) -> NoReturn:  # one line, no usage block
         raise _UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
 
 
-def _list_of(convert: Callable[[str], object], what: str) -> Callable[[str], tuple]:
-    def parse(text: str) -> tuple:
+def _list_of(convert: Callable[[str], object], what: str) -> Callable[[str], tuple[object, ...]]:
+    def parse(text: str) -> tuple[object, ...]:
         items = [t.strip() for t in text.split(",") if t.strip()]
         if not items:
             raise argparse.ArgumentTypeError(f"expected a comma-separated list of {what}, got {text!r}")
@@ -92,6 +99,30 @@ Keep probabilities are probabilities of KEEPING a unit (1 = no dropout), the opp
 """
 
 
+DEFAULT_OUT = "results/experiment"
+
+
+def _shown(value: Any) -> str:
+    """A default as one would type it: lists comma-separated, numbers in their shortest form."""
+    if isinstance(value, tuple):
+        return ",".join(_shown(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _default(name: str, *, none: str = "none") -> str:
+    """ExperimentConfig's default for the setting ``name``, as the help shows it (``none`` for None),
+    read from the config itself so that the help never disagrees with it."""
+    [field] = [f for f in dataclasses.fields(ExperimentConfig) if f.name == name]
+    return none if field.default is None else _shown(field.default)
+
+
+def _one_of(names: Any) -> str:
+    names = list(names)
+    return f"{', '.join(names[:-1])} or {names[-1]}"
+
+
 def _build_parser() -> _Parser:
     parser = _Parser(
         prog="dropout-lab",
@@ -110,27 +141,38 @@ def _build_parser() -> _Parser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     exp.add_argument("--keep-probs", type=_list_of(float, "keep probabilities"), metavar="LIST",
-                     help="comma-separated keep probabilities (default 1,0.9,0.75,0.5,0.25)")
+                     help=f"comma-separated keep probabilities (default {_default('keep_probs')})")
     exp.add_argument("--hidden-dims", type=_list_of(int, "layer sizes"), metavar="LIST",
-                     help="comma-separated hidden layer sizes (default 500)")
-    exp.add_argument("--num-train", type=_positive_int, metavar="N", help="training examples (default 500)")
-    exp.add_argument("--num-val", type=_positive_int, metavar="N", help="validation examples (default: all)")
-    exp.add_argument("--epochs", type=_positive_int, metavar="N", help="epochs (default 25)")
-    exp.add_argument("--batch-size", type=_positive_int, metavar="N", help="minibatch size (default 100)")
-    exp.add_argument("--update-rule", metavar="NAME", help="sgd, sgd_momentum, rmsprop or adam (default adam)")
-    exp.add_argument("--lr", type=_float, metavar="X", help="learning rate (default 5e-4)")
-    exp.add_argument("--weight-scale", type=_float, metavar="X", help="initial weight std (default 1e-2)")
-    exp.add_argument("--reg", type=_float, metavar="X", help="L2 strength (default 0)")
-    exp.add_argument("--dtype", metavar="NAME", help="float32 or float64 (default float32)")
-    exp.add_argument("--dataset", metavar="NAME", help="digits (embedded, default) or cifar10")
-    exp.add_argument("--data-dir", metavar="DIR", help="CIFAR-10 folder (default $DROPOUT_LAB_DATA or the cache)")
+                     help=f"comma-separated hidden layer sizes (default {_default('hidden_dims')})")
+    exp.add_argument("--num-train", type=_positive_int, metavar="N",
+                     help=f"training examples (default {_default('num_train')})")
+    exp.add_argument("--num-val", type=_positive_int, metavar="N",
+                     help=f"validation examples (default {_default('num_val', none='all')})")
+    exp.add_argument("--epochs", type=_positive_int, metavar="N", help=f"epochs (default {_default('epochs')})")
+    exp.add_argument("--batch-size", type=_positive_int, metavar="N",
+                     help=f"minibatch size (default {_default('batch_size')})")
+    exp.add_argument("--update-rule", metavar="NAME",
+                     help=f"{_one_of(UPDATE_RULES)} (default {_default('update_rule')})")
+    exp.add_argument("--lr", type=_float, metavar="X", help=f"learning rate (default {_default('learning_rate')})")
+    exp.add_argument("--weight-scale", type=_float, metavar="X",
+                     help=f"initial weight std (default {_default('weight_scale')})")
+    exp.add_argument("--reg", type=_float, metavar="X", help=f"L2 strength (default {_default('reg')})")
+    exp.add_argument("--dtype", metavar="NAME", help=f"float32 or float64 (default {_default('dtype')})")
+    exp.add_argument("--dataset", metavar="NAME",
+                     help=f"{_one_of(DATASETS)} (default {_default('dataset')}; digits is embedded)")
+    exp.add_argument("--data-dir", metavar="DIR",
+                     help=f"CIFAR-10 folder (default {_default('data_dir', none=f'${DATA_ENV_VAR} or the cache')})")
     seeds = exp.add_mutually_exclusive_group()
-    seeds.add_argument("--seeds", type=_positive_int, metavar="K", help="run seeds 0..K-1 (default 1)")
+    seeds.add_argument("--seeds", type=_positive_int, metavar="K",
+                       help=f"run seeds 0..K-1 (default: seeds {_default('seeds')})")
     seeds.add_argument("--seed", type=_nonneg_int, metavar="S", help="run the single seed S")
-    exp.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="threads that train the runs, an epoch at a time in turn (default 1; best: the number of cores)")
-    exp.add_argument("--out", metavar="DIR", help="output folder (default results/experiment)")
+    jobs = inspect.signature(run_experiment).parameters["jobs"].default
+    exp.add_argument("--jobs", type=_positive_int, default=jobs, metavar="N",
+                     help=f"threads that train the runs, an epoch at a time in turn (default {jobs}; best: the "
+                     "number of cores)")
+    exp.add_argument("--out", metavar="DIR", help=f"output folder (default {DEFAULT_OUT})")
     exp.add_argument("--resume", metavar="DIR", help="continue the interrupted experiment in DIR")
-    exp.add_argument("--quiet", action="store_true", help="no progress bars")
+    exp.add_argument("--quiet", action="store_true", help="no progress bar")
 
     sub.add_parser(
         "check",
@@ -165,7 +207,7 @@ _CONFIG_OPTIONS = {
 
 
 def _experiment(args: argparse.Namespace) -> int:
-    from .experiments import ExperimentConfig, format_summary_table, run_experiment
+    from .experiments import format_summary_table
 
     for option, value in (("--resume", args.resume), ("--out", args.out)):
         if value is not None and not value.strip():
@@ -175,16 +217,19 @@ def _experiment(args: argparse.Namespace) -> int:
         if given or args.seeds is not None or args.seed is not None or args.out is not None:
             names = ", ".join("--" + o.replace("_", "-") for o in given) or "--out/--seed(s)"
             raise InvalidArgumentError(f"--resume continues the saved configuration; drop {names}")
-        results = run_experiment(out_dir=args.resume, jobs=args.jobs, progress=False if args.quiet else None, resume=True)
+        progress = False if args.quiet else None  # None: a bar only when stderr is a terminal
+        results = run_experiment(out_dir=args.resume, jobs=args.jobs, progress=progress, resume=True)
         out = Path(args.resume)
     else:
-        settings = {field: getattr(args, opt) for opt, field in _CONFIG_OPTIONS.items() if getattr(args, opt) is not None}
+        settings = {
+            field: getattr(args, opt) for opt, field in _CONFIG_OPTIONS.items() if getattr(args, opt) is not None
+        }
         if args.seeds is not None:
             settings["seeds"] = tuple(range(args.seeds))
         elif args.seed is not None:
             settings["seeds"] = (args.seed,)
         config = ExperimentConfig(**settings)
-        out = Path(args.out or "results/experiment")
+        out = Path(args.out or DEFAULT_OUT)
         results = run_experiment(config, out_dir=out, jobs=args.jobs, progress=False if args.quiet else None)
 
     print(format_summary_table(results.summary))
@@ -237,7 +282,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command is None:
             parser.print_help()
-            print("dropout-lab: choose a command: experiment, check or data (see 'dropout-lab --help')", file=sys.stderr)
+            print("dropout-lab: choose a command: experiment, check or data (see 'dropout-lab --help')",
+                  file=sys.stderr)
             return EXIT_USAGE
         handler = {"experiment": _experiment, "check": _check, "data": _data}[args.command]
         return handler(args)

@@ -20,8 +20,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -160,7 +161,7 @@ def test_a_nan_loss_stops_that_run_at_that_iteration(tmp_path, monkeypatch, caps
 
 def test_a_huge_learning_rate_diverges_every_run_and_exits_3(tmp_path):
     """sgd at 1e6 on the real command line: every run diverges, results.json says so, no figure."""
-    result = subprocess.run(
+    result = subprocess.run(  # noqa: S603 - this interpreter on the test's own arguments
         [sys.executable, "-m", "dropout_lab.cli", "experiment", *CLI_ARGS, "--update-rule", "sgd", "--lr", "1e6",
          "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=120,
@@ -190,8 +191,11 @@ def start_experiment(tmp_path: Path, out: Path, *extra: str) -> subprocess.Popen
     hook = tmp_path / "hook"
     hook.mkdir(exist_ok=True)
     (hook / "sitecustomize.py").write_text(SLOW_MODEL_HOOK)
-    env = dict(os.environ, PYTHONPATH=str(hook), DROPOUT_LAB_TEST_CALL_DELAY=str(CALL_DELAY_S))
-    return subprocess.Popen(
+    # The hook, then the dropout_lab this process imported (not whichever one the interpreter has installed).
+    source = Path(cli.__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(hook), str(source)]),
+               DROPOUT_LAB_TEST_CALL_DELAY=str(CALL_DELAY_S))
+    return subprocess.Popen(  # noqa: S603 - this interpreter on the test's own arguments
         [sys.executable, "-m", "dropout_lab.cli", "experiment", *CLI_ARGS, "--out", str(out), *extra],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True,  # its own process group: a signal to the group reaches every worker
@@ -242,7 +246,7 @@ def signal_group(child: subprocess.Popen, sig: int) -> tuple[str, str]:
 
 
 def resume(out: Path, jobs: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
+    return subprocess.run(  # noqa: S603 - this interpreter on the test's own arguments
         [sys.executable, "-m", "dropout_lab.cli", "experiment", "--resume", str(out), "--jobs", jobs, "--quiet"],
         capture_output=True, text=True, timeout=120,
     )
@@ -297,8 +301,9 @@ def test_sigint_to_the_parent_alone_stops_every_parallel_run(tmp_path):
 
 
 def test_sigkill_leaves_whole_files_and_resume_is_bit_for_bit(tmp_path, reference):
-    """No chance to clean up: results.json still says 'running', the checkpoints are whatever the
-    last atomic write left, and resuming must still reproduce the uninterrupted run exactly."""
+    """No chance to clean up: results.json still says 'interrupted' (what it says while the runs train),
+    the checkpoints are whatever the last atomic write left, and resuming must still reproduce the
+    uninterrupted run exactly."""
     out = tmp_path / "out"
     child = start_experiment(tmp_path, out)
     wait_for_progress(child, out)
@@ -307,7 +312,7 @@ def test_sigkill_leaves_whole_files_and_resume_is_bit_for_bit(tmp_path, referenc
     assert child.returncode == -signal.SIGKILL
 
     saved = json.loads((out / "results.json").read_text())  # whole JSON, never torn
-    assert saved["status"] == "running"
+    assert saved["status"] == "interrupted"
     leftovers = [
         p for p in (out / "checkpoints").iterdir() if not p.name.endswith("_latest.npz") and p.name != "config.json"
     ]

@@ -122,3 +122,79 @@ def test_config_round_trips_through_json():
     assert ExperimentConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
     with pytest.raises(ValueError, match="unknown experiment settings: colour"):
         ExperimentConfig.from_dict({**config.to_dict(), "colour": "red"})
+
+
+# ------------------------------------------------------------------------------ statuses
+def test_results_json_holds_only_the_documented_statuses(tmp_path, monkeypatch):
+    """While the runs train, results.json says 'interrupted' (what it is if the process dies), never
+    a status outside RUN_STATUSES."""
+    from dropout_lab.experiments import runner
+    from dropout_lab.experiments.results import RUN_STATUSES
+
+    seen = []
+    real_write = runner.write_results
+
+    def spy(results, out_dir):
+        real_write(results, out_dir)
+        seen.append(json.loads((out_dir / "results.json").read_text())["status"])
+
+    monkeypatch.setattr(runner, "write_results", spy)
+    run_experiment(ExperimentConfig(**{**TINY, "seeds": (0,)}), out_dir=tmp_path, progress=False)
+    assert seen == ["interrupted", "interrupted", "interrupted", "complete"]
+    assert set(seen) <= set(RUN_STATUSES) == {"complete", "diverged", "interrupted"}
+
+
+@pytest.mark.parametrize("status", ["running", None, 1])
+def test_read_results_refuses_an_undocumented_status(tmp_path, status):
+    from dropout_lab.errors import DataError
+
+    run_experiment(ExperimentConfig(**{**TINY, "seeds": (0,)}), out_dir=tmp_path, progress=False)
+    path = tmp_path / "results.json"
+    saved = json.loads(path.read_text())
+    path.write_text(json.dumps({**saved, "status": status}))
+    with pytest.raises(DataError, match=r"status must be one of complete, diverged, interrupted"):
+        read_results(tmp_path)
+    with pytest.raises(DataError, match="status"):
+        run_experiment(out_dir=tmp_path, resume=True, progress=False)
+
+
+def test_experiment_results_refuse_an_undocumented_status():
+    from dropout_lab.experiments import ExperimentResults
+
+    with pytest.raises(InvalidArgumentError, match="status must be one of complete, diverged, interrupted"):
+        ExperimentResults(ExperimentConfig(**TINY), [], status="running")
+
+
+# ------------------------------------------------------------------------------ CIFAR-10 loading
+def test_cifar10_batches_are_read_once_and_split_as_the_course_does(tmp_path, monkeypatch):
+    import dropout_lab.data
+    import dropout_lab.data.cifar10
+    from dropout_lab.data import get_cifar10_data, read_cifar10_batch
+    from dropout_lab.experiments import load_experiment_data
+
+    from ..data._batches import write_cifar_folder
+
+    folder = tmp_path / "cifar"
+    write_cifar_folder(folder, np.random.default_rng(0), rows=700, train_batches=2)
+    reads = []
+
+    def counting(path):
+        reads.append(str(path))
+        return read_cifar10_batch(path)
+
+    # Both names: the package's and the one get_cifar10_data calls.
+    monkeypatch.setattr(dropout_lab.data, "read_cifar10_batch", counting)
+    monkeypatch.setattr(dropout_lab.data.cifar10, "read_cifar10_batch", counting)
+    for dtype in ("float32", "float64"):
+        reads.clear()
+        config = ExperimentConfig(dataset="cifar10", data_dir=str(folder), num_train=300, dtype=dtype)
+        data = load_experiment_data(config)
+        train_reads = [r for r in reads if "data_batch" in r]
+        assert sorted(train_reads) == [str(folder / "data_batch_1"), str(folder / "data_batch_2")]
+        # 1,400 rows: 400 for training, 1,000 for validation, as get_cifar10_data splits them.
+        expected = get_cifar10_data(400, 1000, 0, root=folder, dtype=dtype)
+        np.testing.assert_array_equal(data["X_train"], expected["X_train"][:300])
+        np.testing.assert_array_equal(data["y_train"], expected["y_train"][:300])
+        np.testing.assert_array_equal(data["X_val"], expected["X_val"])
+        np.testing.assert_array_equal(data["y_val"], expected["y_val"])
+        assert data["X_train"].dtype == data["X_val"].dtype == np.dtype(dtype)

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import threading
 
-import pytest
-
 import numpy as np
+import pytest
 from threadpoolctl import threadpool_info
 
 from dropout_lab import _parallel
-from dropout_lab.experiments import ExperimentConfig, run_experiment, run_one
-from dropout_lab.experiments import runner
+from dropout_lab.experiments import ExperimentConfig, run_experiment, run_one, runner, scheduler
+from dropout_lab.experiments.results import RunResult
 
 
 def tiny_data() -> dict[str, np.ndarray]:
@@ -26,6 +25,14 @@ def tiny_data() -> dict[str, np.ndarray]:
     }
 
 
+def starter(config, data, flag):
+    """What run_experiment hands the scheduler: a run's Solver built (no checkpoints), stopped by ``flag``."""
+    def start_run(keep_prob, seed):
+        solver = runner._build_solver(config, keep_prob, seed, data, None, should_stop=flag)
+        return scheduler.Run(solver, keep_prob, seed)
+    return start_run
+
+
 def blas_threads() -> list[int]:
     return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
 
@@ -34,15 +41,18 @@ def test_runs_in_threads_get_one_blas_thread_each_and_the_limits_are_restored(mo
     data = tiny_data()
     config = ExperimentConfig(keep_probs=(1.0, 0.5, 0.25), hidden_dims=(8,), num_train=30, epochs=2,
                               batch_size=10, checkpoint_every=0)
+    # First, so that every library a run loads (numba loads SciPy's BLAS) is loaded before the limits
+    # are read.
+    serial = [run_one(config, k, 0, data) for k in config.keep_probs]
     seen: list[tuple[str, list[int], int]] = []
-    real_advance = runner._Run.advance
+    real_advance = scheduler.Run.advance
 
     def spy(self, epochs=None):
         seen.append((threading.current_thread().name, blas_threads(), _parallel.available_threads()))
         return real_advance(self, epochs)
 
-    monkeypatch.setattr(runner._Run, "advance", spy)
-    monkeypatch.setattr(runner, "available_threads", lambda: 2)  # as on a 2-core machine
+    monkeypatch.setattr(scheduler.Run, "advance", spy)
+    monkeypatch.setattr(scheduler, "available_threads", lambda: 2)  # as on a 2-core machine
     before = (blas_threads(), _parallel._limit)
     parallel = run_experiment(config, data=data, jobs=2, progress=False)
     assert (blas_threads(), _parallel._limit) == before
@@ -50,7 +60,6 @@ def test_runs_in_threads_get_one_blas_thread_each_and_the_limits_are_restored(mo
     for name, blas, elementwise in seen:
         assert name.startswith("dropout-lab-run")
         assert all(n == 1 for n in blas) and elementwise == 1
-    serial = [run_one(config, k, 0, data) for k in config.keep_probs]
     by_keep = {r.keep_prob: r for r in parallel.runs}
     for expected in serial:
         got = by_keep[expected.keep_prob]
@@ -71,14 +80,14 @@ def test_a_failing_run_stops_the_others_and_is_raised(monkeypatch):
     data = tiny_data()
     config = ExperimentConfig(keep_probs=(1.0, 0.5, 0.25, 0.75), hidden_dims=(8,), num_train=30, epochs=3,
                               batch_size=10, checkpoint_every=0)
-    real_advance = runner._Run.advance
+    real_advance = scheduler.Run.advance
 
     def failing(self, epochs=None):
         if self.keep_prob == 0.5 and self.solver.epoch == 1:
             raise RuntimeError("boom")
         return real_advance(self, epochs)
 
-    monkeypatch.setattr(runner._Run, "advance", failing)
+    monkeypatch.setattr(scheduler.Run, "advance", failing)
     with pytest.raises(RuntimeError, match="boom"):
         run_experiment(config, data=data, jobs=2, progress=False)
 
@@ -91,24 +100,24 @@ def test_runs_advance_round_robin_within_the_window(monkeypatch):
                               epochs=3, batch_size=10, checkpoint_every=0)
     serial = {k: run_one(config, k, 0, data) for k in config.keep_probs}
     order: list[tuple[float, int]] = []
-    real_advance = runner._Run.advance
+    real_advance = scheduler.Run.advance
 
     def spy(self, epochs=None):
         assert epochs == 1
         order.append((self.keep_prob, self.solver.epoch))
         return real_advance(self, epochs)
 
-    monkeypatch.setattr(runner._Run, "advance", spy)
+    monkeypatch.setattr(scheduler.Run, "advance", spy)
     todo = [(k, 0) for k in config.keep_probs]
-    pool = runner._Interleaved(config, todo, data, None, runner._StopFlag(), workers=1, window=3)
+    pool = scheduler.Scheduler(todo, starter(config, data, None), scheduler.StopFlag(), workers=1, window=3)
     pool._work()  # in this thread
     assert order == [
         (1.0, 0), (0.9, 0), (0.75, 0), (1.0, 1), (0.9, 1), (0.75, 1), (1.0, 2), (0.5, 0), (0.9, 2),
         (0.75, 2), (0.5, 1), (0.5, 2),
     ]
     items = [pool.done.get_nowait() for _ in range(4 * 3 + 4)]
-    epochs = [(i.keep_prob, i.val_acc) for i in items if isinstance(i, runner._EpochDone)]
-    results = [i for i in items if isinstance(i, runner.RunResult)]
+    epochs = [(i.keep_prob, i.val_acc) for i in items if isinstance(i, scheduler.EpochDone)]
+    results = [i for i in items if isinstance(i, RunResult)]
     assert [r.keep_prob for r in results] == [1.0, 0.9, 0.75, 0.5]
     assert [k for k, _ in epochs] == [k for k, _ in order]  # one progress event per epoch, in order
     for r in results:
@@ -122,16 +131,18 @@ def test_a_stop_request_ends_started_runs_as_interrupted_and_starts_no_more():
     data = tiny_data()
     config = ExperimentConfig(keep_probs=(1.0, 0.9, 0.75), hidden_dims=(8,), num_train=30,
                               epochs=3, batch_size=10, checkpoint_every=0)
-    flag = runner._StopFlag()
-    pool = runner._Interleaved(config, [(k, 0) for k in config.keep_probs], data, None, flag, workers=1, window=2)
+    flag = scheduler.StopFlag()
+    pool = scheduler.Scheduler([(k, 0) for k in config.keep_probs], starter(config, data, flag), flag, workers=1,
+                               window=2)
     first = pool._next()
-    run = runner._Run(runner._build_solver(config, *first, data, None, should_stop=flag), *first)
+    assert isinstance(first, tuple)
+    run = pool.start_run(*first)
     assert run.advance(1) is False
     pool.ready.append(run)
     flag.request()
     pool._work()
     result = pool.done.get_nowait()
-    assert isinstance(result, runner.RunResult)
+    assert isinstance(result, RunResult)
     assert result.status == "interrupted" and result.keep_prob == 1.0
     assert len(result.loss_history) == 3 + 1  # one more step after the request, then the checkpoint
     assert pool.done.empty() and list(pool.pending) == [(0.9, 0), (0.75, 0)]
@@ -152,7 +163,7 @@ def test_a_failure_in_the_calling_thread_stops_the_runs_before_it_is_raised(tmp_
 
     monkeypatch.setattr(runner, "write_results", failing_write)
     before = threading.active_count()
-    monkeypatch.setattr(runner._Run, "advance", _finish_first_run(runner._Run.advance))
+    monkeypatch.setattr(scheduler.Run, "advance", _finish_first_run(scheduler.Run.advance))
     with pytest.raises(OSError, match="disk full"):
         run_experiment(config, out_dir=tmp_path, data=data, jobs=2, progress=False)
     assert threading.active_count() == before  # no run left training in the background
@@ -163,3 +174,24 @@ def _finish_first_run(real_advance):
     def advance(self, epochs=None):
         return real_advance(self, None if self.keep_prob == 1.0 else epochs)
     return advance
+
+
+def test_serial_is_the_scheduler_with_one_worker_the_calling_thread(monkeypatch):
+    """jobs=1: the same epoch-by-epoch scheduler, one run at a time in order, on the calling thread
+    (where Python handles signals), with no thread limits."""
+    data = tiny_data()
+    config = ExperimentConfig(keep_probs=(1.0, 0.5), hidden_dims=(8,), num_train=30, epochs=2, batch_size=10,
+                              checkpoint_every=0)
+    calls: list[tuple[str, float, int, int | None]] = []
+    real_advance = scheduler.Run.advance
+
+    def spy(self, epochs=None):
+        calls.append((threading.current_thread().name, self.keep_prob, self.solver.epoch, epochs))
+        return real_advance(self, epochs)
+
+    monkeypatch.setattr(scheduler.Run, "advance", spy)
+    before = threading.active_count()
+    run_experiment(config, data=data, jobs=1, progress=False)
+    assert threading.active_count() == before
+    main = threading.main_thread().name
+    assert calls == [(main, 1.0, 0, 1), (main, 1.0, 1, 1), (main, 0.5, 0, 1), (main, 0.5, 1, 1)]

@@ -1,15 +1,10 @@
 """The dropout regularization experiment: configuration, runner, statistics and plots."""
 
-from .config import DATASETS, ExperimentConfig
+from ..data import DATASETS
+from .config import ExperimentConfig
 from .plot import plot_accuracy
-from .runner import (
-    ExperimentResults,
-    RunResult,
-    load_experiment_data,
-    read_results,
-    run_experiment,
-    run_one,
-)
+from .results import ExperimentResults, RunResult, read_results
+from .runner import load_experiment_data, run_experiment, run_one
 from .stats import (
     Interval,
     KeepProbSummary,

@@ -15,19 +15,18 @@ from .._validation import (
     check_positive_real,
     check_seed,
 )
+from ..data import DATASETS
 from ..errors import InvalidArgumentError, InvalidTypeError
 from ..optim import UPDATE_RULES
 
-DATASETS = ("digits", "cifar10")
 
-
-def _tuple_of(name: str, values: Any) -> tuple:
+def _tuple_of(name: str, values: Any) -> tuple[Any, ...]:
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
         raise InvalidTypeError(f"{name} must be a sequence, got {type(values).__name__}")
-    values = tuple(values)
-    if not values:
+    items = tuple(values)
+    if not items:
         raise InvalidArgumentError(f"{name} must not be empty")
-    return values
+    return items
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,9 @@ class ExperimentConfig:
     checkpoint_every: int = 1
 
     def __post_init__(self) -> None:
-        keep = tuple(check_keep_prob(f"keep_probs[{i}]", k) for i, k in enumerate(_tuple_of("keep_probs", self.keep_probs)))
+        keep = tuple(
+            check_keep_prob(f"keep_probs[{i}]", k) for i, k in enumerate(_tuple_of("keep_probs", self.keep_probs))
+        )
         if len(set(keep)) != len(keep):
             raise InvalidArgumentError(f"keep_probs must not repeat a value, got {list(keep)}")
         hidden = tuple(
@@ -115,7 +116,7 @@ class ExperimentConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "ExperimentConfig":
+    def from_dict(cls, values: dict[str, Any]) -> ExperimentConfig:
         """Inverse of :meth:`to_dict`; unknown keys are an error naming them."""
         if not isinstance(values, dict):
             raise InvalidTypeError(f"an experiment config must be a JSON object, got {type(values).__name__}")

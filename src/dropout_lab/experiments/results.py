@@ -1,0 +1,191 @@
+"""The experiment's results schema: one record per run, the experiment's record, and ``results.json``
+(written atomically, read back with every field checked)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from dataclasses import asdict, dataclass, field
+from numbers import Real
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .. import __version__
+from .._io import atomic_write_text
+from .._validation import check_keep_prob, check_seed
+from ..errors import DataError, DropoutLabError, InvalidArgumentError, InvalidTypeError
+from .config import ExperimentConfig
+
+if TYPE_CHECKING:
+    from .stats import KeepProbSummary
+
+RESULTS_NAME = "results.json"
+RESULTS_FORMAT = 1
+#: The statuses of a run and of a whole experiment, the only ones ``results.json`` holds:
+#: 'complete'; 'diverged' (a run's loss or gradients became non-finite); 'interrupted' (stopped, or
+#: still training while the file is written: resumable).
+RUN_STATUSES = ("complete", "diverged", "interrupted")
+
+
+def _check_status(name: str, value: Any) -> str:
+    if not isinstance(value, str) or value not in RUN_STATUSES:
+        raise InvalidArgumentError(f"{name} must be one of {', '.join(RUN_STATUSES)}, got {value!r}")
+    return value
+
+
+@dataclass
+class RunResult:
+    """One training run. Histories: loss per iteration; accuracies per epoch (epochs + 1 entries,
+    the first measured before training). ``status`` is 'complete', 'diverged' or 'interrupted'."""
+
+    keep_prob: float
+    seed: int
+    loss_history: list[float]
+    train_acc_history: list[float]
+    val_acc_history: list[float]
+    final_train_acc: float
+    final_val_acc: float
+    best_val_acc: float
+    wall_s: float
+    status: str = "complete"
+    message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RunResult:
+        """Inverse of :meth:`to_dict`, checking every field (records come from files)."""
+        if not isinstance(values, dict):
+            raise InvalidTypeError(f"a run record must be a JSON object, got {type(values).__name__}")
+        fields = list(cls.__dataclass_fields__)
+        required = fields[:-2]  # status and message have defaults
+        missing = [f for f in required if f not in values]
+        if missing:
+            raise InvalidArgumentError(f"a run record lacks {', '.join(missing)}")
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            raise InvalidArgumentError(f"a run record has unknown fields: {', '.join(unknown)}")
+        check_keep_prob("keep_prob", values["keep_prob"])
+        if check_seed("seed", values["seed"]) is None:
+            raise InvalidArgumentError("seed of a run record must be an integer, got None")
+        for name in ("loss_history", "train_acc_history", "val_acc_history"):
+            history = values[name]
+            if not isinstance(history, list) or not all(
+                isinstance(v, Real) and not isinstance(v, bool) for v in history
+            ):
+                raise InvalidArgumentError(f"{name} of a run record must be a list of numbers")
+        for name in ("final_train_acc", "final_val_acc", "best_val_acc", "wall_s"):
+            if not isinstance(values[name], Real) or isinstance(values[name], bool):
+                raise InvalidArgumentError(f"{name} of a run record must be a number, got {values[name]!r}")
+        _check_status("status of a run record", values.get("status", "complete"))
+        if values.get("message") is not None and not isinstance(values["message"], str):
+            raise InvalidArgumentError("message of a run record must be a string or null")
+        return cls(**values)
+
+
+def versions() -> dict[str, str]:
+    """The versions a result was computed with: dropout-lab's, NumPy's and Python's."""
+    return {"dropout_lab": __version__, "numpy": np.__version__, "python": platform.python_version()}
+
+
+@dataclass
+class ExperimentResults:
+    """What :func:`~dropout_lab.experiments.run_experiment` returns and writes to ``results.json``.
+
+    ``status``: 'complete', 'interrupted' (stopped by a signal, or still training when the file was
+    written; resumable) or 'diverged' (a run's loss or gradients became non-finite; the other runs
+    completed).
+    """
+
+    config: ExperimentConfig
+    runs: list[RunResult]
+    status: str = "complete"
+    versions: dict[str, str] = field(default_factory=versions)
+
+    def __post_init__(self) -> None:
+        _check_status("status", self.status)
+
+    @property
+    def summary(self) -> list[KeepProbSummary]:
+        from .stats import summarize  # SciPy and the statistics load only when a summary is asked for
+
+        return summarize([r for r in self.runs if r.status == "complete"])
+
+    def to_dict(self) -> dict[str, Any]:
+        from .stats import summary_to_dict
+
+        return {
+            "format": RESULTS_FORMAT,
+            "status": _check_status("status", self.status),
+            "config": self.config.to_dict(),
+            "versions": self.versions,
+            "summary": summary_to_dict(self.summary),
+            "runs": [r.to_dict() for r in self.runs],
+        }
+
+
+def check_folder(name: str, value: Any) -> Path:
+    """A folder path argument: a non-empty str or os.PathLike."""
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        raise InvalidTypeError(
+            f"{name} must be a folder path (str or os.PathLike), got {value!r} ({type(value).__name__})"
+        )
+    return Path(value)
+
+
+def read_results(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and check ``results.json`` from an experiment folder: its format, status, config and run
+    records."""
+    path = check_folder("out_dir", out_dir) / RESULTS_NAME
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise DataError(f"{path} does not exist: is {out_dir} an experiment's output folder?") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # nested thousands deep
+        raise DataError(f"{path} cannot be read as JSON: {exc}") from exc
+    if not isinstance(values, dict) or values.get("format") != RESULTS_FORMAT or "config" not in values:
+        raise DataError(f"{path} is not a dropout-lab results file (format {RESULTS_FORMAT})")
+    parse_results(values, path)
+    return values
+
+
+def parse_results(values: dict[str, Any], path: Path) -> tuple[ExperimentConfig, list[RunResult]]:
+    """The config and run records of a results file's ``values``; DataError naming ``path`` if any is
+    malformed, a pair repeats or lies outside the config's keep_probs x seeds."""
+    try:
+        config = ExperimentConfig.from_dict(values["config"])
+        runs = values.get("runs", [])
+        if not isinstance(runs, list):
+            raise InvalidArgumentError(f"runs must be a list of run records, got {type(runs).__name__}")
+        records = []
+        for i, record in enumerate(runs):
+            try:
+                records.append(RunResult.from_dict(record))
+            except DropoutLabError as exc:
+                raise InvalidArgumentError(f"runs[{i}]: {exc}") from exc
+        _check_status("status", values.get("status"))
+    except DropoutLabError as exc:
+        raise DataError(f"{path}: {exc}") from exc
+    pairs = [(r.keep_prob, r.seed) for r in records]
+    if len(set(pairs)) != len(pairs):
+        raise DataError(f"{path}: a (keep_prob, seed) pair appears twice among the runs")
+    unknown = [p for p in pairs if p[0] not in config.keep_probs or p[1] not in config.seeds]
+    if unknown:
+        raise DataError(f"{path}: runs {unknown} are not in the config's keep_probs x seeds")
+    return config, records
+
+
+def write_results(results: ExperimentResults, out_dir: Path) -> None:
+    """Write ``out_dir/results.json`` atomically (a reader sees the old file or the new, never a part)."""
+    text = json.dumps(results.to_dict(), indent=2, allow_nan=False, default=_json_default)
+    atomic_write_text(out_dir / RESULTS_NAME, text + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")

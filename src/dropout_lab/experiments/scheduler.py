@@ -1,0 +1,272 @@
+"""Scheduling the experiment's runs: a stop flag set by SIGINT/SIGTERM, and worker threads that train
+the runs an epoch at a time, round robin, with the BLAS and elementwise threads divided among them.
+
+Serial execution is the same scheduler with one worker (and a window of one run: each run trains to
+its end before the next starts).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .._parallel import available_threads, limit_threads
+from ..errors import TrainingDivergedError
+from ..solver import Solver
+from .results import RunResult
+
+# Every run in the window holds its parameters and optimizer state (48 MB for the exercise's net): the
+# window bounds that, and 4 runs per thread keep the threads' loads even.
+RUNS_PER_WORKER = 4
+
+
+class StopFlag:
+    """Set by SIGINT/SIGTERM (or by a failed run); polled between iterations by every run, in whatever
+    thread, so that a run always stops in a consistent state."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def __call__(self) -> bool:
+        return self._event.is_set()
+
+    def request(self, *_: Any) -> None:
+        self._event.set()
+
+
+@contextlib.contextmanager
+def catch_stop_signals(flag: StopFlag) -> Iterator[None]:
+    """SIGINT and SIGTERM set ``flag`` inside this block instead of raising (main thread only: Python
+    delivers signals there); the previous handlers come back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, flag.request) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def threads_per_run(n: int) -> Iterator[None]:
+    """Limit the BLAS (and any OpenMP runtime) and dropout-lab's elementwise threads to ``n`` per call
+    while runs share the process. Both limits are process-wide and restored afterwards. Without them
+    every run's matrix products would ask the BLAS for all the cores at once, oversubscribing them."""
+    from threadpoolctl import threadpool_limits  # only where runs share the process
+
+    with threadpool_limits(limits=n), limit_threads(n):
+        yield
+
+
+class Run:
+    """One run's Solver, trained a few epochs at a time (the scheduler interleaves runs)."""
+
+    def __init__(self, solver: Solver, keep_prob: float, seed: int) -> None:
+        self.solver, self.keep_prob, self.seed = solver, keep_prob, seed
+        self.status: str = "complete"
+        self.message: str | None = None
+        self.wall = 0.0
+        self.done = False
+
+    def advance(self, epochs: int | None = None) -> bool:
+        """Train ``epochs`` more epochs (None: to the end); True once the run is over."""
+        solver = self.solver
+        start = time.perf_counter()
+        try:
+            solver.train(epochs)
+        except TrainingDivergedError as exc:
+            self.status, self.message = "diverged", str(exc)
+            self.done = True
+        self.wall += time.perf_counter() - start
+        if solver.interrupted:
+            self.status, self.message = "interrupted", f"stopped at iteration {solver.iteration}; resumable"
+            self.done = True
+        elif solver.finished:
+            self.done = True
+        if self.done and self.status != "interrupted" and solver.checkpoint_name is not None:
+            # A finished run lives in results.json; its checkpoint is only needed to resume it.
+            Path(f"{solver.checkpoint_name}_latest.npz").unlink(missing_ok=True)
+        return self.done
+
+    def result(self) -> RunResult:
+        solver = self.solver
+        return RunResult(
+            keep_prob=self.keep_prob,
+            seed=self.seed,
+            loss_history=[float(v) for v in solver.loss_history],
+            train_acc_history=[float(v) for v in solver.train_acc_history],
+            val_acc_history=[float(v) for v in solver.val_acc_history],
+            final_train_acc=float(solver.train_acc_history[-1]) if solver.train_acc_history else float("nan"),
+            final_val_acc=float(solver.val_acc_history[-1]) if solver.val_acc_history else float("nan"),
+            best_val_acc=float(solver.best_val_acc),
+            wall_s=self.wall,
+            status=self.status,
+            message=self.message,
+        )
+
+
+@dataclass(frozen=True)
+class EpochDone:
+    """A run finished an epoch (for the progress bar)."""
+
+    keep_prob: float
+    seed: int
+    val_acc: float
+
+
+#: Builds (or restores from its checkpoint) the run of a (keep probability, seed) pair.
+StartRun = Callable[[float, int], Run]
+
+
+class Scheduler:
+    """Train runs on ``workers`` threads, one epoch at a time, round robin over up to ``window`` runs.
+
+    A thread starts a new run while the window has room, else takes the run that has waited longest;
+    it trains one epoch and puts the run back at the end of the queue. So the runs in the window
+    advance together and the threads run out of work together: 5 runs on 2 threads end after 2.5
+    runs' time, where a run per thread leaves one thread idle for the fifth run's whole length.
+    Finished epochs, finished runs and a run's exception go to ``done``, which the calling thread reads.
+    """
+
+    def __init__(
+        self, todo: list[tuple[float, int]], start_run: StartRun, flag: StopFlag, workers: int, window: int
+    ) -> None:
+        self.start_run, self.flag = start_run, flag
+        self.pending = collections.deque(todo)  # not started
+        self.ready: collections.deque[Run] = collections.deque()  # started, waiting for their next epoch
+        self.window = max(window, workers)  # >= workers: an idle thread always finds work if any is left
+        self.active = 0
+        self.lock = threading.Lock()
+        self.done: queue.Queue[RunResult | EpochDone | BaseException] = queue.Queue()
+        # One worker is the calling thread (see drain).
+        self.threads = [
+            threading.Thread(target=self._work, name=f"dropout-lab-run-{i}", daemon=True)
+            for i in range(workers if workers > 1 else 0)
+        ]
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def alive(self) -> bool:
+        return any(thread.is_alive() for thread in self.threads)
+
+    def join(self) -> None:
+        for thread in self.threads:
+            thread.join()
+
+    def drain(
+        self, on_epoch: Callable[[EpochDone], None], on_result: Callable[[RunResult], None]
+    ) -> BaseException | None:
+        """Train every run and pass what the workers report to ``on_epoch`` and ``on_result`` in this
+        thread. Returns the first exception a run raised (it also set the stop flag, so that the other
+        runs end as 'interrupted'), or None. An exception in a callback stops the runs and waits for
+        them before it is raised.
+
+        One worker is this thread itself, so that a signal (which Python handles in the main thread)
+        stops its run at the next step; several are threads of their own, while this one waits for
+        their reports and so handles signals promptly.
+        """
+        failure: BaseException | None = None
+
+        def report(item: RunResult | EpochDone | BaseException) -> None:
+            nonlocal failure
+            if isinstance(item, BaseException):
+                failure = failure or item
+            elif isinstance(item, EpochDone):
+                on_epoch(item)
+            else:
+                on_result(item)
+
+        if not self.threads:
+            while (next_item := self._next()) is not None:
+                self._step(next_item)
+                while not self.done.empty():
+                    report(self.done.get_nowait())
+            return failure
+        self.start()
+        try:
+            while self.alive() or not self.done.empty():
+                try:
+                    # A timeout, so that the signal handlers run promptly in this thread.
+                    report(self.done.get(timeout=0.1))
+                except queue.Empty:
+                    continue
+        finally:
+            if self.alive():  # this thread failed (writing results.json, say): stop the runs first
+                self.flag.request()
+                self.join()
+        return failure
+
+    def _next(self) -> Run | tuple[float, int] | None:
+        with self.lock:
+            # Fill the window first, then go round it.
+            if self.pending and not self.flag() and self.active < self.window:
+                self.active += 1
+                return self.pending.popleft()
+            if self.ready:
+                return self.ready.popleft()
+            return None  # what is left is running in other threads
+
+    def _work(self) -> None:
+        """A worker: take runs an epoch at a time until none is left."""
+        while (item := self._next()) is not None:
+            self._step(item)
+
+    def _step(self, item: Run | tuple[float, int]) -> None:
+        """Start ``item`` (a pair) or take it (a run), train it one epoch and report on ``done``."""
+        try:
+            run = item if isinstance(item, Run) else self.start_run(*item)
+            epoch = run.solver.epoch
+            # After a stop request a started run trains one step, then checkpoints and ends.
+            finished = run.advance(1)
+            if run.solver.epoch > epoch:
+                self.done.put(EpochDone(run.keep_prob, run.seed, run.solver.val_acc_history[-1]))
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread, which raises it
+            self.flag.request()
+            with self.lock:
+                self.active -= 1
+            self.done.put(exc)
+            return
+        if finished:
+            with self.lock:
+                self.active -= 1
+            self.done.put(run.result())
+        else:
+            with self.lock:
+                self.ready.append(run)
+
+
+def run_all(
+    todo: list[tuple[float, int]],
+    start_run: StartRun,
+    *,
+    jobs: int,
+    flag: StopFlag,
+    on_epoch: Callable[[EpochDone], None],
+    on_result: Callable[[RunResult], None],
+) -> BaseException | None:
+    """Train every (keep probability, seed) pair of ``todo`` on ``min(jobs, len(todo))`` threads, with
+    SIGINT and SIGTERM setting ``flag`` meanwhile; see :meth:`Scheduler.drain` for the callbacks and
+    what is returned.
+
+    With several workers the BLAS and elementwise threads are divided among them (``cores // jobs``
+    each, at least one) while they run. With one worker the runs train one after another, each with
+    every thread the process has.
+    """
+    workers = max(1, min(jobs, len(todo)))
+    window = 1 if workers == 1 else RUNS_PER_WORKER * workers  # one worker has no loads to balance
+    scheduler = Scheduler(todo, start_run, flag, workers, window)
+    limits = threads_per_run(max(1, available_threads() // jobs)) if workers > 1 else contextlib.nullcontext()
+    with catch_stop_signals(flag), limits:
+        return scheduler.drain(on_epoch, on_result)
