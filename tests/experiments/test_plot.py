@@ -171,7 +171,7 @@ def test_importing_the_library_does_not_import_matplotlib():
     script = (
         "import sys\n"
         "import dropout_lab\n"
-        "import dropout_lab.experiments.plot, dropout_lab.experiments.stats, dropout_lab._progress\n"
+        "import dropout_lab.experiments.plot, dropout_lab.experiments.stats, dropout_lab.experiments.runner\n"
         "loaded = sorted(name for name in sys.modules if name.split('.')[0] == 'matplotlib')\n"
         "assert not loaded, loaded\n"
     )

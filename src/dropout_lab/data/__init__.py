@@ -46,10 +46,6 @@ __all__ = [
     "stratified_split",
 ]
 
-# TRANSITIONAL, not public: experiments/runner.py still imports the course's spelling from here. The
-# lead removes this line when runner.py imports get_cifar10_data (the course's names are in
-# dropout_lab.course).
-get_CIFAR10_data = get_cifar10_data
 
 _LOADERS: dict[str, Callable[..., dict[str, np.ndarray]]] = {"digits": get_digits_data, "cifar10": get_cifar10_data}
 #: The names :func:`load_dataset` accepts.

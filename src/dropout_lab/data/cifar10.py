@@ -56,6 +56,8 @@ TEST_BATCH = "test_batch"
 #: Every batch file a complete CIFAR-10 folder holds.
 BATCH_FILES = (*TRAIN_BATCHES, TEST_BATCH)
 _ROW = 3 * 32 * 32
+_MAX_ROWS_PER_BATCH = 10_000  # the release's batch size: a bound on what one training batch can hold
+_MAX_TRAINING = 49_000  # the course's training split, the release's 50,000 less 1,000 for validation
 _NUM_CLASSES = len(CIFAR10_CLASSES)
 _DOWNLOAD_HINT = "download it with `dropout-lab data download cifar10` (or dropout_lab.data.download_cifar10())"
 
@@ -250,7 +252,7 @@ def load_cifar10(root: str | os.PathLike[str] | None = None) -> tuple[np.ndarray
 
 
 def get_cifar10_data(
-    num_training: int = 49000,
+    num_training: int | None = 49000,
     num_validation: int = 1000,
     num_test: int = 1000,
     subtract_mean: bool = True,
@@ -267,7 +269,9 @@ def get_cifar10_data(
     the split needs are read.
 
     Args:
-        num_training: >= 1. num_validation, num_test: >= 0.
+        num_training: >= 1; or None for as many as the folder holds less the validation rows, at most
+            49,000 (what the experiment trains on: the whole release, or a sample of it).
+        num_validation, num_test: >= 0.
         subtract_mean: subtract the training split's mean image.
         root: the CIFAR folder or the data root that holds it (see :func:`resolve_cifar10_dir`).
         dtype: float64 (the course's) or float32 (half the memory); the mean is computed exactly in
@@ -283,7 +287,8 @@ def get_cifar10_data(
             files hold (the message says how many they hold).
         DataError: as :func:`load_cifar10`.
     """
-    num_training = check_positive_int("num_training", num_training)
+    if num_training is not None:
+        num_training = check_positive_int("num_training", num_training)
     num_validation = check_positive_int("num_validation", num_validation, allow_zero=True)
     num_test = check_positive_int("num_test", num_test, allow_zero=True)
     subtract_mean = check_bool("subtract_mean", subtract_mean)
@@ -292,7 +297,8 @@ def get_cifar10_data(
     train_paths = _train_batch_paths(folder)
     test_path = _test_batch_path(folder)
 
-    needed = num_training + num_validation
+    # Without num_training every batch is read (once); with it, only as many as the split needs.
+    needed = len(train_paths) * _MAX_ROWS_PER_BATCH if num_training is None else num_training + num_validation
     datas, labels = [], []
     have = 0
     for path in train_paths:
@@ -302,6 +308,13 @@ def get_cifar10_data(
         datas.append(data)
         labels.append(y)
         have += data.shape[0]
+    if num_training is None:
+        if have <= num_validation:
+            raise DataError(
+                f"{folder} holds {have} training images; more than num_validation = {num_validation} are needed"
+            )
+        num_training = min(_MAX_TRAINING, have - num_validation)
+        needed = num_training + num_validation
     if have < needed:
         raise InvalidArgumentError(
             f"num_training + num_validation = {num_training} + {num_validation} = {needed} training "

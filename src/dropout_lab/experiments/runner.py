@@ -18,7 +18,7 @@ from .._io import atomic_write_text
 from .._validation import check_keep_prob, check_positive_int, check_seed
 from ..errors import DataError, DropoutLabError, InvalidArgumentError, InvalidTypeError
 from ..models import FullyConnectedNet
-from ..optim._fused import requested as kernels_requested
+from ..optim import kernels
 from ..solver import Solver
 from .config import ExperimentConfig
 from .results import (
@@ -49,7 +49,11 @@ def load_experiment_data(config: ExperimentConfig) -> dict[str, np.ndarray]:
     """
     _check_config(config)
     if config.dataset == "cifar10":
-        full = _load_cifar10_split(config)
+        from ..data import get_cifar10_data
+
+        # The course's split: the rows the folder holds (at most 49,000) then 1,000 for validation, each
+        # batch read once; the test batch is checked but not used.
+        full = get_cifar10_data(None, 1000, 0, root=config.data_dir, dtype=config.dtype)
     else:
         from ..data import get_digits_data
 
@@ -72,41 +76,6 @@ def load_experiment_data(config: ExperimentConfig) -> dict[str, np.ndarray]:
         "X_val": np.ascontiguousarray(full["X_val"][:num_val], dtype=dtype),
         "y_val": np.asarray(full["y_val"][:num_val], dtype=np.int64),
     }
-
-
-_CIFAR_VALIDATION = 1000
-_CIFAR_MAX_TRAINING = 49_000
-
-
-def _load_cifar10_split(config: ExperimentConfig) -> dict[str, np.ndarray]:
-    """The course's split (training rows, then 1,000 validation rows, mean of the training rows
-    subtracted), over however many training batches the folder holds (49,000 + 1,000 for the full
-    release), each batch read once. The same arrays as ``get_cifar10_data(num_training, 1000, 0)``
-    with ``num_training`` the rows the folder holds less the validation's, at most 49,000."""
-    from ..data import read_cifar10_batch, resolve_cifar10_dir
-    from ..data.cifar10 import _test_batch_path, _train_batch_paths
-
-    folder = resolve_cifar10_dir(config.data_dir)
-    batches = [read_cifar10_batch(path) for path in _train_batch_paths(folder)]
-    available = sum(len(labels) for _, labels in batches)
-    if available <= _CIFAR_VALIDATION:
-        raise DataError(
-            f"{folder} holds {available} training images; the experiment needs more than {_CIFAR_VALIDATION} "
-            "(the validation split)"
-        )
-    _test_batch_path(folder)  # an incomplete download is refused, as get_cifar10_data refuses it
-    num_training = min(_CIFAR_MAX_TRAINING, available - _CIFAR_VALIDATION)
-    needed = num_training + _CIFAR_VALIDATION
-    rows = np.concatenate([data for data, _ in batches])[:needed].reshape(-1, 3, 32, 32)  # uint8, channels first
-    labels = np.concatenate([y for _, y in batches])[:needed]
-    del batches
-    dtype = np.dtype(config.dtype)
-    # The mean of uint8 values summed in float64 is exact, then rounded once to the dtype.
-    mean_image = rows[:num_training].mean(axis=0, dtype=np.float64).astype(dtype)
-    X_train, X_val = rows[:num_training].astype(dtype), rows[num_training:].astype(dtype)
-    X_train -= mean_image  # in place: no second copy of the training images
-    X_val -= mean_image
-    return {"X_train": X_train, "y_train": labels[:num_training], "X_val": X_val, "y_val": labels[num_training:]}
 
 
 # ------------------------------------------------------------------------------------------ runs
@@ -330,7 +299,7 @@ def run_experiment(
     if config is None:
         raise InvalidArgumentError("config is required (an ExperimentConfig)")
     config = _check_config(config)
-    kernels_requested()  # a bad DROPOUT_LAB_KERNELS fails before anything is written
+    kernels()  # a bad DROPOUT_LAB_KERNELS fails before anything is written
     if data is None:
         data = load_experiment_data(config)
     if out is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import contextvars
 import queue
 import signal
 import threading
@@ -150,7 +151,11 @@ class Scheduler:
         self.done: queue.Queue[RunResult | EpochDone | BaseException] = queue.Queue()
         # One worker is the calling thread (see drain).
         self.threads = [
-            threading.Thread(target=self._work, name=f"dropout-lab-run-{i}", daemon=True)
+            # Each thread runs in a copy of the caller's context, so that a use_kernels() block (a
+            # ContextVar) and NumPy's errstate reach the runs, as they do with one worker.
+            threading.Thread(
+                target=contextvars.copy_context().run, args=(self._work,), name=f"dropout-lab-run-{i}", daemon=True
+            )
             for i in range(workers if workers > 1 else 0)
         ]
 
