@@ -1,20 +1,21 @@
-"""Tests for dropout_lab.experiments.stats: t quantiles, intervals, verdicts and the summary table."""
+"""Tests for dropout_lab.experiments.stats: the t multiplier, intervals, verdicts and the summary."""
 
 from __future__ import annotations
 
 import json
 import math
-import re
+import subprocess
+import sys
 from statistics import NormalDist
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import scipy.stats
 from hypothesis import given
 from hypothesis import strategies as st
 
 from dropout_lab.errors import InvalidArgumentError, InvalidTypeError
-from dropout_lab.experiments import stats
 from dropout_lab.experiments.stats import (
     HELPED,
     HURT,
@@ -22,15 +23,18 @@ from dropout_lab.experiments.stats import (
     NOT_ENOUGH_SEEDS,
     Interval,
     KeepProbSummary,
-    format_summary_table,
+    check_confidence,
+    check_summary_rows,
     mean_ci,
     paired_difference,
     summarize,
     summary_to_dict,
-    t_cdf,
-    t_quantile,
+    t_critical,
     verdict,
 )
+from dropout_lab.experiments.table import format_summary_table
+
+from ._runs import experiment_runs, run_record
 
 # Published two-sided table values (11-12 significant digits), t_{q, df}.
 T_TABLE = [
@@ -50,128 +54,70 @@ T_95_2 = 2.91998558035
 Z_975 = 1.959963984540054  # the standard normal's 0.975 quantile
 
 
-# ------------------------------------------------------------------------------ t distribution
+# ------------------------------------------------------------------------------ the t multiplier
 
 
 @pytest.mark.parametrize(("q", "df", "expected"), T_TABLE)
-def test_t_quantile_matches_published_tables(q, df, expected):
-    assert t_quantile(q, df) == pytest.approx(expected, abs=1e-10)
+def test_t_critical_matches_published_tables(q, df, expected):
+    # The two-sided interval at confidence 2q - 1 from df + 1 values uses t_{q, df}.
+    assert t_critical(2 * q - 1, df + 1) == pytest.approx(expected, abs=1e-10)
 
 
-@pytest.mark.parametrize(("q", "df", "expected"), T_TABLE)
-def test_t_quantile_lower_tail_is_the_negated_table_value(q, df, expected):
-    assert t_quantile(1 - q, df) == pytest.approx(-expected, abs=1e-10)
+@given(confidence=st.floats(min_value=1e-6, max_value=1 - 1e-12), n=st.integers(2, 10**7))
+def test_t_critical_is_the_bound_of_scipys_t_interval(confidence, n):
+    low, _ = scipy.stats.t.interval(confidence, n - 1)
+    # The lower bound, ppf((1 - confidence) / 2), keeps its digits; the upper bound's argument,
+    # (1 + confidence) / 2, rounds away most of a small tail's.
+    assert math.isclose(t_critical(confidence, n), -low, rel_tol=1e-10)
 
 
-def _closed_form_lower(p: float, df: int) -> float:
-    """The lower-tail quantile (P(T <= t) = p <= 1/2) in closed form for df 1, 2 and 4."""
-    if df == 1:  # Cauchy: t = tan(pi (p - 1/2)) = -1 / tan(pi p)
-        return -1.0 / math.tan(math.pi * p)
-    if df == 2:
-        return (2 * p - 1) / math.sqrt(2 * p * (1 - p))
-    alpha = 4 * p * (1 - p)  # df = 4
-    return -2 * math.sqrt(math.cos(math.acos(math.sqrt(alpha)) / 3) / math.sqrt(alpha) - 1)
+@given(confidence=st.floats(min_value=2e-4, max_value=1 - 2e-12), n=st.integers(2, 201))
+def test_t_critical_decreases_with_n_towards_the_normal(confidence, n):
+    z = NormalDist().inv_cdf((1 + confidence) / 2)
+    assert t_critical(confidence, n) > t_critical(confidence, n + 1) > z
 
 
-@given(
-    p=st.floats(min_value=1e-12, max_value=0.45),
-    df=st.sampled_from([1, 2, 4]),
-)
-def test_t_quantile_matches_closed_forms(p, df):
-    expected = _closed_form_lower(p, df)
-    assert math.isclose(t_quantile(p, df), expected, rel_tol=1e-10, abs_tol=1e-10)
-    # 1 - p is exact for p in [1/4, 1/2]; below that it rounds, so compare through the tail.
-    upper = t_quantile(1 - p, df)
-    assert math.isclose(upper, -_closed_form_lower(1 - (1 - p), df), rel_tol=1e-10, abs_tol=1e-10)
-
-
-@given(q=st.floats(min_value=0.5, max_value=1.0, exclude_max=True), df=st.integers(1, 10**6))
-def test_t_quantile_is_antisymmetric(q, df):
-    # For q >= 1/2, 1 - q is exact, so the identity holds exactly.
-    assert t_quantile(1 - q, df) == -t_quantile(q, df)
-
-
-@given(
-    q=st.floats(min_value=1e-15, max_value=1 - 1e-12),
-    df=st.one_of(st.integers(1, 300), st.integers(300, 10**7)),
-)
-def test_t_cdf_inverts_t_quantile(q, df):
-    t = t_quantile(q, df)
-    if q <= 0.5:
-        assert math.isclose(t_cdf(t, df), q, rel_tol=1e-10)
-    else:  # compare the upper tail, 1 - q, which keeps its digits
-        assert math.isclose(t_cdf(-t, df), 1 - q, rel_tol=1e-10)
-
-
-@given(t=st.floats(min_value=-1e6, max_value=1e6))
-def test_t_cdf_matches_closed_forms(t):
-    assert math.isclose(t_cdf(t, 1), 0.5 + math.atan(t) / math.pi, rel_tol=1e-12, abs_tol=1e-15)
-    assert math.isclose(t_cdf(t, 2), 0.5 + t / (2 * math.sqrt(2 + t * t)), rel_tol=1e-12, abs_tol=1e-15)
-
-
-def test_t_cdf_limits_and_centre():
-    for df in (1, 3, 50, 10**6):
-        assert t_cdf(0.0, df) == 0.5
-        assert t_cdf(math.inf, df) == 1.0
-        assert t_cdf(-math.inf, df) == 0.0
-        assert t_quantile(0.5, df) == 0.0
-
-
-@given(q=st.floats(min_value=0.5001, max_value=1 - 1e-12), df=st.integers(1, 200))
-def test_t_quantile_decreases_with_df_towards_the_normal(q, df):
-    z = -NormalDist().inv_cdf(1 - q)
-    assert t_quantile(q, df) > t_quantile(q, df + 1) > z
-
-
-def test_t_quantile_tends_to_the_normal_quantile():
+def test_t_critical_tends_to_the_normal_quantile():
     # t - z = (z**3 + z) / (4 df) + O(df**-2): 2.4e-9 at df = 1e9.
-    assert t_quantile(0.975, 10**9) == pytest.approx(Z_975, abs=1e-8)
-    assert t_quantile(0.975, 10**9) > Z_975
+    assert t_critical(0.95, 10**9 + 1) == pytest.approx(Z_975, abs=1e-8)
+    assert t_critical(0.95, 10**9 + 1) > Z_975
 
 
-@pytest.mark.parametrize("q", [1e-3, 0.01, 0.3, 0.7, 0.975, 0.999])
-def test_both_quantile_methods_agree_where_they_meet(q):
-    # The exact method (incomplete beta) hands over to Cornish-Fisher above stats._LARGE_DF.
-    df = stats._LARGE_DF + 1
-    tail = min(q, 1 - q)
-    z = -NormalDist().inv_cdf(tail)
-    assert stats._use_expansion(z, df)
-    exact = stats._t_upper_exact(tail, df)
-    assert stats._cornish_fisher(z, df) == pytest.approx(exact, rel=1e-11, abs=1e-11)
-    # Still monotone in df across the hand-over (consecutive quantiles differ by ~2e-8 here).
-    assert abs(t_quantile(q, df - 1)) > abs(t_quantile(q, df))
+@pytest.mark.parametrize(("n", "error"), [(1, InvalidArgumentError), (0, InvalidArgumentError),
+                                          (-2, InvalidArgumentError), (2.5, InvalidTypeError),
+                                          (True, InvalidTypeError), ("3", InvalidTypeError)])
+def test_t_critical_rejects_bad_n(n, error):
+    with pytest.raises(error, match="n must"):
+        t_critical(0.95, n)
 
 
-@pytest.mark.parametrize("t", [0.05, 0.5, 1.0, 2.0, 3.0])
-def test_both_cdf_methods_agree_where_they_meet(t):
-    df = stats._LARGE_DF + 1
-    assert stats._use_expansion(t, df)
-    assert stats._t_tail_expansion(t, df) == pytest.approx(stats._t_tail(t, df), rel=1e-11)
+@pytest.mark.parametrize(("confidence", "error"), [(0.0, InvalidArgumentError), (1.0, InvalidArgumentError),
+                                                   (-0.1, InvalidArgumentError), (math.nan, InvalidArgumentError),
+                                                   ("0.95", InvalidTypeError), (True, InvalidTypeError)])
+def test_check_confidence_refuses_values_outside_the_open_unit_interval(confidence, error):
+    with pytest.raises(error, match="confidence must"):
+        check_confidence(confidence)
+    with pytest.raises(error, match="confidence must"):
+        t_critical(confidence, 3)
 
 
-def test_t_quantile_extreme_tails_stay_finite_and_accurate():
-    # df = 1, tail p: t = 1 / tan(pi p) ~ 1 / (pi p).
-    assert t_quantile(1e-300, 1) == pytest.approx(-1 / (math.pi * 1e-300), rel=1e-12)
-    assert t_quantile(1e-300, 2) == pytest.approx(_closed_form_lower(1e-300, 2), rel=1e-12)
+def test_scipy_is_imported_by_the_first_interval_not_by_the_package():
+    script = (
+        "import sys\n"
+        "import dropout_lab.experiments\n"
+        "assert 'scipy.stats' not in sys.modules, 'imported with the package'\n"
+        "dropout_lab.experiments.mean_ci([0.1, 0.2])\n"
+        "assert 'scipy.stats' in sys.modules\n"
+    )
+    result = subprocess.run(  # noqa: S603 - this interpreter on the fixed script above
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("q", [0.0, 1.0, -0.1, 1.5, math.nan])
-def test_t_quantile_rejects_q_outside_the_open_unit_interval(q):
-    with pytest.raises(InvalidArgumentError, match="q must lie in the open interval"):
-        t_quantile(q, 3)
-
-
-@pytest.mark.parametrize(("df", "error"), [(0, InvalidArgumentError), (-2, InvalidArgumentError),
-                                           (2.5, InvalidTypeError), (True, InvalidTypeError),
-                                           ("3", InvalidTypeError)])
-def test_t_quantile_rejects_bad_df(df, error):
-    with pytest.raises(error, match="df"):
-        t_quantile(0.975, df)
-
-
-def test_t_cdf_rejects_nan():
-    with pytest.raises(InvalidTypeError, match="t must be a real number"):
-        t_cdf(math.nan, 3)
+def test_check_confidence_returns_a_float():
+    value = check_confidence(np.float32(0.5))
+    assert value == 0.5 and type(value) is float
 
 
 # ------------------------------------------------------------------------------ intervals
@@ -253,6 +199,27 @@ def test_mean_ci_covers_the_true_mean_at_the_nominal_rate():
     assert abs(covered - 0.95 * trials) <= 5 * sd
 
 
+@pytest.mark.parametrize("n", [2, 3, 5, 10, 40])
+@pytest.mark.parametrize("confidence", [0.5, 0.9, 0.95, 0.99])
+def test_mean_ci_agrees_with_scipys_one_sample_t_test(n, confidence):
+    values = np.random.default_rng(n).uniform(0.3, 0.7, size=n)
+    interval = mean_ci(values, confidence)
+    expected = scipy.stats.ttest_1samp(values, 0.0).confidence_interval(confidence)
+    assert interval.low == pytest.approx(expected.low, rel=1e-12)
+    assert interval.high == pytest.approx(expected.high, rel=1e-12)
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 10, 40])
+@pytest.mark.parametrize("confidence", [0.5, 0.9, 0.95, 0.99])
+def test_paired_difference_agrees_with_scipys_paired_t_test(n, confidence):
+    control = np.random.default_rng(n).uniform(0.3, 0.7, size=n)
+    treatment = control + np.random.default_rng(n + 100).normal(0.01, 0.02, size=n)
+    interval = paired_difference(treatment, control, confidence)
+    expected = scipy.stats.ttest_rel(treatment, control).confidence_interval(confidence)
+    assert interval.low == pytest.approx(expected.low, rel=1e-12, abs=1e-15)
+    assert interval.high == pytest.approx(expected.high, rel=1e-12, abs=1e-15)
+
+
 def test_paired_difference_by_hand():
     # d = [0.05, 0.02, 0.02]: mean 0.03, s**2 = (0.02**2 + 0.01**2 + 0.01**2) / 2 = 3e-4,
     # s / sqrt(3) = 0.01, so the half-width is t_{0.975, 2} * 0.01.
@@ -319,33 +286,8 @@ def test_verdict_rejects_non_intervals():
 # ------------------------------------------------------------------------------ summary
 
 
-def _run(keep_prob, seed, train, val, best=None):
-    return {
-        "keep_prob": keep_prob,
-        "seed": seed,
-        "final_train_acc": train,
-        "final_val_acc": val,
-        "best_val_acc": val if best is None else best,
-    }
-
-
-def _experiment():
-    # keep 1: seeds 0, 1, 2; keep 0.5: seeds 2, 0, 1 (shuffled); keep 0.25: seeds 0, 2, 3 (no seed 1).
-    return [
-        _run(0.5, 2, 0.70, 0.58),
-        _run(1.0, 0, 0.90, 0.50, 0.51),
-        _run(1.0, 1, 0.92, 0.52, 0.53),
-        _run(1.0, 2, 0.94, 0.54, 0.55),
-        _run(0.5, 0, 0.70, 0.55),
-        _run(0.5, 1, 0.70, 0.56),
-        _run(0.25, 0, 0.60, 0.56),
-        _run(0.25, 2, 0.62, 0.52),
-        _run(0.25, 3, 0.64, 0.60),
-    ]
-
-
 def test_summarize_rows_in_first_seen_order_with_hand_computed_intervals():
-    rows = summarize(_experiment())
+    rows = summarize(experiment_runs())
     assert [row.keep_prob for row in rows] == [0.5, 1.0, 0.25]
     baseline = rows[1]
     assert baseline.seeds == (0, 1, 2)
@@ -362,7 +304,7 @@ def test_summarize_rows_in_first_seen_order_with_hand_computed_intervals():
 
 
 def test_summarize_pairs_by_seed():
-    rows = {row.keep_prob: row for row in summarize(_experiment())}
+    rows = {row.keep_prob: row for row in summarize(experiment_runs())}
     half = rows[0.5]
     # seed 0: 0.55 - 0.50, seed 1: 0.56 - 0.52, seed 2: 0.58 - 0.54 -> [0.05, 0.04, 0.04].
     assert half.val_diff_vs_keep1.n == 3
@@ -373,7 +315,7 @@ def test_summarize_pairs_by_seed():
 
 
 def test_summarize_leaves_out_seeds_missing_from_either_arm():
-    rows = {row.keep_prob: row for row in summarize(_experiment())}
+    rows = {row.keep_prob: row for row in summarize(experiment_runs())}
     quarter = rows[0.25]
     assert quarter.seeds == (0, 2, 3)
     assert quarter.final_val_acc.n == 3  # its own mean uses all of its seeds
@@ -387,7 +329,7 @@ def test_summarize_leaves_out_seeds_missing_from_either_arm():
 
 
 def test_summarize_accepts_objects_and_reports_single_seed():
-    runs = [SimpleNamespace(**run) for run in _experiment() if run["seed"] == 0]
+    runs = [SimpleNamespace(**run) for run in experiment_runs() if run["seed"] == 0]
     rows = summarize(runs)
     assert [row.keep_prob for row in rows] == [1.0, 0.5, 0.25]
     assert [row.n_seeds for row in rows] == [1, 1, 1]
@@ -399,13 +341,13 @@ def test_summarize_accepts_objects_and_reports_single_seed():
 
 
 def test_summarize_without_a_baseline_has_no_differences():
-    rows = summarize([run for run in _experiment() if run["keep_prob"] != 1.0])
+    rows = summarize([run for run in experiment_runs() if run["keep_prob"] != 1.0])
     assert all(row.val_diff_vs_keep1 is None and row.verdict is None for row in rows)
 
 
 def test_summarize_without_shared_seeds_has_no_difference():
-    rows = summarize([_run(1.0, 0, 0.9, 0.5), _run(1.0, 1, 0.9, 0.5), _run(0.5, 7, 0.8, 0.6),
-                      _run(0.5, 8, 0.8, 0.6)])
+    rows = summarize([run_record(1.0, 0, 0.9, 0.5), run_record(1.0, 1, 0.9, 0.5), run_record(0.5, 7, 0.8, 0.6),
+                      run_record(0.5, 8, 0.8, 0.6)])
     assert rows[1].val_diff_vs_keep1 is None and rows[1].verdict is None
 
 
@@ -420,7 +362,7 @@ def test_summarize_agrees_with_its_parts(accuracies):
     # Seed s has (train_1, val_1) at keep 1 and (train_k, val_k) at keep 0.5.
     runs = []
     for seed, (train_1, val_1, train_k, val_k) in enumerate(accuracies):
-        runs += [_run(1.0, seed, train_1, val_1), _run(0.5, seed, train_k, val_k)]
+        runs += [run_record(1.0, seed, train_1, val_1), run_record(0.5, seed, train_k, val_k)]
     baseline, dropped = summarize(runs)
     val_1 = [a[1] for a in accuracies]
     val_k = [a[3] for a in accuracies]
@@ -434,15 +376,16 @@ def test_summarize_agrees_with_its_parts(accuracies):
 @pytest.mark.parametrize(
     ("runs", "error", "match"),
     [
-        ([_run(1.0, 0, 0.9, 0.5), _run(1.0, 0, 0.8, 0.5)], InvalidArgumentError, "repeats keep_prob=1, seed=0"),
+        ([run_record(1.0, 0, 0.9, 0.5), run_record(1.0, 0, 0.8, 0.5)], InvalidArgumentError,
+         "repeats keep_prob=1, seed=0"),
         ([{"keep_prob": 1.0, "seed": 0, "final_train_acc": 0.9, "final_val_acc": 0.5}],
          InvalidArgumentError, "'best_val_acc'"),
         ([SimpleNamespace(keep_prob=1.0, seed=0)], InvalidArgumentError, "no attribute 'final_train_acc'"),
-        ([_run(1.0, 0, 90.0, 0.5)], InvalidArgumentError, r"runs\[0\].final_train_acc .*\[0, 1\], got 90.0"),
-        ([_run(1.0, 0, 0.9, math.nan)], InvalidArgumentError, "final_val_acc"),
-        ([_run(0.0, 0, 0.9, 0.5)], InvalidArgumentError, r"runs\[0\].keep_prob"),
-        ([_run(1.0, 0.5, 0.9, 0.5)], InvalidTypeError, r"runs\[0\].seed must be an integer"),
-        ([_run(1.0, 0, "0.9", 0.5)], InvalidTypeError, "final_train_acc must be a real number"),
+        ([run_record(1.0, 0, 90.0, 0.5)], InvalidArgumentError, r"runs\[0\].final_train_acc .*\[0, 1\], got 90.0"),
+        ([run_record(1.0, 0, 0.9, math.nan)], InvalidArgumentError, "final_val_acc"),
+        ([run_record(0.0, 0, 0.9, 0.5)], InvalidArgumentError, r"runs\[0\].keep_prob"),
+        ([run_record(1.0, 0.5, 0.9, 0.5)], InvalidTypeError, r"runs\[0\].seed must be an integer"),
+        ([run_record(1.0, 0, "0.9", 0.5)], InvalidTypeError, "final_train_acc must be a real number"),
         ({"keep_prob": 1.0}, InvalidTypeError, "list of run records"),
         (3, InvalidTypeError, "list of run records"),
     ],
@@ -453,7 +396,7 @@ def test_summarize_rejects_bad_runs(runs, error, match):
 
 
 def test_summary_to_dict_is_json_ready():
-    rows = summarize(_experiment())
+    rows = summarize(experiment_runs())
     data = json.loads(json.dumps(summary_to_dict(rows), allow_nan=False))
     assert data["confidence"] == 0.95
     assert data["baseline_keep_prob"] == 1.0
@@ -472,7 +415,7 @@ def test_summary_to_dict_is_json_ready():
 
 
 def test_summary_to_dict_turns_nan_into_none():
-    rows = summarize([_run(1.0, 0, 0.9, 0.5), _run(0.5, 0, 0.8, 0.6)])
+    rows = summarize([run_record(1.0, 0, 0.9, 0.5), run_record(0.5, 0, 0.8, 0.6)])
     data = summary_to_dict(rows)
     json.dumps(data, allow_nan=False)  # raises on NaN
     interval = data["rows"][1]["val_diff_vs_keep1"]
@@ -482,7 +425,7 @@ def test_summary_to_dict_turns_nan_into_none():
 
 
 def test_summary_to_dict_without_baseline():
-    rows = summarize([_run(0.5, 0, 0.8, 0.6)])
+    rows = summarize([run_record(0.5, 0, 0.8, 0.6)])
     assert summary_to_dict(rows)["baseline_keep_prob"] is None
 
 
@@ -493,68 +436,14 @@ def test_no_runs_give_an_empty_summary():
     assert format_summary_table([]) == "no completed runs to summarize"
 
 
-@pytest.mark.parametrize("func", [summary_to_dict, format_summary_table])
+@pytest.mark.parametrize("func", [check_summary_rows, summary_to_dict, format_summary_table])
 def test_row_consumers_reject_bad_rows(func):
     with pytest.raises(InvalidTypeError, match=r"rows\[0\] must be a KeepProbSummary"):
         func([{"keep_prob": 1.0}])
-    row = summarize([_run(1.0, 0, 0.9, 0.5)])[0]
+    row = summarize([run_record(1.0, 0, 0.9, 0.5)])[0]
     assert isinstance(row, KeepProbSummary)
     with pytest.raises(InvalidTypeError, match="single row"):
         func(row)
-    other = summarize([_run(1.0, 0, 0.9, 0.5)], confidence=0.9)[0]
+    other = summarize([run_record(1.0, 0, 0.9, 0.5)], confidence=0.9)[0]
     with pytest.raises(InvalidArgumentError, match=r"one confidence level .*\[0.9, 0.95\]"):
         func([row, other])
-
-
-def test_format_summary_table_with_seeds():
-    table = format_summary_table(summarize(_experiment()))
-    lines = table.splitlines()
-    header = lines[0]
-    for column in ("keep prob", "seeds", "final train acc", "final val acc", "best val acc",
-                   "train-val gap", "val acc vs keep 1", "verdict"):
-        assert column in header
-    assert set(lines[1]) == {"-", " "}
-    half, baseline, quarter = lines[2:5]
-    # keep 1: val [0.50, 0.52, 0.54] -> 52.0 ± t * 2.0 / sqrt(3) = 52.0 ± 5.0 (percent).
-    assert baseline.split()[0] == "1"
-    assert "52.0 ± 5.0" in baseline
-    assert "92.0 ± 5.0" in baseline  # train [0.90, 0.92, 0.94]
-    assert "40.0 ± 0.0" in baseline  # gap 0.40 at every seed
-    assert "(baseline)" in baseline
-    # keep 0.5: diff +4.3 ± 1.4 percentage points (see test_summarize_pairs_by_seed), helped.
-    assert half.split()[0] == "0.5"
-    assert "+4.3 ± 1.4" in half and half.endswith(HELPED)
-    # keep 0.25: diff +2.0 ± t_{0.975,1} * 4 = 50.8 points, no detectable difference.
-    assert "+2.0 ± 50.8" in quarter and quarter.endswith(NO_DIFFERENCE)
-    assert "95% t interval" in table and "paired by seed" in table
-    # Aligned: each right-aligned column ends where its rule ends, on every line.
-    spans = [match.span() for match in re.finditer("-+", lines[1])]
-    assert len(spans) == 8
-    for line in lines[:5]:
-        for _, end in spans[:-1]:
-            assert line[end - 1] != " " and line[end : end + 2] in ("  ", "")
-    for line in (half, quarter):  # the verdict column is left-aligned
-        assert line[spans[-1][0]] != " "
-
-
-def test_format_summary_table_single_seed_has_no_intervals():
-    runs = [run for run in _experiment() if run["seed"] == 0]
-    table = format_summary_table(summarize(runs))
-    lines = table.splitlines()
-    assert "±" not in table and "verdict" not in table and "vs keep 1" not in table
-    assert lines[3].split() == ["0.5", "1", "70.0", "55.0", "55.0", "15.0"]  # keep 0.5, seed 0
-    assert len({len(line) for line in lines[:5]}) == 1  # all right-aligned to the same width
-    assert "one seed" in lines[-1]
-
-
-def test_format_summary_table_mixed_seed_counts_show_na():
-    runs = _experiment() + [_run(0.1, 0, 0.3, 0.2)]
-    lines = format_summary_table(summarize(runs)).splitlines()
-    single = lines[5]
-    assert single.split()[0] == "0.1"
-    assert "20.0 ± n/a" in single and "10.0 ± n/a" in single and "-30.0 ± n/a" in single and single.endswith(NOT_ENOUGH_SEEDS)
-
-
-def test_format_summary_table_without_baseline_has_no_difference_column():
-    table = format_summary_table(summarize([r for r in _experiment() if r["keep_prob"] != 1.0]))
-    assert "±" in table and "verdict" not in table and "vs keep 1" not in table

@@ -8,15 +8,13 @@ from .runner import load_experiment_data, run_experiment, run_one
 from .stats import (
     Interval,
     KeepProbSummary,
-    format_summary_table,
     mean_ci,
     paired_difference,
     summarize,
     summary_to_dict,
-    t_cdf,
-    t_quantile,
     verdict,
 )
+from .table import format_summary_table
 
 __all__ = [
     "DATASETS",
@@ -35,7 +33,5 @@ __all__ = [
     "run_one",
     "summarize",
     "summary_to_dict",
-    "t_cdf",
-    "t_quantile",
     "verdict",
 ]

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
 from .._io import atomic_writer
-from .._validation import _describe, check_file_to_write, check_keep_prob
+from .._validation import _describe, check_file_to_write
 from ..errors import InvalidArgumentError, InvalidTypeError
-from .stats import _check_open_unit, _run_field, _run_list, _run_seed, _t_upper
+from .records import run_field, run_keep_prob, run_list, run_seed
+from .stats import check_confidence, t_critical
 
 __all__ = ["plot_accuracy"]
 
@@ -26,7 +28,7 @@ _HISTORIES = ("train_acc_history", "val_acc_history")
 
 
 def _history(run: Any, index: int, name: str) -> np.ndarray:
-    value = _run_field(run, index, name)
+    value = run_field(run, index, name)
     try:
         history = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -52,8 +54,8 @@ def _group_histories(runs: list[Any]) -> dict[float, dict[str, np.ndarray]]:
     """keep_prob -> {'train_acc_history': (S, E+1), 'val_acc_history': (S, E+1)}, first-seen order."""
     grouped: dict[float, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
     for index, run in enumerate(runs):
-        keep_prob = check_keep_prob(f"runs[{index}].keep_prob", _run_field(run, index, "keep_prob"))
-        seed = _run_seed(run, index)
+        keep_prob = run_keep_prob(run, index)
+        seed = run_seed(run, index)
         train, val = (_history(run, index, name) for name in _HISTORIES)
         if train.shape != val.shape:
             raise InvalidArgumentError(
@@ -83,7 +85,7 @@ def _group_histories(runs: list[Any]) -> dict[float, dict[str, np.ndarray]]:
 
 def plot_accuracy(
     runs: Iterable[Any],
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     *,
     title: str | None = None,
     confidence: float = 0.95,
@@ -109,14 +111,14 @@ def plot_accuracy(
     Returns:
         ``path`` as a :class:`pathlib.Path`.
     """
-    runs = _run_list(runs)
-    if not runs:
+    records = run_list(runs)
+    if not records:
         raise InvalidArgumentError("runs must hold at least one run record, got none")
     target = check_file_to_write("path", path)
     if title is not None and not isinstance(title, str):
         raise InvalidTypeError(f"title must be a str or None, got {_describe(title)}")
-    confidence = _check_open_unit("confidence", confidence)
-    groups = _group_histories(runs)
+    confidence = check_confidence(confidence)
+    groups = _group_histories(records)
 
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -142,11 +144,7 @@ def plot_accuracy(
             mean = values.mean(axis=0)
             ax.plot(epochs, mean, color=color, marker="o", markersize=3, label=f"keep {keep_prob:g}")
             if seeds >= 2:
-                half_width = (
-                    _t_upper(0.5 * (1.0 - confidence), seeds - 1)
-                    * values.std(axis=0, ddof=1)
-                    / math.sqrt(seeds)
-                )
+                half_width = t_critical(confidence, seeds) * values.std(axis=0, ddof=1) / math.sqrt(seeds)
                 ax.fill_between(
                     epochs, mean - half_width, mean + half_width, color=color, alpha=0.2, linewidth=0
                 )
