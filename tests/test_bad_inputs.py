@@ -67,8 +67,6 @@ from dropout_lab.experiments import (
     run_one,
     summarize,
     summary_to_dict,
-    t_cdf,
-    t_quantile,
     verdict,
 )
 from dropout_lab.gradcheck import eval_numerical_gradient, eval_numerical_gradient_array, grad_check_sparse, rel_error
@@ -873,14 +871,6 @@ for confidence, error, given in ((0, ARG, "0.0"), (1, ARG, "1.0"), (1.5, ARG, "1
 case("paired_difference", "lengths 2 and 1", ARG, "treatment and control", "2 and 1")(paired_difference, [0.1, 0.2], [0.1])
 case("paired_difference", "treatment None", TYPE, "treatment", "None")(paired_difference, None, [0.1])
 case("paired_difference", "control holds an infinity", ARG, "control", "infinite")(paired_difference, [0.1, 0.2], [0.1, INF])
-for df, error, given in ((0, ARG, "0"), (-3, ARG, "-3"), (1.5, TYPE, "1.5"), ("3", TYPE, "'3'"), (True, TYPE, "True")):
-    case("t_cdf", f"df {given}", error, "df", given)(t_cdf, 1.0, df)
-    case("t_quantile", f"df {given}", error, "df", given)(t_quantile, 0.9, df)
-case("t_cdf", "t NaN", TYPE, "t", "nan")(t_cdf, NAN, 3)
-case("t_cdf", "t '1.0'", TYPE, "t", "'1.0'")(t_cdf, "1.0", 3)
-case("t_cdf", "t None", TYPE, "t", "None")(t_cdf, None, 3)
-for q, error, given in ((0, ARG, "0.0"), (1, ARG, "1.0"), (-0.5, ARG, "-0.5"), (NAN, ARG, "nan"), ("0.5", TYPE, "'0.5'")):
-    case("t_quantile", f"q {given}", error, "q", given)(t_quantile, q, 3)
 case("verdict", "None", TYPE, "interval", "None")(verdict, None)
 case("verdict", "a plain tuple", TYPE, "interval", "tuple")(verdict, (0.1, 0.0, 0.2, 0.1, 3))
 for bad, runs, error, names, given in (
