@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from numbers import Real
-from typing import Any, Sequence
+from typing import Any, Sequence, overload
 
 import numpy as np
 
@@ -154,6 +154,12 @@ class FullyConnectedNet:
             )
         return tuple(check_keep_prob(f"dropout[{i}]", k) for i, k in enumerate(keep))
 
+    @property
+    def fixed_dropout_masks(self) -> bool:
+        """True when every dropout mask is a fixed function of ``seed`` (the same units dropped at every
+        step): the :class:`~dropout_lab.models.protocol.Model` member the Solver asks before training."""
+        return self.seed is not None and self.use_dropout
+
     # ----------------------------------------------------------------- state beyond params
     def buffers(self) -> dict[str, np.ndarray]:
         """Batchnorm's running statistics, ``running_mean{i}`` and ``running_var{i}`` (copies)."""
@@ -219,9 +225,15 @@ class FullyConnectedNet:
             param["seed"] = self.seed
         return dropout_forward(x, param)
 
+    @overload
+    def loss(self, X: np.ndarray, y: None = None) -> np.ndarray: ...
+
+    @overload
+    def loss(self, X: np.ndarray, y: np.ndarray) -> tuple[Any, dict[str, np.ndarray]]: ...
+
     def loss(
         self, X: np.ndarray, y: np.ndarray | None = None
-    ) -> np.ndarray | tuple[float, dict[str, np.ndarray]]:
+    ) -> np.ndarray | tuple[Any, dict[str, np.ndarray]]:
         """Class scores, or the loss and its gradients.
 
         Args:
