@@ -155,7 +155,7 @@ def test_verbose_output_has_the_course_format(capsys):
     assert [int(m.group(1)) for m in iterations] == [1, 6, 11]
     assert {int(m.group(2)) for m in iterations} == {12}
     assert [float(m.group(3)) for m in iterations] == [
-        float("%f" % solver.loss_history[i]) for i in (0, 5, 10)
+        float(f"{solver.loss_history[i]:f}") for i in (0, 5, 10)
     ]
     assert [(int(m.group(1)), int(m.group(2))) for m in epochs] == [(e, 3) for e in range(4)]
     assert [float(m.group(4)) for m in epochs] == solver.val_acc_history
@@ -818,7 +818,7 @@ def test_resume_after_sigkill_is_exact(tmp_path):
     name = str(tmp_path / "killed")
     latest = Path(name + "_latest.npz")
     stderr = tmp_path / "child-stderr.txt"
-    with open(stderr, "wb") as err, subprocess.Popen(
+    with open(stderr, "wb") as err, subprocess.Popen(  # noqa: S603 - this interpreter, on the fixed CHILD script
         [sys.executable, "-c", CHILD, str(REPO_ROOT), name], stdout=subprocess.DEVNULL, stderr=err
     ) as child:
         try:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator, Mapping
 from numbers import Integral, Real
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -127,22 +128,22 @@ def check_keep_prob(name: str, value: Any) -> float:
     """A keep probability: a real number in (0, 1]."""
     if isinstance(value, bool) or not isinstance(value, Real):
         raise InvalidTypeError(f"{name} must be a real number in (0, 1], got {_describe(value)}")
-    value = float(value)
-    if math.isnan(value) or not 0.0 < value <= 1.0:
+    keep_prob = float(value)
+    if math.isnan(keep_prob) or not 0.0 < keep_prob <= 1.0:
         raise InvalidArgumentError(
-            f"{name} is the probability of KEEPING a unit and must lie in (0, 1], got {value}"
+            f"{name} is the probability of KEEPING a unit and must lie in (0, 1], got {keep_prob}"
         )
-    return value
+    return keep_prob
 
 
 def check_positive_int(name: str, value: Any, *, allow_zero: bool = False) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise InvalidTypeError(f"{name} must be an integer, got {_describe(value)}")
-    value = int(value)
-    if value < 0 or (value == 0 and not allow_zero):
+    number = int(value)
+    if number < 0 or (number == 0 and not allow_zero):
         expected = "a non-negative integer" if allow_zero else "a positive integer"
-        raise InvalidArgumentError(f"{name} must be {expected}, got {value}")
-    return value
+        raise InvalidArgumentError(f"{name} must be {expected}, got {number}")
+    return number
 
 
 def check_optional_positive_int(name: str, value: Any) -> int | None:
@@ -153,39 +154,39 @@ def check_optional_positive_int(name: str, value: Any) -> int | None:
 def check_positive_real(name: str, value: Any, *, allow_zero: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, Real):
         raise InvalidTypeError(f"{name} must be a real number, got {_describe(value)}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+    number = float(value)
+    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
         expected = "a finite number >= 0" if allow_zero else "a finite number > 0"
-        raise InvalidArgumentError(f"{name} must be {expected}, got {value}")
-    return value
+        raise InvalidArgumentError(f"{name} must be {expected}, got {number}")
+    return number
 
 
 def check_unit_interval(name: str, value: Any, *, closed_right: bool = False) -> float:
     """A rate in [0, 1) (or [0, 1] with ``closed_right``): momentum, decay rates, betas."""
     if isinstance(value, bool) or not isinstance(value, Real):
         raise InvalidTypeError(f"{name} must be a real number, got {_describe(value)}")
-    value = float(value)
-    ok = 0.0 <= value <= 1.0 if closed_right else 0.0 <= value < 1.0
-    if math.isnan(value) or not ok:
+    rate = float(value)
+    ok = 0.0 <= rate <= 1.0 if closed_right else 0.0 <= rate < 1.0
+    if math.isnan(rate) or not ok:
         interval = "[0, 1]" if closed_right else "[0, 1)"
-        raise InvalidArgumentError(f"{name} must lie in {interval}, got {value}")
-    return value
+        raise InvalidArgumentError(f"{name} must lie in {interval}, got {rate}")
+    return rate
 
 
 def check_mode(name: str, value: Any) -> bool:
     """A course mode string, 'train' or 'test'; returns True for training."""
     if value not in ("train", "test"):
         raise InvalidArgumentError(f"{name} must be 'train' or 'test', got {value!r}")
-    return value == "train"
+    return bool(value == "train")
 
 
-def check_float_dtype(name: str, value: Any) -> np.dtype:
+def check_float_dtype(name: str, value: Any) -> np.dtype[Any]:
     """A dtype given as a name, a type or a dtype: float32 or float64 only."""
     if value is None:
         # np.dtype(None) is float64: an explicit None is more likely a mistake than a choice.
         raise InvalidTypeError(f"{name} must be float32 or float64, got None")
     try:
-        dtype = np.dtype(value)
+        dtype: np.dtype[Any] = np.dtype(value)
     except (TypeError, ValueError) as exc:
         raise InvalidTypeError(f"{name} must be a floating-point dtype, got {_describe(value)}") from exc
     if dtype not in _FLOAT_DTYPES:
@@ -256,9 +257,10 @@ def check_seed(name: str, value: Any) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise InvalidTypeError(f"{name} must be a non-negative integer or None, got {_describe(value)}")
-    if value < 0 or value >= 2**32:
-        raise InvalidArgumentError(f"{name} must lie in [0, 2**32), got {value}")
-    return int(value)
+    seed = int(value)
+    if seed < 0 or seed >= 2**32:
+        raise InvalidArgumentError(f"{name} must lie in [0, 2**32), got {seed}")
+    return seed
 
 
 _TRAINING_DATA_KEYS = ("X_train", "y_train", "X_val", "y_val")

@@ -37,9 +37,10 @@ import copy
 import math
 import os
 import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -203,7 +204,9 @@ class Solver:
         check_unknown_keywords("Solver", unknown)
         model = check_model(model)
         arrays = check_training_data(
-            data, input_dim=model_int_attribute(model, "input_dim"), num_classes=model_int_attribute(model, "num_classes")
+            data,
+            input_dim=model_int_attribute(model, "input_dim"),
+            num_classes=model_int_attribute(model, "num_classes"),
         )
         rule = get_update_rule(update_rule)
         if optim_config is None:
@@ -252,6 +255,7 @@ class Solver:
         self.update_rule = rule
         self._builtin_rule = rule_name(update_rule)
         self._rule_label = self._builtin_rule or getattr(rule, "__qualname__", repr(rule))
+        self._output_names: tuple[str, ...] = () if self._builtin_rule is None else output_names(self._builtin_rule)
         # Parameter name -> output name -> the two arrays the built-in rule's steps write into in turn.
         self._buffers: dict[str, dict[str, list[np.ndarray | None]]] = {}
         self.optim_config = dict(optim_config)
@@ -279,7 +283,7 @@ class Solver:
 
     @property
     def iterations_per_epoch(self) -> int:
-        return max(self.X_train.shape[0] // self.batch_size, 1)
+        return max(int(self.X_train.shape[0]) // self.batch_size, 1)
 
     @property
     def num_iterations(self) -> int:
@@ -310,7 +314,7 @@ class Solver:
         Solver's own, the one that is not live now (the live one is the step's input)."""
         slots = self._buffers.setdefault(name, {})
         out = {}
-        for key in output_names(self._builtin_rule):
+        for key in self._output_names:
             live = w if key == "w" else config.get(key)
             pair = slots.setdefault(key, [None, None])
             index = 1 if pair[0] is live else 0
@@ -412,14 +416,13 @@ class Solver:
             self.best_val_acc = val_acc
             self.best_epoch = self.epoch
             self._snapshot_best()
-        if self.epoch > 0 and self.checkpoint_name is not None and (
+        if self.epoch > 0 and self.checkpoint_name is not None and self.checkpoint_every is not None and (
             self.epoch % self.checkpoint_every == 0 or self.epoch == self.num_epochs
         ):
             self._save_checkpoint()
         if self.verbose:
             print(
-                "(Epoch %d / %d) train acc: %f; val_acc: %f"
-                % (self.epoch, self.num_epochs, train_acc, val_acc)
+                f"(Epoch {self.epoch} / {self.num_epochs}) train acc: {train_acc:f}; val_acc: {val_acc:f}"
             )
 
     def train(self, epochs: int | None = None) -> None:
@@ -454,7 +457,7 @@ class Solver:
             self._step(t)
             self.iteration = t + 1
             if self.verbose and t % self.print_every == 0:
-                print("(Iteration %d / %d) loss: %f" % (t + 1, num_iterations, self.loss_history[-1]))
+                print(f"(Iteration {t + 1} / {num_iterations}) loss: {self.loss_history[-1]:f}")
             if (t + 1) % iterations_per_epoch == 0:
                 self.epoch += 1
                 for config in self.optim_configs.values():
@@ -568,7 +571,7 @@ class Solver:
         if not latest_only and self.keep_epoch_checkpoints:
             paths.insert(0, self.checkpoint_path(self.epoch))
         if self.verbose:
-            print('Saving checkpoint to "%s"' % paths[0])
+            print(f'Saving checkpoint to "{paths[0]}"')
         write_training_state(paths, self.training_state())
 
     def resume(self, path: str | os.PathLike[str]) -> None:

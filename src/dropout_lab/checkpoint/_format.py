@@ -9,9 +9,10 @@ from __future__ import annotations
 import io
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -73,7 +74,13 @@ def loads(text: str) -> Any:
 # ----------------------------------------------------------------------------- random generators
 def generator_state(rng: np.random.Generator) -> dict[str, Any]:
     """A copy of ``rng.bit_generator.state`` (a dict naming its bit generator class)."""
-    return rng.bit_generator.state
+    state: dict[str, Any] = {**rng.bit_generator.state}
+    return state
+
+
+def _set_state(bit_generator: np.random.BitGenerator, state: Any) -> None:
+    """Put a stored (untrusted) state into ``bit_generator``; NumPy's setter checks every part of it."""
+    bit_generator.state = state
 
 
 def check_generator_state(state: Any, where: str) -> dict[str, Any]:
@@ -85,7 +92,7 @@ def check_generator_state(state: Any, where: str) -> dict[str, Any]:
         )
     probe = _BIT_GENERATORS[state["bit_generator"]](0)
     try:
-        probe.state = state
+        _set_state(probe, state)
     except (TypeError, ValueError, KeyError, IndexError, OverflowError) as exc:
         raise CheckpointError(f"{where}: the {state['bit_generator']} state is malformed ({exc})") from None
     return state
@@ -96,10 +103,10 @@ def restore_generator(rng: np.random.Generator | None, state: dict[str, Any]) ->
     None), return a new Generator on a bit generator of the stored class instead."""
     cls = _BIT_GENERATORS[state["bit_generator"]]
     if rng is not None and type(rng.bit_generator) is cls:
-        rng.bit_generator.state = state
+        _set_state(rng.bit_generator, state)
         return rng
     bit_generator = cls(0)
-    bit_generator.state = state
+    _set_state(bit_generator, state)
     return np.random.Generator(bit_generator)
 
 
@@ -109,7 +116,8 @@ def check_global_state(state: Any, where: str) -> dict[str, Any]:
         probe.set_state(state)
     except (TypeError, ValueError, KeyError, IndexError, OverflowError) as exc:
         raise CheckpointError(f"{where}: the global RandomState state is malformed ({exc})") from None
-    return state
+    checked: dict[str, Any] = state
+    return checked
 
 
 # ----------------------------------------------------------------------------- the file itself
@@ -128,7 +136,7 @@ class Checkpoint:
 
     @property
     def kind(self) -> str:
-        return self.metadata["kind"]
+        return str(self.metadata["kind"])
 
     def _group(self, prefix: str, names: Mapping[str, Any]) -> dict[str, np.ndarray]:
         return {name: self.arrays[f"{prefix}/{name}"] for name in names}
@@ -164,17 +172,19 @@ def _encode(arrays: Mapping[str, np.ndarray], metadata: Mapping[str, Any]) -> di
     return entries
 
 
-def write_archive(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray], metadata: Mapping[str, Any]) -> Path:
+def write_archive(
+    path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray], metadata: Mapping[str, Any]
+) -> Path:
     path = Path(path)
     entries = _encode(arrays, metadata)
     with atomic_writer(path, "wb") as handle:
-        np.savez(handle, **entries)
+        np.savez(handle, allow_pickle=False, **entries)
     return path
 
 
 def encode_bytes(arrays: Mapping[str, np.ndarray], metadata: Mapping[str, Any]) -> bytes:
     buffer = io.BytesIO()
-    np.savez(buffer, **_encode(arrays, metadata))
+    np.savez(buffer, allow_pickle=False, **_encode(arrays, metadata))
     return buffer.getvalue()
 
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._validation import check_file_to_write
 from ..errors import InvalidArgumentError, InvalidTypeError
 from ..models.protocol import has_buffers, model_buffers
-from ._format import Checkpoint, array_record, fail, to_json, write_archive, read_checkpoint
+from ._format import Checkpoint, array_record, fail, read_checkpoint, to_json, write_archive
 
 if TYPE_CHECKING:
     from ..models.protocol import Model

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from numbers import Integral
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -82,11 +83,15 @@ class TrainingState:
     mask_stream_version: int = MASK_STREAM_VERSION
 
 
-def _encode_optim(configs: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, np.ndarray], dict[str, list]]:
+def _encode_optim(
+    configs: Mapping[str, Mapping[str, Any]],
+) -> tuple[dict[str, np.ndarray], dict[str, list[list[Any]]]]:
+    """The optimizer configs as arrays (``optim/<param>/<key>``) and a JSON layout: per parameter, one
+    ``[key, kind, value]`` per entry (the value for plain scalars, None where an array holds it)."""
     arrays: dict[str, np.ndarray] = {}
-    layout: dict[str, list] = {}
+    layout: dict[str, list[list[Any]]] = {}
     for param, config in configs.items():
-        entries = []
+        entries: list[list[Any]] = []
         for key, value in config.items():
             if not isinstance(key, str):
                 raise CheckpointError(f"optimizer config for {param} has a non-string key {key!r}")
@@ -161,7 +166,7 @@ def write_training_state(paths: list[Path], state: TrainingState) -> None:
             # bit_generator.state holds 128-bit integers: JSON keeps them exact, a 0-d string holds it.
             arrays[f"rng/{key}"] = np.array(dumps(value))
     for key, values in zip(
-        _HISTORY_KEYS, (state.loss_history, state.train_acc_history, state.val_acc_history)
+        _HISTORY_KEYS, (state.loss_history, state.train_acc_history, state.val_acc_history), strict=True
     ):
         arrays[f"history/{key}"] = np.asarray(values, dtype=np.float64).reshape(-1)
     metadata = {
@@ -233,17 +238,17 @@ def read_training_state(path: str | os.PathLike[str]) -> TrainingState:
         raise fail(path, "has no best_buffers record")
     best_buffers: dict[str, np.ndarray] = {}
     for name in best_names:
-        value = checkpoint.arrays.get(f"best_buffer/{name}")
-        if value is None or value.dtype.kind != "f":
+        best_buffer = checkpoint.arrays.get(f"best_buffer/{name}")
+        if best_buffer is None or best_buffer.dtype.kind != "f":
             raise fail(path, f"is missing entry best_buffer/{name}")
-        best_buffers[name] = value
+        best_buffers[name] = best_buffer
 
     histories = []
     for key in _HISTORY_KEYS:
-        value = checkpoint.arrays.get(f"history/{key}")
-        if value is None or value.ndim != 1 or value.dtype != np.float64:
+        history = checkpoint.arrays.get(f"history/{key}")
+        if history is None or history.ndim != 1 or history.dtype != np.float64:
             raise fail(path, f"is missing entry history/{key}")
-        histories.append([float(x) for x in value])
+        histories.append([float(x) for x in history])
     loss_history, train_acc_history, val_acc_history = histories
     if len(loss_history) != iteration or len(train_acc_history) != epoch + 1 or len(val_acc_history) != epoch + 1:
         raise fail(

@@ -150,7 +150,8 @@ def _check_out(out: Any, like: np.ndarray, like_name: str) -> np.ndarray:
 def _identity(x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
     """Test mode, or keep_prob 1: ``x``'s values in ``out`` (a copy when None; nothing to do in place)."""
     if out is None:
-        return x.copy()
+        copy: np.ndarray = x.copy()
+        return copy
     if out is not x:
         np.copyto(out, x)
     return out

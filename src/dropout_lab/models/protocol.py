@@ -139,9 +139,9 @@ def model_draws_from_global_rng(model: object) -> bool:
 def model_int_attribute(model: object, name: str) -> int | None:
     """``model.<name>`` (``num_classes``, ``input_dim``) where it is an integer, else None."""
     value = getattr(model, name, None)
-    if isinstance(value, Integral) and not isinstance(value, bool):
-        return int(value)
-    return None
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        return None
+    return int(value)
 
 
 def check_model(model: object) -> Model:
