@@ -313,3 +313,16 @@ def check_training_data(
             check_label_range(f"data[{y_name!r}]", y, num_classes, whose="the model's")
         out[x_name], out[y_name] = X, y
     return out
+
+
+def check_examples(X: Any, y: Any, *, num_classes: int | None = None) -> None:
+    """Examples to score: ``X`` (N, d_1, ...) with N >= 1 and integer labels ``y`` (N,), in
+    [0, num_classes) where that is given."""
+    if not isinstance(X, np.ndarray) or X.ndim < 1 or X.shape[0] == 0:
+        raise InvalidArgumentError(f"X must be an array of shape (N, d_1, ...) with N >= 1, got {_describe(X)}")
+    if not isinstance(y, np.ndarray) or y.shape != (X.shape[0],):
+        raise InvalidArgumentError(f"y must be an array of shape ({X.shape[0]},), got {_describe(y)}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise InvalidTypeError(f"y must hold integer labels, got dtype {y.dtype}")
+    if num_classes is not None:
+        check_label_range("y", y, num_classes, whose="the model's")

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
 import os
 import warnings
 from collections.abc import Callable, Mapping
@@ -49,9 +48,9 @@ from ._validation import (
     all_finite,
     check_bool,
     check_callable,
+    check_examples,
     check_file_to_write,
     check_generator,
-    check_label_range,
     check_optional_positive_int,
     check_positive_int,
     check_positive_real,
@@ -64,22 +63,14 @@ from .checkpoint import (
     TrainingState,
     apply_model_state,
     check_resume_compatible,
-    generator_state,
+    generator_states,
     read_training_state,
-    restore_generator,
+    restore_generators,
+    settings_scalars,
     write_training_state,
 )
 from .errors import InvalidArgumentError, InvalidTypeError, TrainingDivergedError
-from .models.protocol import (
-    Model,
-    check_model,
-    has_generator,
-    model_buffers,
-    model_draws_from_global_rng,
-    model_fixed_dropout_masks,
-    model_int_attribute,
-    model_rng,
-)
+from .models.protocol import Model, check_model, model_buffers, model_fixed_dropout_masks, model_int_attribute
 from .optim.rules import get_update_rule, output_names, rule_name, step_into, validate_config
 
 __all__ = ["Divergence", "Solver"]
@@ -103,17 +94,6 @@ class Divergence:
 def _has_nonfinite(flag: bool | None, values: Any) -> bool:
     """``flag`` where a compiled kernel already looked, else whether ``values`` hold a NaN or inf."""
     return flag if flag is not None else not all_finite(np.asarray(values))
-
-
-def _json_scalars(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The plain scalars of a config, for a checkpoint's record of the settings (arrays are state)."""
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, float) and not math.isfinite(value):
-            continue
-        if value is None or isinstance(value, (bool, int, float, str)):
-            out[str(key)] = value
-    return out
 
 
 class Solver:
@@ -493,17 +473,7 @@ class Solver:
         Returns:
             The fraction of correct predictions, a float in [0, 1].
         """
-        if not isinstance(X, np.ndarray) or X.ndim < 1 or X.shape[0] == 0:
-            raise InvalidArgumentError(
-                f"X must be an array of shape (N, d_1, ...) with N >= 1, got {_describe(X)}"
-            )
-        if not isinstance(y, np.ndarray) or y.shape != (X.shape[0],):
-            raise InvalidArgumentError(f"y must be an array of shape ({X.shape[0]},), got {_describe(y)}")
-        if not np.issubdtype(y.dtype, np.integer):
-            raise InvalidTypeError(f"y must hold integer labels, got dtype {y.dtype}")
-        num_classes = model_int_attribute(self.model, "num_classes")
-        if num_classes is not None:
-            check_label_range("y", y, num_classes, whose="the model's")
+        check_examples(X, y, num_classes=model_int_attribute(self.model, "num_classes"))
         num_samples = check_optional_positive_int("num_samples", num_samples)
         batch_size = check_positive_int("batch_size", batch_size)
         n = X.shape[0]
@@ -521,7 +491,7 @@ class Solver:
         return {
             "model_class": type(self.model).__name__,
             "update_rule": self._rule_label,
-            "optim_config": _json_scalars(self.optim_config),
+            "optim_config": settings_scalars(self.optim_config),
             "lr_decay": self.lr_decay,
             "batch_size": self.batch_size,
             "num_epochs": self.num_epochs,
@@ -536,8 +506,6 @@ class Solver:
 
     def training_state(self) -> TrainingState:
         """Everything a checkpoint holds, as it stands now (arrays are not copied)."""
-        rng = model_rng(self.model)
-        uses_global = self.rng is None or model_draws_from_global_rng(self.model)
         return TrainingState(
             settings=self._settings(),
             params=dict(self.model.params),
@@ -552,10 +520,7 @@ class Solver:
             loss_history=self.loss_history,
             train_acc_history=self.train_acc_history,
             val_acc_history=self.val_acc_history,
-            solver_rng=None if self.rng is None else generator_state(self.rng),
-            model_rng=None if rng is None else generator_state(rng),
-            shared_rng=self.rng is not None and rng is self.rng,
-            global_rng=np.random.get_state(legacy=False) if uses_global else None,
+            **generator_states(self.rng, self.model),
         )
 
     def checkpoint_path(self, epoch: int | str) -> Path:
@@ -600,7 +565,6 @@ class Solver:
             iterations_per_epoch=self.iterations_per_epoch,
             update_rule=self.update_rule,
         )
-        generator = model_rng(self.model)
 
         # Everything is checked; the model's buffers go first, the one step that may still refuse.
         apply_model_state(state.path, self.model, state.params, state.buffers)
@@ -615,17 +579,4 @@ class Solver:
         self.train_acc_history = list(state.train_acc_history)
         self.val_acc_history = list(state.val_acc_history)
         self.diverged = None
-        if state.model_rng is not None and has_generator(self.model):
-            self.model.rng = restore_generator(generator, state.model_rng)
-        if state.solver_rng is None:
-            self.rng = None
-        elif state.shared_rng and has_generator(self.model):
-            self.rng = self.model.rng
-        elif self.rng is not None and self.rng is generator:
-            # Shared here but not in the run being resumed: the two streams must be separate again.
-            self.rng = restore_generator(None, state.solver_rng)
-        else:
-            self.rng = restore_generator(self.rng, state.solver_rng)
-        if state.global_rng is not None:
-            # The run drew from NumPy's global generator; continuing it exactly means resetting it.
-            np.random.set_state(state.global_rng)
+        self.rng = restore_generators(state, self.model, self.rng)

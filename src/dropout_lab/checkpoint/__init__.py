@@ -29,7 +29,10 @@ from ._model import apply_model_state, check_model_compatible, load_checkpoint, 
 from ._training import (
     TrainingState,
     check_resume_compatible,
+    generator_states,
     read_training_state,
+    restore_generators,
+    settings_scalars,
     write_training_state,
 )
 
@@ -41,10 +44,13 @@ __all__ = [
     "check_model_compatible",
     "check_resume_compatible",
     "generator_state",
+    "generator_states",
     "load_checkpoint",
     "read_checkpoint",
     "read_training_state",
     "restore_generator",
+    "restore_generators",
     "save_checkpoint",
+    "settings_scalars",
     "write_training_state",
 ]

@@ -16,7 +16,7 @@ import numpy as np
 from .._io import atomic_write_bytes
 from ..errors import CheckpointError, InvalidArgumentError, InvalidTypeError
 from ..layers.dropout import MASK_STREAM_VERSION
-from ..models.protocol import Model, model_draws_from_global_rng, model_rng, model_uses_dropout
+from ..models.protocol import Model, has_generator, model_draws_from_global_rng, model_rng, model_uses_dropout
 from ..optim.rules import rule_name, validate_config
 from ._format import (
     Checkpoint,
@@ -26,8 +26,10 @@ from ._format import (
     dumps,
     encode_bytes,
     fail,
+    generator_state,
     loads,
     read_checkpoint,
+    restore_generator,
 )
 from ._model import check_model_compatible
 
@@ -305,6 +307,59 @@ def read_training_state(path: str | os.PathLike[str]) -> TrainingState:
         path=path,
         mask_stream_version=mask_stream_version,
     )
+
+
+def settings_scalars(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The plain finite scalars of a config, for a checkpoint's record of the settings (arrays are
+    state, stored apart; NaN and infinity are not JSON)."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            continue
+        if value is None or isinstance(value, (bool, int, float, str)):
+            out[str(key)] = value
+    return out
+
+
+# ----------------------------------------------------------------------------- random generators
+def generator_states(solver_rng: np.random.Generator | None, model: Model) -> dict[str, Any]:
+    """The random generator fields of a :class:`TrainingState` (``solver_rng``, ``model_rng``,
+    ``shared_rng``, ``global_rng``) for a Solver that draws from ``solver_rng`` (None: from NumPy's
+    global generator) and its ``model``. NumPy's global state is kept only where something draws from it."""
+    rng = model_rng(model)
+    uses_global = solver_rng is None or model_draws_from_global_rng(model)
+    return {
+        "solver_rng": None if solver_rng is None else generator_state(solver_rng),
+        "model_rng": None if rng is None else generator_state(rng),
+        "shared_rng": solver_rng is not None and rng is solver_rng,
+        "global_rng": np.random.get_state(legacy=False) if uses_global else None,
+    }
+
+
+def restore_generators(
+    state: TrainingState, model: Model, solver_rng: np.random.Generator | None
+) -> np.random.Generator | None:
+    """Put ``state``'s generators back: the model's ``rng`` and NumPy's global generator in place,
+    and return the generator the Solver draws from next (None: NumPy's global one).
+
+    The checkpoint's source of randomness wins; ``solver_rng`` is reused (set to the stored state) when
+    its bit generator class matches, and a Generator the model and Solver share here but did not share
+    in the run being resumed is split into two again.
+    """
+    previous = model_rng(model)
+    if state.model_rng is not None and has_generator(model):
+        model.rng = restore_generator(previous, state.model_rng)
+    if state.global_rng is not None:
+        # The run drew from NumPy's global generator; continuing it exactly means resetting it.
+        np.random.set_state(state.global_rng)
+    if state.solver_rng is None:
+        return None
+    if state.shared_rng and has_generator(model):
+        return model.rng
+    if solver_rng is not None and solver_rng is previous:
+        # Shared here but not in the run being resumed: the two streams must be separate again.
+        return restore_generator(None, state.solver_rng)
+    return restore_generator(solver_rng, state.solver_rng)
 
 
 # ----------------------------------------------------------------------------- resuming
