@@ -553,8 +553,10 @@ class Solver:
 
         Raises:
             CheckpointError: an unreadable or corrupt file, one for another architecture or dtype,
-                another batch size, training set size or update rule, or more epochs done than
-                ``num_epochs``; the model and the Solver are then left as they were.
+                another batch size, training set size, update rule or dropout mask stream version,
+                or more epochs done than ``num_epochs`` (see
+                :func:`~dropout_lab.checkpoint.check_resume_compatible`); the model and the Solver
+                are then left as they were.
         """
         state = read_training_state(path)
         check_resume_compatible(

@@ -11,7 +11,10 @@ Layout (format version 1). Every entry is an array; names use ``/`` as a separat
   'training'), ``params`` and ``buffers`` (name -> shape and dtype, in the model's order) and, for a
   training checkpoint, everything scalar: the Solver's settings, epoch, iteration, best epoch and
   accuracy, the optimizer configs' scalars (learning rate after decay, t, betas...), whether the
-  model and Solver shared one Generator.
+  model and Solver shared one Generator, and ``mask_stream_version``
+  (:data:`dropout_lab.layers.dropout.MASK_STREAM_VERSION`: which dropout masks a Generator state
+  yields; a resume under another version is refused, and a file without it is read as version 2,
+  see :class:`TrainingState`).
 * ``param/<name>``, ``buffer/<name>``: the model's parameters and buffers (batchnorm statistics).
 * Training checkpoints add ``best_param/<name>``, ``best_buffer/<name>``, ``optim/<param>/<key>`` (the
   optimizer's state arrays: m, v, velocity, cache), ``history/loss``, ``history/train_acc`` and
@@ -22,6 +25,10 @@ Random generator states (``bit_generator.state``, a dict of big integers and sma
 ``np.random.get_state(legacy=False)``) are stored as JSON strings in 0-d unicode arrays; they are
 restored into a bit generator of the same class, so a resumed run draws exactly the numbers the
 uninterrupted one would have.
+
+Modules: ``_format`` (the file: writing, reading, checking its structure), ``_model`` (model
+checkpoints and a model's fit to one), ``_training`` (the Solver's training state, its generators,
+and the rules for resuming from it).
 """
 
 from ._format import FORMAT_VERSION, Checkpoint, generator_state, read_checkpoint, restore_generator
