@@ -279,9 +279,9 @@ def read_training_state(path: str | os.PathLike[str]) -> TrainingState:
             states[key] = loads(str(raw[()]))
         except (ValueError, RecursionError) as exc:
             raise fail(path, f"entry rng/{key} is unreadable ({exc})") from None
-    solver_rng = None if states["solver"] is None else check_generator_state(states["solver"], where)
-    model_rng = None if states["model"] is None else check_generator_state(states["model"], where)
-    global_rng = None if states["global"] is None else check_global_state(states["global"], where)
+    solver_state = None if states["solver"] is None else check_generator_state(states["solver"], where)
+    model_state = None if states["model"] is None else check_generator_state(states["model"], where)
+    global_state = None if states["global"] is None else check_global_state(states["global"], where)
     shared = rng.get("shared")
     if not isinstance(shared, bool):
         raise fail(path, f"has a malformed 'shared' generator record: {shared!r}")
@@ -300,10 +300,10 @@ def read_training_state(path: str | os.PathLike[str]) -> TrainingState:
         loss_history=loss_history,
         train_acc_history=train_acc_history,
         val_acc_history=val_acc_history,
-        solver_rng=solver_rng,
-        model_rng=model_rng,
+        solver_rng=solver_state,
+        model_rng=model_state,
         shared_rng=shared,
-        global_rng=global_rng,
+        global_rng=global_state,
         path=path,
         mask_stream_version=mask_stream_version,
     )
