@@ -25,6 +25,7 @@ from dropout_lab.checkpoint import (
     write_training_state,
 )
 from dropout_lab.errors import CheckpointError, InvalidTypeError
+from dropout_lab.layers.dropout import MASK_STREAM_VERSION
 
 
 def trained_batchnorm_net(seed: int, hidden=(6, 5), dtype=np.float64) -> FullyConnectedNet:
@@ -308,7 +309,7 @@ def test_training_state_round_trip_is_exact(tmp_path):
         else:
             assert type(restored[key]) is type(value) and restored[key] == value, key
     for field in ("settings", "epoch", "iteration", "best_epoch", "best_val_acc", "loss_history",
-                  "train_acc_history", "val_acc_history", "shared_rng"):
+                  "train_acc_history", "val_acc_history", "shared_rng", "mask_stream_version"):
         assert getattr(back, field) == getattr(state, field), field
     for field in ("solver_rng", "model_rng", "global_rng"):
         a, b = getattr(state, field), getattr(back, field)
@@ -330,6 +331,45 @@ def test_malformed_training_states_are_refused(tmp_path, changes, words):
     with pytest.raises(CheckpointError) as info:
         read_training_state(path)
     assert words in str(info.value)
+
+
+def rewrite_metadata(path: Path, change) -> None:
+    """Rewrite the checkpoint at ``path`` with ``change(metadata)`` applied to its JSON metadata."""
+    with np.load(path, allow_pickle=False) as npz:
+        entries = {name: npz[name] for name in npz.files}
+    metadata = json.loads(str(entries["metadata"][()]))
+    change(metadata)
+    entries["metadata"] = np.array(json.dumps(metadata))
+    with open(path, "wb") as handle:
+        np.savez(handle, **entries)
+
+
+def test_the_mask_stream_version_is_recorded(tmp_path):
+    path = tmp_path / "t.npz"
+    write_training_state([path], training_state())
+    with np.load(path, allow_pickle=False) as npz:
+        assert json.loads(str(npz["metadata"][()]))["mask_stream_version"] == MASK_STREAM_VERSION == 2
+    assert read_training_state(path).mask_stream_version == MASK_STREAM_VERSION
+    write_training_state([path], training_state(mask_stream_version=1))
+    assert read_training_state(path).mask_stream_version == 1
+
+
+def test_a_checkpoint_from_before_the_mask_stream_field_reads_as_version_2(tmp_path):
+    """Every commit that wrote training checkpoints without the field, from f456d2f on, drew version-2
+    masks (see TrainingState.mask_stream_version for the earlier ones)."""
+    path = tmp_path / "t.npz"
+    write_training_state([path], training_state())
+    rewrite_metadata(path, lambda metadata: metadata.pop("mask_stream_version"))
+    assert read_training_state(path).mask_stream_version == 2
+
+
+@pytest.mark.parametrize("value", [-1, "2", 2.0, True, [2]])
+def test_a_malformed_mask_stream_version_is_refused(tmp_path, value):
+    path = tmp_path / "t.npz"
+    write_training_state([path], training_state())
+    rewrite_metadata(path, lambda metadata: metadata.update(mask_stream_version=value))
+    with pytest.raises(CheckpointError, match="mask_stream_version"):
+        read_training_state(path)
 
 
 def test_unstorable_optimizer_state_is_refused(tmp_path):

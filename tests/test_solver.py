@@ -17,13 +17,14 @@ import numpy as np
 import pytest
 
 from dropout_lab import FullyConnectedNet
-from dropout_lab.checkpoint import read_training_state
+from dropout_lab.checkpoint import read_training_state, write_training_state
 from dropout_lab.errors import (
     CheckpointError,
     InvalidArgumentError,
     InvalidTypeError,
     TrainingDivergedError,
 )
+from dropout_lab.layers.dropout import MASK_STREAM_VERSION
 from dropout_lab.solver import Divergence, Solver
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -157,7 +158,7 @@ def test_verbose_output_has_the_course_format(capsys):
     assert [int(m.group(1)) for m in iterations] == [1, 6, 11]
     assert {int(m.group(2)) for m in iterations} == {12}
     assert [float(m.group(3)) for m in iterations] == [
-        float("%f" % solver.loss_history[i]) for i in (0, 5, 10)
+        float(f"{solver.loss_history[i]:f}") for i in (0, 5, 10)
     ]
     assert [(int(m.group(1)), int(m.group(2))) for m in epochs] == [(e, 3) for e in range(4)]
     assert [float(m.group(4)) for m in epochs] == solver.val_acc_history
@@ -254,6 +255,30 @@ def test_seeded_dropout_model_warns():
     # (filterwarnings = error would turn one into a failure).
     Solver(small_net(dropout=0.5), SMALL_DATA, verbose=False)
     Solver(small_net(seed=3, rng=None), SMALL_DATA, verbose=False)
+
+
+def test_a_model_of_any_class_with_fixed_masks_warns():
+    """The Solver asks the model (fixed_dropout_masks), not its class."""
+    model = StepModel()
+    model.fixed_dropout_masks = True
+    with pytest.warns(UserWarning, match="same units are dropped at every step"):
+        Solver(model, stub_data(), verbose=False)
+    model.fixed_dropout_masks = False
+    Solver(model, stub_data(), verbose=False)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"learning_rate": 1e-3}, "Solver() got an unexpected keyword argument 'learning_rate'"),
+        ({"lr": 1, "epochs": 3}, "Solver() got unexpected keyword arguments 'epochs', 'lr'"),
+    ],
+)
+def test_an_unknown_keyword_is_a_type_error_as_python_raises(kwargs, message):
+    with pytest.raises(TypeError) as info:
+        Solver(small_net(), SMALL_DATA, verbose=False, **kwargs)
+    assert str(info.value) == message
+    assert isinstance(info.value, InvalidTypeError) and not isinstance(info.value, ValueError)
 
 
 def test_learning_rate_decays_after_each_epoch():
@@ -369,7 +394,8 @@ def bad(**changes):
 @pytest.mark.parametrize(
     "data_changes, kwargs, error, words",
     [
-        ({}, {"learning_rate": 1e-3, "epochs": 3}, InvalidArgumentError, "['epochs', 'learning_rate']"),
+        ({}, {"learning_rate": 1e-3, "epochs": 3}, InvalidTypeError,
+         "Solver() got unexpected keyword arguments 'epochs', 'learning_rate'"),
         ({"drop": ["y_val"]}, {}, InvalidArgumentError, "missing keys ['y_val']"),
         ({"data": {"y_train": SMALL_DATA["y_train"][:-1]}}, {}, InvalidArgumentError,
          "data['y_train'] must have shape (40,)"),
@@ -391,7 +417,7 @@ def bad(**changes):
         ({}, {"verbose": "yes"}, InvalidTypeError, "verbose"),
         ({}, {"stop_on_nonfinite": None}, InvalidTypeError, "stop_on_nonfinite"),
         ({}, {"checkpoint_every": 0}, InvalidArgumentError, "checkpoint_every"),
-        ({}, {"checkpoint_name": "/nonexistent-folder-xyz/run"}, InvalidArgumentError, "not an existing folder"),
+        ({}, {"checkpoint_name": "/nonexistent-folder-xyz/run"}, InvalidArgumentError, "folder must exist"),
         ({}, {"on_epoch_end": 3}, InvalidTypeError, "on_epoch_end"),
         ({}, {"should_stop": True}, InvalidTypeError, "should_stop"),
         ({}, {"rng": 3}, InvalidTypeError, "rng"),
@@ -733,6 +759,25 @@ def test_a_dropout_model_must_draw_masks_as_the_checkpointed_one_did(tmp_path):
     assert_untouched(before, other)
 
 
+def test_a_checkpoint_of_another_mask_stream_is_refused(tmp_path):
+    """The same Generator state gives other masks under another MASK_STREAM_VERSION: resuming would
+    not continue the run that wrote the checkpoint."""
+    solver = build("adam-dropout", 1, 2, checkpoint_name=str(tmp_path / "d"))
+    solver.num_epochs = 1
+    solver.train()
+    state = read_training_state(tmp_path / "d_latest.npz")
+    state.mask_stream_version = MASK_STREAM_VERSION - 1
+    write_training_state([tmp_path / "old.npz"], state)
+    other = build("adam-dropout", 3, 4)
+    before = snapshot(other)
+    with pytest.raises(CheckpointError, match=f"mask stream version {MASK_STREAM_VERSION - 1}") as info:
+        other.resume(tmp_path / "old.npz")
+    assert f"version {MASK_STREAM_VERSION}" in str(info.value) and "old.npz" in str(info.value)
+    assert_untouched(before, other)
+    other.resume(tmp_path / "d_latest.npz")  # the same state under this version resumes
+    assert other.epoch == 1
+
+
 # ----------------------------------------------------------------------------- SIGKILL and resume
 KILL_EPOCHS = 30
 
@@ -763,7 +808,7 @@ def test_resume_after_sigkill_is_exact(tmp_path):
     name = str(tmp_path / "killed")
     latest = Path(name + "_latest.npz")
     stderr = tmp_path / "child-stderr.txt"
-    with open(stderr, "wb") as err, subprocess.Popen(
+    with open(stderr, "wb") as err, subprocess.Popen(  # noqa: S603 - this interpreter, on the fixed CHILD script
         [sys.executable, "-c", CHILD, str(REPO_ROOT), name], stdout=subprocess.DEVNULL, stderr=err
     ) as child:
         try:

@@ -4,7 +4,6 @@ changes nothing; epoch accuracies are measured in large batches."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
@@ -60,7 +59,7 @@ def test_two_buffers_per_array_are_reused_in_turn():
     solver = train("adam", num_epochs=2)
     for name, slots in solver._buffers.items():
         assert set(slots) == {"w", "m", "v"}
-        for key, pair in slots.items():
+        for pair in slots.values():
             assert len(pair) == 2 and all(isinstance(a, np.ndarray) for a in pair)
             assert pair[0] is not pair[1]
         # The live optimizer state is one of the two buffers.

@@ -1,5 +1,6 @@
-"""The finiteness scan shared by the checks: the same answers as ``np.isfinite`` over the whole array,
-for any shape, strides and dtype, without a temporary of the array's size."""
+"""The shared argument checks: the finiteness scan (the same answers as ``np.isfinite`` over the whole
+array, for any shape, strides and dtype, without a temporary of the array's size), unknown keywords,
+paths to write to, and labels."""
 
 from __future__ import annotations
 
@@ -12,8 +13,16 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from dropout_lab import _validation
-from dropout_lab._validation import all_finite, check_finite, count_nonfinite
-from dropout_lab.errors import InvalidArgumentError
+from dropout_lab._validation import (
+    all_finite,
+    check_file_to_write,
+    check_finite,
+    check_label_range,
+    check_optional_positive_int,
+    check_unknown_keywords,
+    count_nonfinite,
+)
+from dropout_lab.errors import InvalidArgumentError, InvalidTypeError
 
 
 @pytest.fixture
@@ -101,3 +110,43 @@ def test_the_scan_makes_no_temporary_of_the_arrays_size():
         tracemalloc.stop()
     assert found == (False, 1)
     assert peak <= 2 * _validation._SCAN_VALUES, peak  # one slice's temporary, with room to spare
+
+
+def test_unknown_keywords_are_a_type_error_worded_as_pythons():
+    check_unknown_keywords("f", {})
+    with pytest.raises(TypeError, match=r"^f\(\) got an unexpected keyword argument 'x'$") as info:
+        check_unknown_keywords("f", {"x": 1})
+    assert isinstance(info.value, InvalidTypeError)
+    with pytest.raises(InvalidTypeError, match=r"^f\(\) got unexpected keyword arguments 'a', 'b'$"):
+        check_unknown_keywords("f", {"b": 1, "a": 2})
+
+
+def test_a_file_to_write_and_a_prefix_of_files_to_write(tmp_path):
+    assert check_file_to_write("path", tmp_path / "a.npz") == tmp_path / "a.npz"
+    (tmp_path / "run").mkdir()
+    with pytest.raises(InvalidArgumentError, match="must name a file"):
+        check_file_to_write("path", tmp_path / "run")
+    # A prefix names the start of files beside it: a folder of that name is no obstacle.
+    assert check_file_to_write("checkpoint_name", str(tmp_path / "run"), prefix=True) == tmp_path / "run"
+    for prefix in (False, True):
+        with pytest.raises(InvalidArgumentError, match="checkpoint_name's folder must exist"):
+            check_file_to_write("checkpoint_name", tmp_path / "missing" / "run", prefix=prefix)
+        with pytest.raises(InvalidTypeError, match="checkpoint_name must be a path"):
+            check_file_to_write("checkpoint_name", 3, prefix=prefix)
+        with pytest.raises(InvalidArgumentError, match="non-empty"):
+            check_file_to_write("checkpoint_name", "", prefix=prefix)
+
+
+def test_optional_positive_int():
+    assert check_optional_positive_int("n", None) is None
+    assert check_optional_positive_int("n", np.int64(3)) == 3
+    with pytest.raises(InvalidArgumentError, match="n must be a positive integer"):
+        check_optional_positive_int("n", 0)
+
+
+def test_label_range_names_whose_classes():
+    check_label_range("y", np.array([], dtype=int), 3)
+    with pytest.raises(InvalidArgumentError, match=r"^y must lie in \[0, 3\), got values from -1 to 2$"):
+        check_label_range("y", np.array([2, -1]), 3)
+    with pytest.raises(InvalidArgumentError, match=r"\[0, 3\) for the model's 3 classes, got values from 0 to 3"):
+        check_label_range("y", np.array([0, 3]), 3, whose="the model's")

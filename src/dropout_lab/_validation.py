@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator, Mapping
 from numbers import Integral, Real
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -109,71 +110,83 @@ def check_labels(name: str, y: Any, num_examples: int, num_classes: int) -> np.n
             f"{name} must have shape ({num_examples},) to match the {num_examples} examples, "
             f"got shape {y.shape}"
         )
-    if y.size and (y.min() < 0 or y.max() >= num_classes):
-        raise InvalidArgumentError(
-            f"{name} must lie in [0, {num_classes}), got values from {y.min()} to {y.max()}"
-        )
+    check_label_range(name, y, num_classes)
     return y
+
+
+def check_label_range(name: str, y: np.ndarray, num_classes: int, *, whose: str = "") -> None:
+    """Integer labels ``y`` (any shape) must lie in [0, num_classes); ``whose`` ("the model's") is said
+    with the number of classes in the message."""
+    if y.size and (y.min() < 0 or y.max() >= num_classes):
+        classes = f" for {whose} {num_classes} classes" if whose else ""
+        raise InvalidArgumentError(
+            f"{name} must lie in [0, {num_classes}){classes}, got values from {y.min()} to {y.max()}"
+        )
 
 
 def check_keep_prob(name: str, value: Any) -> float:
     """A keep probability: a real number in (0, 1]."""
     if isinstance(value, bool) or not isinstance(value, Real):
         raise InvalidTypeError(f"{name} must be a real number in (0, 1], got {_describe(value)}")
-    value = float(value)
-    if math.isnan(value) or not 0.0 < value <= 1.0:
+    keep_prob = float(value)
+    if math.isnan(keep_prob) or not 0.0 < keep_prob <= 1.0:
         raise InvalidArgumentError(
-            f"{name} is the probability of KEEPING a unit and must lie in (0, 1], got {value}"
+            f"{name} is the probability of KEEPING a unit and must lie in (0, 1], got {keep_prob}"
         )
-    return value
+    return keep_prob
 
 
 def check_positive_int(name: str, value: Any, *, allow_zero: bool = False) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise InvalidTypeError(f"{name} must be an integer, got {_describe(value)}")
-    value = int(value)
-    if value < 0 or (value == 0 and not allow_zero):
+    number = int(value)
+    if number < 0 or (number == 0 and not allow_zero):
         expected = "a non-negative integer" if allow_zero else "a positive integer"
-        raise InvalidArgumentError(f"{name} must be {expected}, got {value}")
-    return value
+        raise InvalidArgumentError(f"{name} must be {expected}, got {number}")
+    return number
+
+
+def check_optional_positive_int(name: str, value: Any) -> int | None:
+    """None, or a positive integer (see :func:`check_positive_int`)."""
+    return None if value is None else check_positive_int(name, value)
 
 
 def check_positive_real(name: str, value: Any, *, allow_zero: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, Real):
         raise InvalidTypeError(f"{name} must be a real number, got {_describe(value)}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+    number = float(value)
+    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
         expected = "a finite number >= 0" if allow_zero else "a finite number > 0"
-        raise InvalidArgumentError(f"{name} must be {expected}, got {value}")
-    return value
+        raise InvalidArgumentError(f"{name} must be {expected}, got {number}")
+    return number
 
 
 def check_unit_interval(name: str, value: Any, *, closed_right: bool = False) -> float:
     """A rate in [0, 1) (or [0, 1] with ``closed_right``): momentum, decay rates, betas."""
     if isinstance(value, bool) or not isinstance(value, Real):
         raise InvalidTypeError(f"{name} must be a real number, got {_describe(value)}")
-    value = float(value)
-    ok = 0.0 <= value <= 1.0 if closed_right else 0.0 <= value < 1.0
-    if math.isnan(value) or not ok:
+    rate = float(value)
+    ok = 0.0 <= rate <= 1.0 if closed_right else 0.0 <= rate < 1.0
+    if math.isnan(rate) or not ok:
         interval = "[0, 1]" if closed_right else "[0, 1)"
-        raise InvalidArgumentError(f"{name} must lie in {interval}, got {value}")
-    return value
+        raise InvalidArgumentError(f"{name} must lie in {interval}, got {rate}")
+    return rate
 
 
 def check_mode(name: str, value: Any) -> bool:
     """A course mode string, 'train' or 'test'; returns True for training."""
     if value not in ("train", "test"):
         raise InvalidArgumentError(f"{name} must be 'train' or 'test', got {value!r}")
-    return value == "train"
+    return bool(value == "train")
 
 
-def check_float_dtype(name: str, value: Any) -> np.dtype:
+def check_float_dtype(name: str, value: Any) -> np.dtype[Any]:
     """A dtype given as a name, a type or a dtype: float32 or float64 only."""
     if value is None:
         # np.dtype(None) is float64: an explicit None is more likely a mistake than a choice.
         raise InvalidTypeError(f"{name} must be float32 or float64, got None")
     try:
-        dtype = np.dtype(value)
+        dtype: np.dtype[Any] = np.dtype(value)
     except (TypeError, ValueError) as exc:
         raise InvalidTypeError(f"{name} must be a floating-point dtype, got {_describe(value)}") from exc
     if dtype not in _FLOAT_DTYPES:
@@ -187,10 +200,20 @@ def check_bool(name: str, value: Any) -> bool:
     return bool(value)
 
 
-def check_callable(name: str, value: Any, what: str = "a callable") -> Any:
-    if not callable(value):
+def check_callable(name: str, value: Any, what: str = "a callable", *, allow_none: bool = False) -> Any:
+    if not callable(value) and not (allow_none and value is None):
         raise InvalidTypeError(f"{name} must be {what}, got {_describe(value)}")
     return value
+
+
+def check_unknown_keywords(function: str, unknown: Mapping[str, Any]) -> None:
+    """Refuse keyword arguments a function does not take with the TypeError Python raises for them
+    (``f() got an unexpected keyword argument 'x'``), naming every one."""
+    if unknown:
+        names = sorted(unknown)
+        if len(names) == 1:
+            raise InvalidTypeError(f"{function}() got an unexpected keyword argument {names[0]!r}")
+        raise InvalidTypeError(f"{function}() got unexpected keyword arguments {', '.join(map(repr, names))}")
 
 
 def check_path(name: str, value: Any) -> Path:
@@ -205,13 +228,17 @@ def check_path(name: str, value: Any) -> Path:
     return Path(text)
 
 
-def check_file_to_write(name: str, value: Any) -> Path:
-    """A path to write a file to: its folder exists and the path itself is not a folder."""
+def check_file_to_write(name: str, value: Any, *, prefix: bool = False) -> Path:
+    """A path to write a file to: its folder exists and the path itself is not a folder.
+
+    With ``prefix``, ``value`` is the start of the files' names (a Solver's ``checkpoint_name``, whose
+    files are ``{value}_latest.npz``...): only its folder must exist.
+    """
     path = check_path(name, value)
     folder = path.parent
     if not folder.is_dir():
         raise InvalidArgumentError(f"{name}'s folder must exist, got {str(folder)!r} for {name} {str(path)!r}")
-    if path.is_dir():
+    if not prefix and path.is_dir():
         raise InvalidArgumentError(f"{name} must name a file, got the folder {str(path)!r}")
     return path
 
@@ -230,6 +257,72 @@ def check_seed(name: str, value: Any) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise InvalidTypeError(f"{name} must be a non-negative integer or None, got {_describe(value)}")
-    if value < 0 or value >= 2**32:
-        raise InvalidArgumentError(f"{name} must lie in [0, 2**32), got {value}")
-    return int(value)
+    seed = int(value)
+    if seed < 0 or seed >= 2**32:
+        raise InvalidArgumentError(f"{name} must lie in [0, 2**32), got {seed}")
+    return seed
+
+
+_TRAINING_DATA_KEYS = ("X_train", "y_train", "X_val", "y_val")
+
+
+def check_training_data(
+    data: Any, *, input_dim: int | None = None, num_classes: int | None = None
+) -> dict[str, np.ndarray]:
+    """A Solver's ``data``: a mapping with ``X_train`` (N_train, d_1, ...), ``y_train`` (N_train,),
+    ``X_val`` (N_val, d_1, ...) and ``y_val`` (N_val,); finite numeric inputs with ``input_dim`` values
+    per example and integer labels in [0, num_classes), where those are given. Returns those four."""
+    if not isinstance(data, Mapping):
+        raise InvalidTypeError(
+            f"data must be a dict with keys {list(_TRAINING_DATA_KEYS)}, got {_describe(data)}"
+        )
+    missing = [key for key in _TRAINING_DATA_KEYS if key not in data]
+    if missing:
+        raise InvalidArgumentError(f"data is missing keys {missing}; it must hold {list(_TRAINING_DATA_KEYS)}")
+    out: dict[str, np.ndarray] = {}
+    for split in ("train", "val"):
+        x_name, y_name = f"X_{split}", f"y_{split}"
+        X, y = data[x_name], data[y_name]
+        if not isinstance(X, np.ndarray) or not (
+            np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)
+        ):
+            raise InvalidTypeError(f"data[{x_name!r}] must be a numeric NumPy array, got {_describe(X)}")
+        if X.ndim < 2 or X.shape[0] == 0:
+            raise InvalidArgumentError(
+                f"data[{x_name!r}] must have shape (N, d_1, ...) with N >= 1, got shape {X.shape}"
+            )
+        if not all_finite(X):
+            raise InvalidArgumentError(
+                f"data[{x_name!r}] must be finite, got {count_nonfinite(X)} NaN or infinite values: they "
+                "would poison training"
+            )
+        d = int(np.prod(X.shape[1:], dtype=np.int64))
+        if input_dim is not None and d != input_dim:
+            raise InvalidArgumentError(
+                f"data[{x_name!r}] must hold the model's input_dim={input_dim} values per example, "
+                f"got shape {X.shape} ({d} values)"
+            )
+        if not isinstance(y, np.ndarray) or not np.issubdtype(y.dtype, np.integer):
+            raise InvalidTypeError(f"data[{y_name!r}] must be an integer NumPy array, got {_describe(y)}")
+        if y.shape != (X.shape[0],):
+            raise InvalidArgumentError(
+                f"data[{y_name!r}] must have shape ({X.shape[0]},) to match data[{x_name!r}] of shape "
+                f"{X.shape}, got shape {y.shape}"
+            )
+        if num_classes is not None:
+            check_label_range(f"data[{y_name!r}]", y, num_classes, whose="the model's")
+        out[x_name], out[y_name] = X, y
+    return out
+
+
+def check_examples(X: Any, y: Any, *, num_classes: int | None = None) -> None:
+    """Examples to score: ``X`` (N, d_1, ...) with N >= 1 and integer labels ``y`` (N,), in
+    [0, num_classes) where that is given."""
+    if not isinstance(X, np.ndarray) or X.ndim < 1 or X.shape[0] == 0:
+        raise InvalidArgumentError(f"X must be an array of shape (N, d_1, ...) with N >= 1, got {_describe(X)}")
+    if not isinstance(y, np.ndarray) or y.shape != (X.shape[0],):
+        raise InvalidArgumentError(f"y must be an array of shape ({X.shape[0]},), got {_describe(y)}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise InvalidTypeError(f"y must hold integer labels, got dtype {y.dtype}")
+    if num_classes is not None:
+        check_label_range("y", y, num_classes, whose="the model's")

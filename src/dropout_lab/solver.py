@@ -34,41 +34,46 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
 import os
 import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from numbers import Integral
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
 from ._validation import (
     _describe,
     all_finite,
+    check_bool,
+    check_callable,
+    check_examples,
+    check_file_to_write,
     check_generator,
+    check_optional_positive_int,
     check_positive_int,
     check_positive_real,
     check_seed,
+    check_training_data,
+    check_unknown_keywords,
     count_nonfinite,
 )
 from .checkpoint import (
     TrainingState,
     apply_model_state,
-    check_model_compatible,
-    generator_state,
+    check_resume_compatible,
+    generator_states,
     read_training_state,
-    restore_generator,
+    restore_generators,
+    settings_scalars,
     write_training_state,
 )
-from .errors import CheckpointError, InvalidArgumentError, InvalidTypeError, TrainingDivergedError
-from .models.fc_net import FullyConnectedNet
+from .errors import InvalidArgumentError, InvalidTypeError, TrainingDivergedError
+from .models.protocol import Model, check_model, model_buffers, model_fixed_dropout_masks, model_int_attribute
 from .optim.rules import get_update_rule, output_names, rule_name, step_into, validate_config
 
 __all__ = ["Divergence", "Solver"]
-
-_DATA_KEYS = ("X_train", "y_train", "X_val", "y_val")
 
 
 @dataclass(frozen=True)
@@ -86,120 +91,14 @@ class Divergence:
     what: str
 
 
-def _check_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise InvalidTypeError(f"{name} must be True or False, got {_describe(value)}")
-    return bool(value)
-
-
-def _check_optional_positive_int(name: str, value: Any) -> int | None:
-    return None if value is None else check_positive_int(name, value)
-
-
-def _check_label_range(name: str, y: np.ndarray, model: Any) -> None:
-    """Integer labels ``y`` must lie in [0, model.num_classes) where the model says how many classes."""
-    num_classes = getattr(model, "num_classes", None)
-    if not isinstance(num_classes, Integral) or isinstance(num_classes, bool) or y.size == 0:
-        return
-    if y.min() < 0 or y.max() >= num_classes:
-        raise InvalidArgumentError(
-            f"{name} must lie in [0, {num_classes}) for the model's {num_classes} classes, got values "
-            f"from {y.min()} to {y.max()}"
-        )
-
-
-def _check_model(model: Any) -> None:
-    params = getattr(model, "params", None)
-    if not isinstance(params, dict) or not callable(getattr(model, "loss", None)):
-        raise InvalidTypeError(
-            "model must have a params dict and a loss(X, y=None) method, got "
-            f"{type(model).__name__}"
-        )
-    if not params:
-        raise InvalidArgumentError("model.params is empty: there is nothing to train")
-    for name, value in params.items():
-        if not isinstance(value, np.ndarray) or not np.issubdtype(value.dtype, np.floating):
-            raise InvalidTypeError(
-                f"model.params[{name!r}] must be a floating-point array, got {_describe(value)}"
-            )
-
-
-def _check_data(data: Any, model: Any) -> dict[str, np.ndarray]:
-    if not isinstance(data, Mapping):
-        raise InvalidTypeError(f"data must be a dict with keys {list(_DATA_KEYS)}, got {_describe(data)}")
-    missing = [key for key in _DATA_KEYS if key not in data]
-    if missing:
-        raise InvalidArgumentError(f"data is missing keys {missing}; it must hold {list(_DATA_KEYS)}")
-    input_dim = getattr(model, "input_dim", None)
-    out: dict[str, np.ndarray] = {}
-    for split in ("train", "val"):
-        x_name, y_name = f"X_{split}", f"y_{split}"
-        X, y = data[x_name], data[y_name]
-        if not isinstance(X, np.ndarray) or not (
-            np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)
-        ):
-            raise InvalidTypeError(f"data[{x_name!r}] must be a numeric NumPy array, got {_describe(X)}")
-        if X.ndim < 2 or X.shape[0] == 0:
-            raise InvalidArgumentError(
-                f"data[{x_name!r}] must have shape (N, d_1, ...) with N >= 1, got shape {X.shape}"
-            )
-        if not all_finite(X):
-            raise InvalidArgumentError(
-                f"data[{x_name!r}] must be finite, got {count_nonfinite(X)} NaN or infinite values: they "
-                "would poison training"
-            )
-        if isinstance(input_dim, Integral) and not isinstance(input_dim, bool):
-            d = int(np.prod(X.shape[1:], dtype=np.int64))
-            if d != input_dim:
-                raise InvalidArgumentError(
-                    f"data[{x_name!r}] must hold the model's input_dim={input_dim} values per example, "
-                    f"got shape {X.shape} ({d} values)"
-                )
-        if not isinstance(y, np.ndarray) or not np.issubdtype(y.dtype, np.integer):
-            raise InvalidTypeError(f"data[{y_name!r}] must be an integer NumPy array, got {_describe(y)}")
-        if y.shape != (X.shape[0],):
-            raise InvalidArgumentError(
-                f"data[{y_name!r}] must have shape ({X.shape[0]},) to match data[{x_name!r}] of shape "
-                f"{X.shape}, got shape {y.shape}"
-            )
-        _check_label_range(f"data[{y_name!r}]", y, model)
-        out[x_name], out[y_name] = X, y
-    return out
-
-
-def _check_checkpoint_name(value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
-        raise InvalidTypeError(f"checkpoint_name must be a non-empty path prefix or None, got {_describe(value)}")
-    name = os.fspath(value)
-    folder = Path(name).parent
-    if not folder.is_dir():
-        raise InvalidArgumentError(
-            f"checkpoint_name {name!r} puts checkpoints in {str(folder)!r}, which is not an existing folder"
-        )
-    return name
-
-
-def _json_scalars(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The plain scalars of a config, for a checkpoint's record of the settings (arrays are state)."""
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, float) and not math.isfinite(value):
-            continue
-        if value is None or isinstance(value, (bool, int, float, str)):
-            out[str(key)] = value
-    return out
-
-
 class Solver:
     """Trains a classification model with minibatch gradient descent (the course's ``Solver``).
 
     Args:
-        model: an object with ``params`` (name -> float array), ``loss(X, y=None)`` returning scores
-            (N, C) without labels and ``(loss, grads)`` with them; optionally ``buffers()`` and
-            ``load_buffers(dict)`` for state that is not trained by gradients (batchnorm statistics),
-            and ``rng`` (a Generator, saved in checkpoints).
+        model: a :class:`~dropout_lab.models.Model`: ``params`` (name -> float array), ``loss(X, y=None)``
+            returning scores (N, C) without labels and ``(loss, grads)`` with them; optionally
+            ``buffers()`` and ``load_buffers(dict)`` (batchnorm statistics), ``rng`` (a Generator,
+            saved in checkpoints) and ``fixed_dropout_masks`` (True: the Solver warns).
         data: ``X_train`` (N_train, d_1, ...), ``y_train`` (N_train,) integer labels, ``X_val``
             (N_val, d_1, ...), ``y_val`` (N_val,).
         update_rule: 'sgd', 'sgd_momentum', 'rmsprop', 'adam', or a callable
@@ -247,13 +146,13 @@ class Solver:
         interrupted: True after :meth:`train` returned early because ``should_stop()`` said so.
 
     Raises:
-        InvalidArgumentError, InvalidTypeError: bad arguments (unknown keyword arguments are listed
-            by name), before anything else is done.
+        InvalidArgumentError, InvalidTypeError: bad arguments, before anything else is done; an
+            unknown keyword argument is an InvalidTypeError (a TypeError, as Python raises), naming it.
     """
 
     def __init__(
         self,
-        model: Any,
+        model: Model,
         data: Mapping[str, np.ndarray],
         *,
         update_rule: str | Callable[..., Any] = "sgd",
@@ -263,24 +162,27 @@ class Solver:
         num_epochs: int = 10,
         num_train_samples: int | None = 1000,
         num_val_samples: int | None = None,
-        checkpoint_name: str | os.PathLike | None = None,
+        checkpoint_name: str | os.PathLike[str] | None = None,
         print_every: int = 10,
         verbose: bool = True,
         rng: np.random.Generator | None = None,
         seed: int | None = None,
         checkpoint_every: int | None = None,
         stop_on_nonfinite: bool = True,
-        on_epoch_end: Callable[["Solver"], Any] | None = None,
+        on_epoch_end: Callable[[Solver], Any] | None = None,
         should_stop: Callable[[], bool] | None = None,
-        resume_from: str | os.PathLike | None = None,
+        resume_from: str | os.PathLike[str] | None = None,
         keep_epoch_checkpoints: bool = True,
         accuracy_batch_size: int = 1000,
         **unknown: Any,
     ) -> None:
-        if unknown:
-            raise InvalidArgumentError(f"Solver got unknown keyword arguments: {sorted(unknown)}")
-        _check_model(model)
-        arrays = _check_data(data, model)
+        check_unknown_keywords("Solver", unknown)
+        model = check_model(model)
+        arrays = check_training_data(
+            data,
+            input_dim=model_int_attribute(model, "input_dim"),
+            num_classes=model_int_attribute(model, "num_classes"),
+        )
         rule = get_update_rule(update_rule)
         if optim_config is None:
             optim_config = {}
@@ -291,38 +193,33 @@ class Solver:
         self.lr_decay = check_positive_real("lr_decay", lr_decay)
         self.batch_size = check_positive_int("batch_size", batch_size)
         self.num_epochs = check_positive_int("num_epochs", num_epochs)
-        self.num_train_samples = _check_optional_positive_int("num_train_samples", num_train_samples)
-        self.num_val_samples = _check_optional_positive_int("num_val_samples", num_val_samples)
-        self.checkpoint_name = _check_checkpoint_name(checkpoint_name)
-        self.keep_epoch_checkpoints = _check_bool("keep_epoch_checkpoints", keep_epoch_checkpoints)
+        self.num_train_samples = check_optional_positive_int("num_train_samples", num_train_samples)
+        self.num_val_samples = check_optional_positive_int("num_val_samples", num_val_samples)
+        if checkpoint_name is not None:
+            check_file_to_write("checkpoint_name", checkpoint_name, prefix=True)
+        self.checkpoint_name = None if checkpoint_name is None else os.fspath(checkpoint_name)
+        self.keep_epoch_checkpoints = check_bool("keep_epoch_checkpoints", keep_epoch_checkpoints)
         self.print_every = check_positive_int("print_every", print_every)
         self.accuracy_batch_size = check_positive_int("accuracy_batch_size", accuracy_batch_size)
-        self.verbose = _check_bool("verbose", verbose)
-        self.stop_on_nonfinite = _check_bool("stop_on_nonfinite", stop_on_nonfinite)
+        self.verbose = check_bool("verbose", verbose)
+        self.stop_on_nonfinite = check_bool("stop_on_nonfinite", stop_on_nonfinite)
         # Checked even without checkpoint_name (where it has no effect), so a caller can pass its
         # setting through unconditionally.
-        self.checkpoint_every = _check_optional_positive_int("checkpoint_every", checkpoint_every)
+        self.checkpoint_every = check_optional_positive_int("checkpoint_every", checkpoint_every)
         if self.checkpoint_name is not None and self.checkpoint_every is None:
             self.checkpoint_every = 1
-        if on_epoch_end is not None and not callable(on_epoch_end):
-            raise InvalidTypeError(f"on_epoch_end must be a callable or None, got {_describe(on_epoch_end)}")
-        if should_stop is not None and not callable(should_stop):
-            raise InvalidTypeError(f"should_stop must be a callable or None, got {_describe(should_stop)}")
+        check_callable("on_epoch_end", on_epoch_end, "a callable or None", allow_none=True)
+        check_callable("should_stop", should_stop, "a callable or None", allow_none=True)
         check_generator("rng", rng)
         seed = check_seed("seed", seed)
         if rng is not None and seed is not None:
             raise InvalidArgumentError("give rng or seed, not both")
-
-        if (
-            isinstance(model, FullyConnectedNet)
-            and model.seed is not None
-            and model.use_dropout
-        ):
+        if model_fixed_dropout_masks(model):
             warnings.warn(
-                f"the model was built with seed={model.seed}, which fixes every dropout mask: the same "
-                "units are dropped at every step, so dropout does not regularize. That is meant for "
-                "gradient checks; for training build the model with rng=np.random.default_rng(seed) "
-                "instead of seed=",
+                "the model's dropout masks are fixed (fixed_dropout_masks; a FullyConnectedNet built with "
+                "seed=): the same units are dropped at every step, so dropout does not regularize. That is "
+                "meant for gradient checks; for training build the model with "
+                "rng=np.random.default_rng(seed) instead of seed=",
                 UserWarning,
                 stacklevel=2,
             )
@@ -333,6 +230,7 @@ class Solver:
         self.update_rule = rule
         self._builtin_rule = rule_name(update_rule)
         self._rule_label = self._builtin_rule or getattr(rule, "__qualname__", repr(rule))
+        self._output_names: tuple[str, ...] = () if self._builtin_rule is None else output_names(self._builtin_rule)
         # Parameter name -> output name -> the two arrays the built-in rule's steps write into in turn.
         self._buffers: dict[str, dict[str, list[np.ndarray | None]]] = {}
         self.optim_config = dict(optim_config)
@@ -360,7 +258,7 @@ class Solver:
 
     @property
     def iterations_per_epoch(self) -> int:
-        return max(self.X_train.shape[0] // self.batch_size, 1)
+        return max(int(self.X_train.shape[0]) // self.batch_size, 1)
 
     @property
     def num_iterations(self) -> int:
@@ -372,21 +270,16 @@ class Solver:
             return np.random.choice(n, size)
         return self.rng.choice(n, size)
 
-    def _model_buffers(self) -> dict[str, np.ndarray]:
-        buffers = getattr(self.model, "buffers", None)
-        if not callable(buffers):
-            return {}
-        return {name: np.array(value, copy=True) for name, value in buffers().items()}
-
     def _snapshot_best(self) -> None:
         self.best_params = {name: w.copy() for name, w in self.model.params.items()}
-        self.best_buffers = self._model_buffers()
+        self.best_buffers = model_buffers(self.model)
 
     def _restore_best(self) -> None:
         if not self.best_params:
             return
-        if self.best_buffers and callable(getattr(self.model, "load_buffers", None)):
-            self.model.load_buffers({name: b.copy() for name, b in self.best_buffers.items()})
+        load_buffers = getattr(self.model, "load_buffers", None)
+        if self.best_buffers and callable(load_buffers):
+            load_buffers({name: b.copy() for name, b in self.best_buffers.items()})
         for name, w in self.best_params.items():
             self.model.params[name] = w.copy()
 
@@ -396,7 +289,7 @@ class Solver:
         Solver's own, the one that is not live now (the live one is the step's input)."""
         slots = self._buffers.setdefault(name, {})
         out = {}
-        for key in output_names(self._builtin_rule):
+        for key in self._output_names:
             live = w if key == "w" else config.get(key)
             pair = slots.setdefault(key, [None, None])
             index = 1 if pair[0] is live else 0
@@ -501,14 +394,13 @@ class Solver:
             self.best_val_acc = val_acc
             self.best_epoch = self.epoch
             self._snapshot_best()
-        if self.epoch > 0 and self.checkpoint_name is not None and (
+        if self.epoch > 0 and self.checkpoint_name is not None and self.checkpoint_every is not None and (
             self.epoch % self.checkpoint_every == 0 or self.epoch == self.num_epochs
         ):
             self._save_checkpoint()
         if self.verbose:
             print(
-                "(Epoch %d / %d) train acc: %f; val_acc: %f"
-                % (self.epoch, self.num_epochs, train_acc, val_acc)
+                f"(Epoch {self.epoch} / {self.num_epochs}) train acc: {train_acc:f}; val_acc: {val_acc:f}"
             )
 
     def train(self, epochs: int | None = None) -> None:
@@ -530,7 +422,7 @@ class Solver:
             TrainingDivergedError: with ``stop_on_nonfinite``, a NaN or infinite loss, gradient or
                 update (see :attr:`diverged`).
         """
-        epochs = _check_optional_positive_int("epochs", epochs)
+        epochs = check_optional_positive_int("epochs", epochs)
         self.interrupted = False
         if not self.train_acc_history:
             self._record_epoch()
@@ -543,7 +435,7 @@ class Solver:
             self._step(t)
             self.iteration = t + 1
             if self.verbose and t % self.print_every == 0:
-                print("(Iteration %d / %d) loss: %f" % (t + 1, num_iterations, self.loss_history[-1]))
+                print(f"(Iteration {t + 1} / {num_iterations}) loss: {self.loss_history[-1]:f}")
             if (t + 1) % iterations_per_epoch == 0:
                 self.epoch += 1
                 for config in self.optim_configs.values():
@@ -579,16 +471,8 @@ class Solver:
         Returns:
             The fraction of correct predictions, a float in [0, 1].
         """
-        if not isinstance(X, np.ndarray) or X.ndim < 1 or X.shape[0] == 0:
-            raise InvalidArgumentError(
-                f"X must be an array of shape (N, d_1, ...) with N >= 1, got {_describe(X)}"
-            )
-        if not isinstance(y, np.ndarray) or y.shape != (X.shape[0],):
-            raise InvalidArgumentError(f"y must be an array of shape ({X.shape[0]},), got {_describe(y)}")
-        if not np.issubdtype(y.dtype, np.integer):
-            raise InvalidTypeError(f"y must hold integer labels, got dtype {y.dtype}")
-        _check_label_range("y", y, self.model)
-        num_samples = _check_optional_positive_int("num_samples", num_samples)
+        check_examples(X, y, num_classes=model_int_attribute(self.model, "num_classes"))
+        num_samples = check_optional_positive_int("num_samples", num_samples)
         batch_size = check_positive_int("batch_size", batch_size)
         n = X.shape[0]
         if num_samples is not None and n > num_samples:
@@ -605,7 +489,7 @@ class Solver:
         return {
             "model_class": type(self.model).__name__,
             "update_rule": self._rule_label,
-            "optim_config": _json_scalars(self.optim_config),
+            "optim_config": settings_scalars(self.optim_config),
             "lr_decay": self.lr_decay,
             "batch_size": self.batch_size,
             "num_epochs": self.num_epochs,
@@ -618,23 +502,12 @@ class Solver:
             "stop_on_nonfinite": self.stop_on_nonfinite,
         }
 
-    def _model_draws_from_global(self) -> bool:
-        """Whether the model's dropout masks come from NumPy's global generator (unknown models: yes)."""
-        if isinstance(getattr(self.model, "rng", None), np.random.Generator):
-            return False
-        if getattr(self.model, "seed", None) is not None:
-            return False
-        return bool(getattr(self.model, "use_dropout", True))
-
     def training_state(self) -> TrainingState:
         """Everything a checkpoint holds, as it stands now (arrays are not copied)."""
-        model_rng = getattr(self.model, "rng", None)
-        model_rng = model_rng if isinstance(model_rng, np.random.Generator) else None
-        uses_global = self.rng is None or self._model_draws_from_global()
         return TrainingState(
             settings=self._settings(),
             params=dict(self.model.params),
-            buffers=self._model_buffers(),
+            buffers=model_buffers(self.model),
             best_params=self.best_params,
             best_buffers=self.best_buffers,
             optim_configs=self.optim_configs,
@@ -645,10 +518,7 @@ class Solver:
             loss_history=self.loss_history,
             train_acc_history=self.train_acc_history,
             val_acc_history=self.val_acc_history,
-            solver_rng=None if self.rng is None else generator_state(self.rng),
-            model_rng=None if model_rng is None else generator_state(model_rng),
-            shared_rng=self.rng is not None and model_rng is self.rng,
-            global_rng=np.random.get_state(legacy=False) if uses_global else None,
+            **generator_states(self.rng, self.model),
         )
 
     def checkpoint_path(self, epoch: int | str) -> Path:
@@ -664,10 +534,10 @@ class Solver:
         if not latest_only and self.keep_epoch_checkpoints:
             paths.insert(0, self.checkpoint_path(self.epoch))
         if self.verbose:
-            print('Saving checkpoint to "%s"' % paths[0])
+            print(f'Saving checkpoint to "{paths[0]}"')
         write_training_state(paths, self.training_state())
 
-    def resume(self, path: str | os.PathLike) -> None:
+    def resume(self, path: str | os.PathLike[str]) -> None:
         """Continue from a training checkpoint: the next :meth:`train` goes on exactly where it stopped.
 
         Restores the model's parameters and buffers, the optimizer configs (state arrays, step
@@ -681,55 +551,20 @@ class Solver:
 
         Raises:
             CheckpointError: an unreadable or corrupt file, one for another architecture or dtype,
-                another batch size, training set size or update rule, or more epochs done than
-                ``num_epochs``; the model and the Solver are then left as they were.
+                another batch size, training set size, update rule or dropout mask stream version,
+                or more epochs done than ``num_epochs`` (see
+                :func:`~dropout_lab.checkpoint.check_resume_compatible`); the model and the Solver
+                are then left as they were.
         """
         state = read_training_state(path)
-        where = f"checkpoint {state.path}"
-        check_model_compatible(state, self.model)
-        settings = state.settings
-        for key, mine, why in (
-            ("batch_size", self.batch_size, "the epochs would not line up"),
-            ("num_train", int(self.X_train.shape[0]), "the epochs would not line up"),
-            ("update_rule", self._rule_label, "the optimizer state would not fit"),
-        ):
-            if settings.get(key) != mine:
-                raise CheckpointError(
-                    f"{where} was written with {key}={settings.get(key)!r} and this Solver has "
-                    f"{key}={mine!r}: {why}"
-                )
-        if state.epoch > self.num_epochs:
-            raise CheckpointError(
-                f"{where} has already trained {state.epoch} epochs, more than this Solver's "
-                f"num_epochs={self.num_epochs}"
-            )
-        per_epoch = self.iterations_per_epoch
-        # An interrupted run stops mid-epoch: between the steps of its completed epochs and the next.
-        if not state.epoch * per_epoch <= state.iteration < (state.epoch + 1) * per_epoch or (
-            state.iteration > self.num_iterations
-        ):
-            raise CheckpointError(
-                f"{where} records {state.iteration} steps after {state.epoch} epochs of {per_epoch} "
-                f"steps, which does not fit this Solver's {self.num_iterations} steps"
-            )
-        if rule_name(self.update_rule) is not None:
-            for name, config in state.optim_configs.items():
-                try:
-                    validate_config(self.update_rule, config, self.model.params[name])
-                except (InvalidArgumentError, InvalidTypeError) as exc:
-                    raise CheckpointError(f"{where} holds a bad optimizer state for {name}: {exc}") from None
-        model_rng = getattr(self.model, "rng", None)
-        model_has_generator = isinstance(model_rng, np.random.Generator)
-        if self._model_draws_from_global() and state.model_rng is not None:
-            raise CheckpointError(
-                f"{where} was written with a model that drew its dropout masks from a Generator "
-                "(rng=), but this model draws them from NumPy's global generator: build it with rng="
-            )
-        if model_has_generator and state.model_rng is None and bool(getattr(self.model, "use_dropout", True)):
-            raise CheckpointError(
-                f"{where} was written with a model that drew its dropout masks from NumPy's global "
-                "generator, but this model has its own rng"
-            )
+        check_resume_compatible(
+            state,
+            self.model,
+            settings=self._settings(),
+            num_epochs=self.num_epochs,
+            iterations_per_epoch=self.iterations_per_epoch,
+            update_rule=self.update_rule,
+        )
 
         # Everything is checked; the model's buffers go first, the one step that may still refuse.
         apply_model_state(state.path, self.model, state.params, state.buffers)
@@ -744,17 +579,4 @@ class Solver:
         self.train_acc_history = list(state.train_acc_history)
         self.val_acc_history = list(state.val_acc_history)
         self.diverged = None
-        if model_has_generator and state.model_rng is not None:
-            self.model.rng = restore_generator(model_rng, state.model_rng)
-        if state.solver_rng is None:
-            self.rng = None
-        elif state.shared_rng and model_has_generator:
-            self.rng = self.model.rng
-        elif self.rng is not None and self.rng is model_rng:
-            # Shared here but not in the run being resumed: the two streams must be separate again.
-            self.rng = restore_generator(None, state.solver_rng)
-        else:
-            self.rng = restore_generator(self.rng, state.solver_rng)
-        if state.global_rng is not None:
-            # The run drew from NumPy's global generator; continuing it exactly means resetting it.
-            np.random.set_state(state.global_rng)
+        self.rng = restore_generators(state, self.model, self.rng)

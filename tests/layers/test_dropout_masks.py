@@ -4,6 +4,7 @@ the masked product in blocks (and threads), and ``out=`` arrays."""
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 
 import numpy as np
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from dropout_lab import InvalidArgumentError, InvalidTypeError, dropout, dropout_backward, dropout_mask
-from dropout_lab.layers.dropout import DropoutCache, mask_bits
+from dropout_lab.layers.dropout import MASK_STREAM_VERSION, DropoutCache, mask_bits
 
 Z = 5.0  # standard deviations: a correct implementation fails a statistical check with p < 1e-6
 BITS = {np.dtype(np.float32): np.uint32, np.dtype(np.float64): np.uint64}
@@ -64,6 +65,30 @@ def test_mask_follows_its_documented_stream(keep_prob, size):
         expected = words < threshold
     assert np.array_equal(mask, expected)
     assert rng.bit_generator.state == twin.bit_generator.state
+
+
+# Mask stream version 2: per keep_prob, the first 16 hex digits of sha256(packbits(mask)) for 1,000
+# elements drawn from default_rng(2024), and the generator's next raw 64-bit draw after them.
+STREAM_2 = {
+    0.5: ("033eef033189d1e7", 17997052992283717529),
+    0.25: ("1928678e24112e90", 17202889520020469153),
+    0.75: ("b4b2bb774fa05ea6", 17202889520020469153),
+    40000 / 65536: ("fe9df705c1b181a9", 16206649301367034009),
+    0.9: ("27e6148ab42e37a1", 6657773923768131511),
+}
+
+
+@pytest.mark.parametrize("keep_prob", sorted(STREAM_2))
+def test_the_masks_are_those_of_the_recorded_stream_version(keep_prob):
+    """Checkpoints record MASK_STREAM_VERSION and a resume trusts it: any change to the masks a
+    Generator state yields, or to how far it advances the generator, must bump the version (and
+    replace these fingerprints)."""
+    assert MASK_STREAM_VERSION == 2
+    rng = np.random.default_rng(2024)
+    mask = dropout_mask((1000,), keep_prob, rng)
+    digest, next_draw = STREAM_2[keep_prob]
+    assert hashlib.sha256(np.packbits(mask).tobytes()).hexdigest()[:16] == digest
+    assert int(rng.bit_generator.random_raw()) == next_draw
 
 
 @pytest.mark.parametrize("keep_prob", [0.5, 0.25, 0.75, 40000 / 65536, 0.9])

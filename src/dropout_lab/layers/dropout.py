@@ -12,7 +12,8 @@ Two surfaces over one implementation:
 * :func:`dropout` / :func:`dropout_backward`: the explicit form that training uses. ``train`` is an
   argument and the randomness comes from an ``np.random.Generator`` that the caller owns: each call
   draws a fresh mask from the stream, straight from the generator's raw bits (:func:`dropout_mask`).
-  Both take an optional ``out=`` array, so that a training loop can reuse its buffers.
+  Both take an optional ``out=`` array, so that a training loop can reuse its buffers. Which masks a
+  given generator state yields is versioned by :data:`MASK_STREAM_VERSION`.
 * :func:`dropout_forward`: the course's ``dropout_param`` dict API, a thin compatibility layer whose
   uniforms come from ``np.random.RandomState(seed).rand`` when a seed is given (the mask is then a pure
   function of seed and shape), or else from NumPy's global generator ``np.random.rand``, so that a
@@ -37,6 +38,15 @@ from .._validation import (
 from ..errors import InvalidArgumentError, InvalidTypeError
 
 _TWO_32 = 2**32
+
+# The version of the mask stream: which masks :func:`dropout_mask` draws from a given generator state
+# and shape (which raw bits, how many, how they are compared). Bump it with any change that makes the
+# same generator state give another mask or advance the generator by another amount; checkpoints
+# record it, and a run is resumed only under the version that wrote it. Version 1: 32 bits per element
+# for every keep_prob (dropout-lab's first commits). Version 2: 1, 8 or 16 bits where keep_prob is
+# exact in them (0.5, 0.25, 0.75...), else 32 as in version 1 (same masks there). The course-compatible
+# path (:func:`dropout_forward`, NumPy's ``rand``) is not part of this stream.
+MASK_STREAM_VERSION = 2
 # Signed integers as wide as each float dtype, to clear dropped elements with a bitwise AND.
 _SAME_WIDTH_INT = {4: np.int32, 8: np.int64}
 
@@ -86,7 +96,9 @@ def dropout_mask(
     fall below ``keep_prob * 2**b`` (rounded for ``b = 32``). So ``P(True)`` is exactly ``keep_prob``
     for ``b < 32`` and within 2**-33 of it otherwise, whatever the data's dtype; fewer bits make the
     mask faster to draw (0.5: a 64-bit draw gives 64 elements). The stream advances by
-    ``ceil(size * b / 64)`` 64-bit draws; for ``b = 32`` the masks are those of dropout-lab 0.1.0.
+    ``ceil(size * b / 64)`` 64-bit draws. These are the masks of mask stream version 2
+    (:data:`MASK_STREAM_VERSION`); version 1 took 32 bits for every ``keep_prob``, so its masks are
+    these wherever ``b = 32``.
 
     Args:
         shape: the mask's shape. keep_prob: in (0, 1]. rng: the generator to draw from.
@@ -106,13 +118,15 @@ def dropout_mask(
     raw = rng.bit_generator.random_raw(-(-size * bits // 64))
     if bits == 1:
         # keep_prob 0.5: every random bit is one element's coin.
-        return np.unpackbits(raw.view(np.uint8), count=size).view(bool).reshape(shape)
+        coins: np.ndarray = np.unpackbits(raw.view(np.uint8), count=size).view(bool)
+        return coins.reshape(shape)
     if bits == 32:
         threshold = min(round(keep_prob * _TWO_32), _TWO_32 - 1)
     else:
         threshold = int(keep_prob * 2**bits)
     words = raw.view(np.dtype(f"uint{bits}"))[:size]
-    return np.less(words, words.dtype.type(threshold)).reshape(shape)
+    mask: np.ndarray = np.less(words, words.dtype.type(threshold))
+    return mask.reshape(shape)
 
 
 def _check_out(out: Any, like: np.ndarray, like_name: str) -> np.ndarray:
@@ -133,7 +147,8 @@ def _check_out(out: Any, like: np.ndarray, like_name: str) -> np.ndarray:
 def _identity(x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
     """Test mode, or keep_prob 1: ``x``'s values in ``out`` (a copy when None; nothing to do in place)."""
     if out is None:
-        return x.copy()
+        copy: np.ndarray = x.copy()
+        return copy
     if out is not x:
         np.copyto(out, x)
     return out
@@ -209,13 +224,14 @@ def dropout(
 
 
 def dropout_backward(
-    dout: np.ndarray, cache: DropoutCache | tuple, *, out: np.ndarray | None = None
+    dout: np.ndarray, cache: DropoutCache, *, out: np.ndarray | None = None
 ) -> np.ndarray:
     """Gradient of dropout: ``dx = dout * mask / keep_prob`` in training, ``dx = dout`` in test mode.
 
     Args:
         dout: upstream gradient, the forward input's shape.
-        cache: from :func:`dropout` or :func:`dropout_forward`.
+        cache: the :class:`DropoutCache` from :func:`dropout` or :func:`dropout_forward` (any other
+            object, a plain tuple included, is refused with :class:`InvalidTypeError`).
         out: optional C-contiguous array of dout's shape and dtype to write into (dout itself, for in
             place, or one that does not overlap it); a new array when None.
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from numbers import Real
-from typing import Any, Sequence
+from typing import Any, overload
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from .._validation import (
 )
 from ..errors import InvalidArgumentError, InvalidTypeError
 from ..layers.affine import affine_backward, affine_forward
-from ..layers.dropout import _apply_mask, dropout, dropout_backward, dropout_forward
+from ..layers.dropout import DropoutCache, _apply_mask, dropout, dropout_backward, dropout_forward
 from ..layers.losses import softmax_loss
 from ..layers.normalization import (
     batchnorm_backward_alt,
@@ -154,6 +155,12 @@ class FullyConnectedNet:
             )
         return tuple(check_keep_prob(f"dropout[{i}]", k) for i, k in enumerate(keep))
 
+    @property
+    def fixed_dropout_masks(self) -> bool:
+        """True when every dropout mask is a fixed function of ``seed`` (the same units dropped at every
+        step): the :class:`~dropout_lab.models.protocol.Model` member the Solver asks before training."""
+        return self.seed is not None and self.use_dropout
+
     # ----------------------------------------------------------------- state beyond params
     def buffers(self) -> dict[str, np.ndarray]:
         """Batchnorm's running statistics, ``running_mean{i}`` and ``running_var{i}`` (copies)."""
@@ -203,25 +210,31 @@ class FullyConnectedNet:
             )
         # Values beyond the model's dtype become inf in the cast: reported by check_finite, not as a warning.
         with np.errstate(over="ignore", invalid="ignore"):
-            X = X.astype(self.dtype, copy=False)
-        check_finite("X", X)
+            inputs: np.ndarray = X.astype(self.dtype, copy=False)
+        check_finite("X", inputs)
         if y is not None:
-            check_labels("y", y, X.shape[0], self.num_classes)
-        return X
+            check_labels("y", y, inputs.shape[0], self.num_classes)
+        return inputs
 
-    def _dropout(self, x: np.ndarray, keep_prob: float, train: bool):
+    def _dropout(self, x: np.ndarray, keep_prob: float, train: bool) -> tuple[np.ndarray, DropoutCache | None]:
         if keep_prob == 1.0:
             return x, None
         if self.seed is None and self.rng is not None:
             return dropout(x, keep_prob, train=train, rng=self.rng)
-        param = {"mode": "train" if train else "test", "p": keep_prob}
+        param: dict[str, Any] = {"mode": "train" if train else "test", "p": keep_prob}
         if self.seed is not None:
             param["seed"] = self.seed
         return dropout_forward(x, param)
 
+    @overload
+    def loss(self, X: np.ndarray, y: None = None) -> np.ndarray: ...
+
+    @overload
+    def loss(self, X: np.ndarray, y: np.ndarray) -> tuple[Any, dict[str, np.ndarray]]: ...
+
     def loss(
         self, X: np.ndarray, y: np.ndarray | None = None
-    ) -> np.ndarray | tuple[float, dict[str, np.ndarray]]:
+    ) -> np.ndarray | tuple[Any, dict[str, np.ndarray]]:
         """Class scores, or the loss and its gradients.
 
         Args:
@@ -236,7 +249,7 @@ class FullyConnectedNet:
         X = self._check_input(X, y)
         train = y is not None
         if self.normalization is None:
-            if not train:
+            if y is None:
                 return self._scores(X)
             if self.seed is None and self.rng is not None:
                 return self._train_step(X, y)
@@ -262,7 +275,7 @@ class FullyConnectedNet:
             caches.append((fc_cache, norm_cache, relu_cache, drop_cache))
         L = self.num_layers
         scores, last_cache = affine_forward(h, self.params[f"W{L}"], self.params[f"b{L}"])
-        if not train:
+        if y is None:
             return scores
 
         loss, dscores = softmax_loss(scores, y)
@@ -273,9 +286,9 @@ class FullyConnectedNet:
             if drop_cache is not None:
                 dh = dropout_backward(dh, drop_cache)
             dh = relu_backward(dh, relu_cache)
-            if self.normalization == "batchnorm":
+            if norm_cache is not None and self.normalization == "batchnorm":
                 dh, grads[f"gamma{i}"], grads[f"beta{i}"] = batchnorm_backward_alt(dh, norm_cache)
-            elif self.normalization == "layernorm":
+            elif norm_cache is not None and self.normalization == "layernorm":
                 dh, grads[f"gamma{i}"], grads[f"beta{i}"] = layernorm_backward(dh, norm_cache)
             dh, grads[f"W{i}"], grads[f"b{i}"] = affine_backward(dh, fc_cache)
         return self._add_l2(loss, grads)
@@ -297,7 +310,7 @@ class FullyConnectedNet:
             a = h.dot(self.params[f"W{i}"])
             a += self.params[f"b{i}"]
             h = np.maximum(0, a, out=a)
-        scores = h.dot(self.params[f"W{self.num_layers}"])
+        scores: np.ndarray = h.dot(self.params[f"W{self.num_layers}"])
         scores += self.params[f"b{self.num_layers}"]
         return scores
 

@@ -1,0 +1,63 @@
+"""Checkpoints: ``.npz`` archives of plain arrays, never pickles.
+
+A checkpoint is written with ``np.savez`` through :func:`dropout_lab._io.atomic_writer` (a temporary
+file beside the target, fsynced, then renamed), so a crash leaves the old file or the new one, never a
+torn one; it is read with ``np.load(path, allow_pickle=False)``, so a file holding Python objects is
+refused rather than executed.
+
+Layout (format version 1). Every entry is an array; names use ``/`` as a separator:
+
+* ``format_version``: 0-d int64. ``metadata``: 0-d unicode, a JSON object with ``kind`` ('model' or
+  'training'), ``params`` and ``buffers`` (name -> shape and dtype, in the model's order) and, for a
+  training checkpoint, everything scalar: the Solver's settings, epoch, iteration, best epoch and
+  accuracy, the optimizer configs' scalars (learning rate after decay, t, betas...), whether the
+  model and Solver shared one Generator, and ``mask_stream_version``
+  (:data:`dropout_lab.layers.dropout.MASK_STREAM_VERSION`: which dropout masks a Generator state
+  yields; a resume under another version is refused, and a file without it is read as version 2,
+  see :class:`TrainingState`).
+* ``param/<name>``, ``buffer/<name>``: the model's parameters and buffers (batchnorm statistics).
+* Training checkpoints add ``best_param/<name>``, ``best_buffer/<name>``, ``optim/<param>/<key>`` (the
+  optimizer's state arrays: m, v, velocity, cache), ``history/loss``, ``history/train_acc`` and
+  ``history/val_acc`` (float64), and ``rng/solver``, ``rng/model``, ``rng/global``: the random
+  generators' states, each where that generator is used.
+
+Random generator states (``bit_generator.state``, a dict of big integers and small arrays, or
+``np.random.get_state(legacy=False)``) are stored as JSON strings in 0-d unicode arrays; they are
+restored into a bit generator of the same class, so a resumed run draws exactly the numbers the
+uninterrupted one would have.
+
+Modules: ``_format`` (the file: writing, reading, checking its structure), ``_model`` (model
+checkpoints and a model's fit to one), ``_training`` (the Solver's training state, its generators,
+and the rules for resuming from it).
+"""
+
+from ._format import FORMAT_VERSION, Checkpoint, generator_state, read_checkpoint, restore_generator
+from ._model import apply_model_state, check_model_compatible, load_checkpoint, save_checkpoint
+from ._training import (
+    TrainingState,
+    check_resume_compatible,
+    generator_states,
+    read_training_state,
+    restore_generators,
+    settings_scalars,
+    write_training_state,
+)
+
+__all__ = [
+    "FORMAT_VERSION",
+    "Checkpoint",
+    "TrainingState",
+    "apply_model_state",
+    "check_model_compatible",
+    "check_resume_compatible",
+    "generator_state",
+    "generator_states",
+    "load_checkpoint",
+    "read_checkpoint",
+    "read_training_state",
+    "restore_generator",
+    "restore_generators",
+    "save_checkpoint",
+    "settings_scalars",
+    "write_training_state",
+]
