@@ -74,7 +74,7 @@ def _dropout_gradient(rng: np.random.Generator) -> CheckResult:
 def _loss_at(model: FullyConnectedNet, X: FloatArray, y: IntArray, _params: FloatArray) -> float:
     """The model's loss; the gradient check has changed one of its parameters in place."""
     loss, _ = model.loss(X, y)
-    return loss
+    return float(loss)
 
 
 def _net_gradients(rng: np.random.Generator) -> list[CheckResult]:

@@ -144,7 +144,7 @@ def test_results_json_holds_only_the_documented_statuses(tmp_path, monkeypatch):
     assert set(seen) <= set(RUN_STATUSES) == {"complete", "diverged", "interrupted"}
 
 
-@pytest.mark.parametrize("status", ["running", None, 1])
+@pytest.mark.parametrize("status", ["stopped", None, 1])
 def test_read_results_refuses_an_undocumented_status(tmp_path, status):
     from dropout_lab.errors import DataError
 
@@ -156,6 +156,21 @@ def test_read_results_refuses_an_undocumented_status(tmp_path, status):
         read_results(tmp_path)
     with pytest.raises(DataError, match="status"):
         run_experiment(out_dir=tmp_path, resume=True, progress=False)
+
+
+def test_a_file_an_earlier_release_left_running_resumes_as_interrupted(tmp_path):
+    """Earlier releases wrote status 'running' while training: such a folder was interrupted, and
+    --resume finishes it with the numbers of an uninterrupted run."""
+    config = ExperimentConfig(**{**TINY, "seeds": (0,)})
+    whole = run_experiment(config, out_dir=tmp_path / "whole", progress=False)
+    run_experiment(config, out_dir=tmp_path / "old", progress=False)
+    path = tmp_path / "old" / "results.json"
+    saved = json.loads(path.read_text())
+    path.write_text(json.dumps({**saved, "status": "running", "runs": saved["runs"][:1]}))
+    assert read_results(tmp_path / "old")["status"] == "running"  # read as it is, accepted
+    resumed = run_experiment(out_dir=tmp_path / "old", resume=True, progress=False)
+    assert resumed.status == "complete"
+    assert _histories(resumed) == _histories(whole)
 
 
 def test_experiment_results_refuse_an_undocumented_status():

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import __version__
 from .._io import atomic_write_text
-from .._validation import check_keep_prob, check_seed
+from .._validation import check_keep_prob, check_path, check_seed
 from ..errors import DataError, DropoutLabError, InvalidArgumentError, InvalidTypeError
 from .config import ExperimentConfig
 
@@ -128,19 +128,10 @@ class ExperimentResults:
         }
 
 
-def check_folder(name: str, value: Any) -> Path:
-    """A folder path argument: a non-empty str or os.PathLike."""
-    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
-        raise InvalidTypeError(
-            f"{name} must be a folder path (str or os.PathLike), got {value!r} ({type(value).__name__})"
-        )
-    return Path(value)
-
-
 def read_results(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """Read and check ``results.json`` from an experiment folder: its format, status, config and run
     records."""
-    path = check_folder("out_dir", out_dir) / RESULTS_NAME
+    path = check_path("out_dir", out_dir) / RESULTS_NAME
     try:
         values = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
@@ -167,7 +158,9 @@ def parse_results(values: dict[str, Any], path: Path) -> tuple[ExperimentConfig,
                 records.append(RunResult.from_dict(record))
             except DropoutLabError as exc:
                 raise InvalidArgumentError(f"runs[{i}]: {exc}") from exc
-        _check_status("status", values.get("status"))
+        status = values.get("status")
+        # Earlier releases wrote 'running' while training; a file that still says so was interrupted.
+        _check_status("status", "interrupted" if status == "running" else status)
     except DropoutLabError as exc:
         raise DataError(f"{path}: {exc}") from exc
     pairs = [(r.keep_prob, r.seed) for r in records]

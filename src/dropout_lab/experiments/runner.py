@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import numpy as np
 
 from .._io import atomic_write_text
-from .._validation import check_keep_prob, check_positive_int, check_seed
+from .._validation import check_keep_prob, check_path, check_positive_int, check_seed
 from ..errors import DataError, DropoutLabError, InvalidArgumentError, InvalidTypeError
 from ..models import FullyConnectedNet
 from ..optim import kernels
@@ -25,7 +25,6 @@ from .results import (
     RESULTS_NAME,
     ExperimentResults,
     RunResult,
-    check_folder,
     parse_results,
     read_results,
     write_results,
@@ -287,7 +286,7 @@ def run_experiment(
         raise InvalidTypeError(f"progress must be True, False or None, got {progress!r}")
     if not isinstance(resume, bool):
         raise InvalidTypeError(f"resume must be True or False, got {resume!r}")
-    out = None if out_dir is None else check_folder("out_dir", out_dir)
+    out = None if out_dir is None else check_path("out_dir", out_dir)
     if data is not None:
         _check_data(data)
     previous: list[RunResult] = []
