@@ -21,9 +21,11 @@ import subprocess
 import sys
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ContextManager
+from contextlib import AbstractContextManager as ContextManager
+from typing import Any
 from unittest import mock
 
 import numpy as np
@@ -395,7 +397,7 @@ sys.exit(main(sys.argv[1:]))
 
 
 def test_a_bug_stays_a_traceback_with_status_1(tmp_path):
-    result = subprocess.run([sys.executable, "-c", BUG_SCRIPT, *TINY[:1], *TINY[1:], "--out", str(tmp_path / "out")],
+    result = subprocess.run([sys.executable, "-c", BUG_SCRIPT,  # noqa: S603 (fixed argv, no shell) *TINY[:1], *TINY[1:], "--out", str(tmp_path / "out")],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert result.stderr.startswith("Traceback (most recent call last):")
@@ -438,7 +440,7 @@ def test_a_message_with_a_newline_still_prints_one_line(tmp_path, capsys):
     ],
 )
 def test_user_errors_in_a_real_process(tmp_path, command, words):
-    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=60)  # noqa: S603 (our argv, no shell)
     assert result.returncode == 2
     assert len(result.stderr.splitlines()) == 1 and words in result.stderr
     assert result.stdout == "" and list(tmp_path.iterdir()) == []

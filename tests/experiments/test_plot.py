@@ -173,10 +173,8 @@ def test_importing_the_library_does_not_import_matplotlib():
     script = (
         "import sys\n"
         "import dropout_lab\n"
-        "import dropout_lab.experiments.plot, dropout_lab.experiments.stats, dropout_lab.experiments.runner
-"
-        "import dropout_lab.experiments.records, dropout_lab.experiments.table
-"
+        "import dropout_lab.experiments.plot, dropout_lab.experiments.stats, dropout_lab.experiments.runner\n"
+        "import dropout_lab.experiments.records, dropout_lab.experiments.table\n"
         "loaded = sorted(name for name in sys.modules if name.split('.')[0] == 'matplotlib')\n"
         "assert not loaded, loaded\n"
     )

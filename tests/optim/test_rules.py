@@ -16,11 +16,10 @@ from dropout_lab.optim import (
     adam,
     get_update_rule,
     rmsprop,
-    rule_name,
     sgd,
     sgd_momentum,
-    validate_config,
 )
+from dropout_lab.optim.rules import rule_name, validate_config
 
 # Every test here runs with each kind of update kernels.
 pytestmark = pytest.mark.usefixtures("kernels")
