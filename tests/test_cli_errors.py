@@ -397,8 +397,8 @@ sys.exit(main(sys.argv[1:]))
 
 
 def test_a_bug_stays_a_traceback_with_status_1(tmp_path):
-    result = subprocess.run([sys.executable, "-c", BUG_SCRIPT,  # noqa: S603 (fixed argv, no shell) *TINY[:1], *TINY[1:], "--out", str(tmp_path / "out")],
-                            capture_output=True, text=True, timeout=60)
+    argv = [sys.executable, "-c", BUG_SCRIPT, *TINY[:1], *TINY[1:], "--out", str(tmp_path / "out")]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60)  # noqa: S603 (fixed argv, no shell)
     assert result.returncode == 1
     assert result.stderr.startswith("Traceback (most recent call last):")
     assert result.stderr.rstrip().endswith("RuntimeError: a bug in the library")
