@@ -22,9 +22,9 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Callable
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from contextlib import AbstractContextManager as ContextManager
 from typing import Any
 from unittest import mock
 

@@ -9,6 +9,7 @@ import pytest
 
 from dropout_lab.errors import InvalidArgumentError
 from dropout_lab.experiments import ExperimentConfig, read_results, run_experiment
+from dropout_lab.layers.dropout import MASK_STREAM_VERSION
 
 TINY = dict(keep_probs=(1.0, 0.5), hidden_dims=(32,), num_train=120, epochs=3, batch_size=40, seeds=(0, 1))
 
@@ -26,7 +27,8 @@ def test_end_to_end_files_and_schema(tmp_path):
     assert set(saved) == {"format", "status", "config", "versions", "summary", "runs"}
     assert saved["status"] == "complete"
     assert ExperimentConfig.from_dict(saved["config"]) == config
-    assert set(saved["versions"]) == {"dropout_lab", "numpy", "python"}
+    assert set(saved["versions"]) == {"dropout_lab", "numpy", "python", "mask_stream"}
+    assert saved["versions"]["mask_stream"] == str(MASK_STREAM_VERSION)
     assert [(r["keep_prob"], r["seed"]) for r in saved["runs"]] == [(1.0, 0), (1.0, 1), (0.5, 0), (0.5, 1)]
     iterations = config.epochs * (config.num_train // config.batch_size)
     for run in saved["runs"]:
@@ -171,6 +173,19 @@ def test_a_file_an_earlier_release_left_running_resumes_as_interrupted(tmp_path)
     resumed = run_experiment(out_dir=tmp_path / "old", resume=True, progress=False)
     assert resumed.status == "complete"
     assert _histories(resumed) == _histories(whole)
+
+
+def test_resume_refuses_runs_drawn_from_another_mask_stream(tmp_path):
+    from dropout_lab.errors import DataError
+
+    run_experiment(ExperimentConfig(**{**TINY, "seeds": (0,)}), out_dir=tmp_path, progress=False)
+    path = tmp_path / "results.json"
+    saved = json.loads(path.read_text())
+    path.write_text(json.dumps({**saved, "versions": {**saved["versions"], "mask_stream": "1"}}))
+    before = path.read_bytes()
+    with pytest.raises(DataError, match=r"mask stream '1'.*start a new experiment"):
+        run_experiment(out_dir=tmp_path, resume=True, progress=False)
+    assert path.read_bytes() == before
 
 
 def test_experiment_results_refuse_an_undocumented_status():

@@ -17,6 +17,7 @@ from .. import __version__
 from .._io import atomic_write_text
 from .._validation import check_keep_prob, check_path, check_seed
 from ..errors import DataError, DropoutLabError, InvalidArgumentError, InvalidTypeError
+from ..layers.dropout import MASK_STREAM_VERSION
 from .config import ExperimentConfig
 
 if TYPE_CHECKING:
@@ -88,8 +89,14 @@ class RunResult:
 
 
 def versions() -> dict[str, str]:
-    """The versions a result was computed with: dropout-lab's, NumPy's and Python's."""
-    return {"dropout_lab": __version__, "numpy": np.__version__, "python": platform.python_version()}
+    """The versions a result was computed with: dropout-lab's, NumPy's and Python's, and the dropout
+    masks' stream (:data:`~dropout_lab.layers.dropout.MASK_STREAM_VERSION`)."""
+    return {
+        "dropout_lab": __version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "mask_stream": str(MASK_STREAM_VERSION),
+    }
 
 
 @dataclass
@@ -158,6 +165,16 @@ def parse_results(values: dict[str, Any], path: Path) -> tuple[ExperimentConfig,
                 records.append(RunResult.from_dict(record))
             except DropoutLabError as exc:
                 raise InvalidArgumentError(f"runs[{i}]: {exc}") from exc
+        versions = values.get("versions")
+        recorded = versions.get("mask_stream") if isinstance(versions, dict) else None
+        # Files written before the stream was recorded drew version 2's masks (see TrainingState).
+        recorded = str(MASK_STREAM_VERSION) if recorded is None else recorded
+        if recorded != str(MASK_STREAM_VERSION):
+            # The finished runs drew other masks than this version would: resuming would mix the two.
+            raise InvalidArgumentError(
+                f"its runs drew dropout masks from mask stream {recorded!r}, this dropout-lab draws from "
+                f"{MASK_STREAM_VERSION}; start a new experiment (another --out)"
+            )
         status = values.get("status")
         # Earlier releases wrote 'running' while training; a file that still says so was interrupted.
         _check_status("status", "interrupted" if status == "running" else status)
