@@ -281,6 +281,9 @@ def test_a_dtype_state_with_an_integer_for_fields_is_refused_without_crashing():
     data = bytearray(SMALL)
     where = data.index(b"NNNJ\xff\xff\xff\xff")
     data[where] = ord("q")
+    # The flip made BINPUT 78 ('N'), which the opcode scan now refuses before the dtype is built; with
+    # BINPUT 0 the same shortened state reaches the dtype, whose check is what this test is about.
+    data[where + 1] = 0
     code = (
         "import sys\n"
         "from dropout_lab.data import restricted_loads\n"
@@ -610,3 +613,28 @@ def test_a_file_bigger_than_any_batch_is_refused_before_it_is_read(tmp_path):
         load_pickle_file(path)
     path.write_bytes(SMALL)  # control
     assert np.array_equal(load_pickle_file(path)[b"data"], SMALL_DATA)
+
+
+@pytest.mark.parametrize("index", [3, 1 << 27, (1 << 32) - 1])
+def test_memo_indices_beyond_the_objects_made_are_refused_before_the_memo_grows(index):
+    # CPython's unpickler sizes its memo by the index it is given: this 9-byte pickle took 2 GB at
+    # 2**27, and 2**32 - 1 asks for 64 GB.
+    data = PROTO2 + b"N" + b"r" + index.to_bytes(4, "little") + b"."
+    with pytest.raises(DataError, match=rf"{SOURCE}: not a valid pickle: opcode 2 stores memo entry {index:,}"):
+        restricted_loads(data, SOURCE)
+
+
+def test_memo_indices_with_gaps_still_load():
+    # An index up to the number of opcodes before it is a pickle some tool could write (an optimizer
+    # that drops unused entries without renumbering them): loaded, not refused.
+    data = PROTO2 + b"]" + b"q\x01" + b"N" + b"q\x03" + b"a" + b"h\x03" + b"a" + b"."
+    assert restricted_loads(data, SOURCE) == [None, None]
+
+
+def test_pickles_of_more_opcodes_than_any_batch_are_refused_at_once():
+    from dropout_lab.data._unpickle import MAX_PICKLE_OPCODES
+
+    data = PROTO2 + b"N0" * (MAX_PICKLE_OPCODES // 2) + b"N."
+    with pytest.raises(DataError, match=f"more than {MAX_PICKLE_OPCODES:,} opcodes"):
+        restricted_loads(data, SOURCE)
+    assert restricted_loads(PROTO2 + b"N0" * 1000 + b"N.", SOURCE) is None  # control: fewer of them
