@@ -84,3 +84,74 @@ def atomic_write_text(path: StrPath, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`atomic_writer`)."""
     with atomic_writer(path, "w") as handle:
         handle.write(text)
+
+
+
+def _file_kind(mode: int) -> str | None:
+    """What a file of ``mode`` is, in a user's words, or None for a regular file."""
+    import stat
+
+    if stat.S_ISREG(mode):
+        return None
+    kinds = (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def read_regular_file(path: str | os.PathLike[str], *, max_bytes: int, what: str, error: type[Exception]) -> bytes:
+    """The bytes of the regular file at ``path``, refusing anything else before reading it.
+
+    For files a user hands back (a data set, ``results.json``, a checkpoint): a symlink to
+    ``/dev/zero`` would read until memory runs out and a FIFO would block forever. Links are
+    followed; what they lead to must be a regular file of at most ``max_bytes`` bytes. The file is
+    opened without blocking (a FIFO swapped in after the first check does not block either) and the
+    opened descriptor is what is checked, so a file swapped in between cannot slip through; at most
+    ``max_bytes + 1`` bytes are read, so a file that grows while it is read is refused too.
+
+    Args:
+        path: the file.
+        max_bytes: the most bytes the file may hold.
+        what: what the file is, for messages ("the CIFAR-10 batch").
+        error: the error to raise, called with the message (``DataError`` for data and results,
+            ``CheckpointError`` for checkpoints).
+
+    Raises:
+        ``error``: the file does not exist, cannot be opened or read, is not a regular file (a folder,
+            FIFO, device or socket), or holds more than ``max_bytes`` bytes; the message names
+            ``path``, ``what`` it is and, when it is too big, the limit.
+    """
+    name = os.fspath(path)
+
+    def refuse(reason: str) -> Exception:
+        return error(f"cannot read {what} {name}: {reason}")
+
+    try:
+        # A first look by path, so that a device or FIFO is not even opened (opening one can act).
+        kind = _file_kind(os.stat(name).st_mode)
+        if kind is None:
+            fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise refuse(exc.strerror or str(exc)) from exc
+    if kind is not None:
+        raise refuse(f"it is {kind}, not a regular file")
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        kind = _file_kind(info.st_mode)
+        if kind is not None:
+            raise refuse(f"it is {kind}, not a regular file")
+        if info.st_size > max_bytes:
+            raise refuse(f"it holds {info.st_size:,} bytes, more than the {max_bytes:,} it may have")
+        try:
+            data = handle.read(info.st_size + 1)
+            if len(data) > info.st_size:  # it grew since fstat, or reports no size (as /proc files do)
+                data += handle.read(max_bytes + 1 - len(data))
+        except OSError as exc:
+            raise refuse(exc.strerror or str(exc)) from exc
+    if len(data) > max_bytes:
+        raise refuse(f"it holds more than the {max_bytes:,} bytes it may have (it grew while it was read)")
+    return data

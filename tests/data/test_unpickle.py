@@ -166,7 +166,9 @@ def test_allowed_globals_are_exactly_what_batches_need():
 # -------------------------------------------------------------------- the allowed globals, abused
 
 
-def _reconstruct_call(shape: bytes, typecode: bytes = binstring(b"b"), subtype: bytes = _global("numpy", "ndarray")) -> bytes:
+def _reconstruct_call(
+    shape: bytes, typecode: bytes = binstring(b"b"), subtype: bytes = _global("numpy", "ndarray")
+) -> bytes:
     return PROTO2 + _global("numpy.core.multiarray", "_reconstruct") + b"(" + subtype + shape + typecode + b"tR."
 
 
@@ -176,12 +178,18 @@ ABUSES = {
     "_reconstruct of a non-empty shape": _reconstruct_call(b"(" + binint(1000) + b"t"),
     "_reconstruct of an object array": _reconstruct_call(b"(" + binint(1000) + b"t", binstring(b"O")),
     # NEWOBJ would call ndarray.__new__(ndarray, shape, object), filling memory with None.
-    "NEWOBJ of numpy.ndarray": PROTO2 + _global("numpy", "ndarray") + b"((" + binint(1000) + b"t" + binstring(b"O") + b"t\x81.",
+    "NEWOBJ of numpy.ndarray": (
+        PROTO2 + _global("numpy", "ndarray") + b"((" + binint(1000) + b"t" + binstring(b"O") + b"t\x81."
+    ),
     "REDUCE of numpy.ndarray": PROTO2 + _global("numpy", "ndarray") + b"((" + binint(1000) + b"tt" + b"R.",
     "bytes(n) allocates n bytes": PROTO2 + _global("__builtin__", "bytes") + b"(" + binint(1000) + b"tR.",
-    "_codecs.encode with a zlib codec": PROTO2 + _global("_codecs", "encode") + b"(" + binstring(b"x") + _unicode("zlib") + b"tR.",
+    "_codecs.encode with a zlib codec": (
+        PROTO2 + _global("_codecs", "encode") + b"(" + binstring(b"x") + _unicode("zlib") + b"tR."
+    ),
     # BUILD's slot state would setattr() on the shared object, its dict state update __dict__.
-    "BUILD slot state on an allowed global": PROTO2 + _global("numpy", "dtype") + b"N}" + binstring(b"__call__") + b"Ns\x86b.",
+    "BUILD slot state on an allowed global": (
+        PROTO2 + _global("numpy", "dtype") + b"N}" + binstring(b"__call__") + b"Ns\x86b."
+    ),
     "BUILD dict state on an allowed global": PROTO2 + _global("_codecs", "encode") + b"}" + binstring(b"x") + b"Nsb.",
 }
 
@@ -273,6 +281,9 @@ def test_a_dtype_state_with_an_integer_for_fields_is_refused_without_crashing():
     data = bytearray(SMALL)
     where = data.index(b"NNNJ\xff\xff\xff\xff")
     data[where] = ord("q")
+    # The flip made BINPUT 78 ('N'), which the opcode scan now refuses before the dtype is built; with
+    # BINPUT 0 the same shortened state reaches the dtype, whose check is what this test is about.
+    data[where + 1] = 0
     code = (
         "import sys\n"
         "from dropout_lab.data._unpickle import restricted_loads\n"
@@ -282,7 +293,9 @@ def test_a_dtype_state_with_an_integer_for_fields_is_refused_without_crashing():
         "except DataError as exc:\n"
         "    print(exc)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], input=bytes(data), capture_output=True, timeout=60)
+    done = subprocess.run(  # noqa: S603 - this interpreter, our code
+        [sys.executable, "-c", code], input=bytes(data), capture_output=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
     assert b"the one NumPy writes for a plain numeric dtype" in done.stdout
 
@@ -388,7 +401,7 @@ def test_python3_resaved_batches_load(protocol, str_keys):
     data, labels = random_batch(rng, 6)
     keys = ["batch_label", "labels", "data", "filenames", "empty"]
     values = [b"resaved", labels.tolist(), data, [b"a.png"] * 6, b""]
-    batch = {(k if str_keys else k.encode()): v for k, v in zip(keys, values)}
+    batch = {(k if str_keys else k.encode()): v for k, v in zip(keys, values, strict=True)}
     loaded = restricted_loads(pickle.dumps(batch, protocol=protocol), SOURCE)
     key = (lambda k: k) if str_keys else (lambda k: k.encode())
     assert np.array_equal(loaded[key("data")], data)
@@ -468,3 +481,160 @@ def test_py2_array_helper_round_trips():
     data = PROTO2 + py2_array(array) + b"."
     assert np.array_equal(restricted_loads(data, SOURCE), array)
     assert np.array_equal(pickle.load(io.BytesIO(data), encoding="bytes"), array)  # noqa: S301
+
+
+# ------------------------------------------------------------------------------- bounded by the file
+
+
+def _list_bomb(levels: int, leaf: object = 0, protocol: int = 2) -> bytes:
+    """``L = [leaf]``, then ``levels`` times ``L = [L, L]``: the pickle grows by a few bytes a level
+    (memo GETs share ``L``), its expansion into a tree doubles every level."""
+    nested: object = [leaf]
+    for _ in range(levels):
+        nested = [nested, nested]
+    return pickle.dumps(nested, protocol=protocol)
+
+
+def _bombs(levels: int) -> dict[str, bytes]:
+    tuples: object = (0,)
+    dicts: object = {"a": 0}
+    for _ in range(levels):
+        tuples = (tuples, tuples)
+        dicts = {"a": dicts, "b": dicts}
+    return {
+        "lists": _list_bomb(levels),
+        "tuples": pickle.dumps(tuples, protocol=2),
+        "dicts": pickle.dumps(dicts, protocol=2),
+        # Leaves that the unpickler converts (an array, a dtype as a key): shared, not copied.
+        "arrays": _list_bomb(levels, np.arange(3, dtype=np.uint8)),
+        "dtype keys": _list_bomb(levels, {np.dtype(np.uint8): [np.dtype(np.int64)]}, protocol=4),
+    }
+
+
+@pytest.mark.parametrize("kind", sorted(_bombs(1)))
+def test_shared_references_are_not_expanded(kind):
+    # Converting every reference into a fresh object made 2**19 lists (tens of MB) from these
+    # 150-byte pickles, and twice that per level more: a 163-byte pickle took 1.4 GB.
+    import tracemalloc
+
+    data = _bombs(18)[kind]
+    tracemalloc.start()
+    try:
+        loaded = restricted_loads(data, SOURCE)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 200 * len(data) + (64 << 10), f"{peak} bytes traced for a {len(data)}-byte pickle"
+    step = "a" if kind == "dicts" else 0
+    assert loaded[step] is loaded["b" if kind == "dicts" else 1]  # shared, as pickle.loads shares it
+    leaf, expected = loaded, pickle.loads(data)  # noqa: S301 - our own data
+    for _ in range(19):
+        leaf, expected = leaf[step], expected[step]
+    if kind == "arrays":
+        assert type(leaf) is np.ndarray and np.array_equal(leaf, expected)
+    elif kind == "dtype keys":
+        ((key, value),) = leaf.items()
+        assert type(key) is type(np.dtype(np.uint8)) and key == np.uint8 and value == [np.dtype(np.int64)]
+    else:
+        assert leaf == expected == 0
+
+
+def test_a_deep_list_bomb_loads_at_once_in_a_small_address_space(tmp_path):
+    # 60 levels: 2**61 lists if expanded. A child with a 2 GB address-space cap, so that a regression
+    # is a quick failure, not a machine out of memory; through the file loader, as the CLI reads it.
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(_list_bomb(60))
+    code = (
+        "import resource, sys\n"
+        "from dropout_lab.data import load_pickle_file\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"
+        "loaded = load_pickle_file(sys.argv[1])\n"
+        "assert loaded[0] is loaded[1]\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, timeout=60)  # noqa: S603 - this interpreter, our code
+    assert done.returncode == 0 and done.stdout == b"ok\n", done.stderr.decode(errors="replace")[-2000:]
+
+
+def test_cycles_load_as_pickle_loads_them():
+    # Converted in place, a list that holds itself is no longer a RecursionError.
+    cyclic: list = [np.arange(2)]
+    cyclic.append(cyclic)
+    holder = {"self": cyclic, "pair": (cyclic,)}
+    loaded = restricted_loads(pickle.dumps(holder, protocol=2), SOURCE)
+    assert loaded["self"][1] is loaded["self"] and loaded["pair"][0] is loaded["self"]
+    assert type(loaded["self"][0]) is np.ndarray
+
+
+def test_a_symlink_to_dev_zero_is_refused_not_read_until_memory_runs_out(tmp_path):
+    # Read whole, /dev/zero never ends: a child with a 2 GB address-space cap, so that a regression
+    # is a failed test, not a machine out of memory.
+    link = tmp_path / "data_batch_1"
+    link.symlink_to("/dev/zero")
+    code = (
+        "import resource, sys\n"
+        "from dropout_lab.data import load_pickle_file\n"
+        "from dropout_lab.errors import DataError\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"
+        "try:\n"
+        "    load_pickle_file(sys.argv[1])\n"
+        "except DataError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(link)], capture_output=True, timeout=60)  # noqa: S603 - this interpreter, our code
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
+    assert done.stdout.decode() == f"cannot read the pickle file {link}: it is a character device, not a regular file\n"
+
+
+def test_a_fifo_is_refused_instead_of_blocking(tmp_path):
+    fifo = tmp_path / "data_batch_1"
+    os.mkfifo(fifo)
+    code = (
+        "import sys\n"
+        "from dropout_lab.data import load_pickle_file\n"
+        "from dropout_lab.errors import DataError\n"
+        "try:\n"
+        "    load_pickle_file(sys.argv[1])\n"
+        "except DataError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(fifo)], capture_output=True, timeout=30)  # noqa: S603 - this interpreter, our code
+    message = f"cannot read the pickle file {fifo}: it is a FIFO (named pipe), not a regular file\n"
+    assert done.stdout.decode() == message
+
+
+def test_a_file_bigger_than_any_batch_is_refused_before_it_is_read(tmp_path):
+    from dropout_lab.data._unpickle import MAX_PICKLE_BYTES
+
+    path = tmp_path / "data_batch_1"
+    with open(path, "wb") as handle:
+        handle.truncate(MAX_PICKLE_BYTES + 1)
+    with pytest.raises(DataError, match=f"{path}: it holds 67,108,865 bytes, more than the 67,108,864"):
+        load_pickle_file(path)
+    path.write_bytes(SMALL)  # control
+    assert np.array_equal(load_pickle_file(path)[b"data"], SMALL_DATA)
+
+
+@pytest.mark.parametrize("index", [3, 1 << 27, (1 << 32) - 1])
+def test_memo_indices_beyond_the_objects_made_are_refused_before_the_memo_grows(index):
+    # CPython's unpickler sizes its memo by the index it is given: this 9-byte pickle took 2 GB at
+    # 2**27, and 2**32 - 1 asks for 64 GB.
+    data = PROTO2 + b"N" + b"r" + index.to_bytes(4, "little") + b"."
+    with pytest.raises(DataError, match=rf"{SOURCE}: not a valid pickle: opcode 2 stores memo entry {index:,}"):
+        restricted_loads(data, SOURCE)
+
+
+def test_memo_indices_with_gaps_still_load():
+    # An index up to the number of opcodes before it is a pickle some tool could write (an optimizer
+    # that drops unused entries without renumbering them): loaded, not refused.
+    data = PROTO2 + b"]" + b"q\x01" + b"N" + b"q\x03" + b"a" + b"h\x03" + b"a" + b"."
+    assert restricted_loads(data, SOURCE) == [None, None]
+
+
+def test_pickles_of_more_opcodes_than_any_batch_are_refused_at_once():
+    from dropout_lab.data._unpickle import MAX_PICKLE_OPCODES
+
+    data = PROTO2 + b"N0" * (MAX_PICKLE_OPCODES // 2) + b"N."
+    with pytest.raises(DataError, match=f"more than {MAX_PICKLE_OPCODES:,} opcodes"):
+        restricted_loads(data, SOURCE)
+    assert restricted_loads(PROTO2 + b"N0" * 1000 + b"N.", SOURCE) is None  # control: fewer of them

@@ -33,10 +33,12 @@ import io
 import math
 import os
 import pickle
-from typing import Any
+import pickletools
+from typing import Any, Literal, cast
 
 import numpy as np
 
+from .._io import read_regular_file
 from ..errors import DataError
 
 try:  # NumPy >= 1.26 has numpy._core; NumPy 2 warns on any use of numpy.core
@@ -77,6 +79,9 @@ _NDARRAY = _NDArrayToken()
 # uint8 pixels and integer labels). Strings, void, structured, datetime and object dtypes are refused.
 _PLAIN_KINDS = "biufc"
 
+# The byte orders a dtype of more than one byte may have in its pickled state.
+_BYTE_ORDERS: dict[str, Literal["<", ">", "="]] = {"<": "<", ">": ">", "=": "="}
+
 
 class _PendingDType:
     """What ``numpy.dtype(spec, align)`` makes here: a fresh plain numeric dtype, held until it is used.
@@ -109,9 +114,9 @@ class _PendingDType:
         order = state[1].decode("latin-1") if isinstance(state[1], bytes) else state[1]
         if self.dtype.itemsize == 1 and order == "|":
             return
-        if self.dtype.itemsize > 1 and order in ("<", ">", "="):
+        if self.dtype.itemsize > 1 and isinstance(order, str) and order in _BYTE_ORDERS:
             # Through the type string, so that this machine's own order reads '=' as NumPy's has it.
-            self.dtype = np.dtype(self.dtype.newbyteorder(order).str)
+            self.dtype = np.dtype(self.dtype.newbyteorder(_BYTE_ORDERS[order]).str)
             return
         raise TypeError(f"a dtype's byte order must be '<', '>' or '=' ('|' for one byte), got {state[1]!r:.20}")
 
@@ -146,7 +151,8 @@ class _Array(np.ndarray):
                 f"an array of shape {shape!s:.40} and dtype {dtype} needs {math.prod(shape) * dtype.itemsize} "
                 f"bytes, got {len(data)}"
             )
-        super().__setstate__((1, shape, dtype, fortran, data))
+        # NumPy's stubs ask for a numpy.bool flag; its C code parses an int, so a bool is what it takes.
+        super().__setstate__((1, shape, dtype, fortran, data))  # type: ignore[arg-type]
 
 
 class _BufferArray(_Array):
@@ -160,16 +166,54 @@ class _BufferArray(_Array):
 
 def _as_plain(obj: Any) -> Any:
     """``obj`` with every :class:`_Array` in its containers (dict keys and values, lists, tuples,
-    sets) replaced by an ndarray view and every :class:`_PendingDType` by its dtype."""
-    if isinstance(obj, _Array):
-        return obj.view(np.ndarray)
-    if isinstance(obj, _PendingDType):
-        return obj.dtype
-    if isinstance(obj, dict):
-        return {_as_plain(key): _as_plain(value) for key, value in obj.items()}
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return type(obj)(_as_plain(item) for item in obj)
-    return obj
+    sets) replaced by an ndarray view and every :class:`_PendingDType` by its dtype.
+
+    Each object is converted once, however many references a pickle makes to it (memo GETs share
+    objects, as ``pickle.loads`` does): a 163-byte pickle nesting a list in itself twice, 22 levels
+    deep, is 23 lists here, where converting every reference made 2**23 of them. Lists and dicts are
+    the unpickler's own fresh objects, so they are converted in place, and the result has the same
+    shared references and cycles the pickle describes.
+    """
+    # id -> (original, converted): the original is kept so that its id is not reused while this runs.
+    memo: dict[int, tuple[Any, Any]] = {}
+
+    def convert(item: Any) -> Any:
+        if not isinstance(item, (_Array, _PendingDType, dict, list, tuple, set, frozenset)):
+            return item
+        seen = memo.get(id(item))
+        if seen is not None:
+            return seen[1]
+        if isinstance(item, _Array):
+            result: Any = item.view(np.ndarray)
+        elif isinstance(item, _PendingDType):
+            result = item.dtype
+        elif isinstance(item, list):
+            memo[id(item)] = (item, item)  # before the items: a list may hold itself
+            for index, value in enumerate(item):
+                plain = convert(value)
+                if plain is not value:
+                    item[index] = plain
+            return item
+        elif isinstance(item, dict):
+            memo[id(item)] = (item, item)
+            pairs = [(convert(key), key, value) for key, value in item.items()]
+            if any(plain is not key for plain, key, _ in pairs):
+                # A key changed (a dtype): rebuild the dict in its order, in place.
+                item.clear()
+                item.update((plain, value) for plain, _, value in pairs)
+            for key, value in item.items():
+                plain = convert(value)
+                if plain is not value:
+                    item[key] = plain
+            return item
+        else:  # tuple, set, frozenset: hashable members, so no cycle runs through them alone
+            members = [convert(value) for value in item]
+            changed = any(plain is not value for plain, value in zip(members, item, strict=True))
+            result = type(item)(members) if changed else item
+        memo[id(item)] = (item, result)
+        return result
+
+    return convert(obj)
 
 
 class _Reconstruct(_Global):
@@ -187,7 +231,8 @@ class _Reconstruct(_Global):
             raise TypeError("_reconstruct is only allowed for an empty array")
         if typecode not in (b"b", "b"):
             raise TypeError("_reconstruct needs the type code 'b'")
-        return _np_reconstruct(_Array, shape, typecode)
+        # NumPy's stubs type _reconstruct as returning object; it returns an instance of its first argument.
+        return cast(np.ndarray, _np_reconstruct(_Array, shape, typecode))
 
 
 class _DType(_Global):
@@ -225,7 +270,8 @@ class _FromBuffer(_Global):
             raise TypeError("_frombuffer needs bytes")
         if order not in ("C", "F"):
             raise TypeError("_frombuffer needs order 'C' or 'F'")
-        return np.frombuffer(buffer, dtype=dtype).reshape(shape, order=order).view(_BufferArray)
+        array: np.ndarray = np.frombuffer(buffer, dtype=dtype).reshape(shape, order=order).view(_BufferArray)
+        return array
 
 
 class _Latin1Encode(_Global):
@@ -268,8 +314,44 @@ _ALLOWED: dict[tuple[str, str], _Global] = {
     ("builtins", "bytes"): _EMPTY_BYTES,
 }
 
+#: The most bytes :func:`load_pickle_file` reads: twice the largest CIFAR-10 batch (a ``data_batch_*``
+#: of 10,000 images is about 31 MB), with room for batches re-saved by other pickle protocols.
+MAX_PICKLE_BYTES = 64 << 20
+
 #: The ``(module, name)`` globals a CIFAR-10 batch pickle may name; everything else is refused.
 ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(_ALLOWED)
+
+
+#: The most opcodes a pickle may hold. A CIFAR-10 batch has about 20,000 (a label and a file name per
+#: image; the pixels are one string); the bound keeps what the unpickler builds (its stack, its memo,
+#: the objects) and the scan below within a small multiple of a batch, whatever a file holds.
+MAX_PICKLE_OPCODES = 1 << 20
+
+_MEMO_PUTS = frozenset({"PUT", "BINPUT", "LONG_BINPUT"})
+
+
+def _check_opcodes(data: bytes, source: str) -> None:
+    """Refuse, before anything is built, a pickle that would make the unpickler use memory out of
+    proportion to it: more than :data:`MAX_PICKLE_OPCODES` opcodes, or a memo index beyond the objects
+    made so far (CPython's unpickler sizes its memo by the index: ``LONG_BINPUT 2**27`` in a 9-byte
+    file took 2 GB). Malformed opcodes are left to the unpickler, which names what is wrong."""
+    try:
+        for count, (opcode, arg, _) in enumerate(pickletools.genops(data)):
+            if count >= MAX_PICKLE_OPCODES:
+                raise DataError(
+                    f"{source}: refused: the pickle holds more than {MAX_PICKLE_OPCODES:,} opcodes, more "
+                    "than any CIFAR-10 batch"
+                )
+            # Each object takes an opcode to make, so no pickler writes an index beyond the count.
+            if opcode.name in _MEMO_PUTS and isinstance(arg, int) and not 0 <= arg <= count:
+                raise DataError(
+                    f"{source}: not a valid pickle: opcode {count:,} stores memo entry {arg:,}, beyond "
+                    "the objects made before it"
+                )
+    except DataError:
+        raise
+    except Exception:  # noqa: BLE001 - malformed opcodes: restricted_loads reports them
+        return
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -308,6 +390,7 @@ def restricted_loads(data: bytes, source: str = "<bytes>") -> Any:
         DataError: a refused global, or data that is truncated, malformed or not a pickle, naming
             ``source`` and what was wrong.
     """
+    _check_opcodes(data, source)
     stream = io.BytesIO(data)
     try:
         obj = _as_plain(_RestrictedUnpickler(stream, source).load())
@@ -330,16 +413,15 @@ def restricted_loads(data: bytes, source: str = "<bytes>") -> Any:
     return obj
 
 
-def load_pickle_file(path: str | os.PathLike) -> Any:
-    """Read the file at ``path`` and unpickle it with :func:`restricted_loads`.
+def load_pickle_file(path: str | os.PathLike[str]) -> Any:
+    """Read the regular file at ``path`` (at most :data:`MAX_PICKLE_BYTES`) and unpickle it with
+    :func:`restricted_loads`.
 
     Raises:
-        DataError: the file cannot be read, or its content is refused or malformed (naming the file).
+        DataError: the file cannot be read, is not a regular file (a FIFO, a device such as
+            ``/dev/zero`` behind a symlink), is too big, or its content is refused or malformed (naming
+            the file).
     """
-    try:
-        with open(path, "rb") as handle:
-            # Read whole (a batch is 30 MB) so that lengths inside the pickle are bounded by it.
-            data = handle.read()
-    except OSError as exc:
-        raise DataError(f"cannot read {os.fspath(path)}: {exc.strerror or exc}") from exc
+    # Read whole, so that every length inside the pickle is bounded by the file.
+    data = read_regular_file(path, max_bytes=MAX_PICKLE_BYTES, what="the pickle file", error=DataError)
     return restricted_loads(data, os.fspath(path))
