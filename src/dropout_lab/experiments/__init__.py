@@ -1,6 +1,5 @@
 """The dropout regularization experiment: configuration, runner, statistics and plots."""
 
-from ..data import DATASETS
 from .config import ExperimentConfig
 from .plot import plot_accuracy
 from .results import ExperimentResults, RunResult, read_results
@@ -17,7 +16,6 @@ from .stats import (
 from .table import format_summary_table
 
 __all__ = [
-    "DATASETS",
     "ExperimentConfig",
     "ExperimentResults",
     "Interval",
