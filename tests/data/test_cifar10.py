@@ -294,7 +294,7 @@ def test_labels_as_an_integer_array_load(tmp_path):
 def _bad_batches() -> dict[str, bytes]:
     data, labels = random_batch(np.random.default_rng(6), 4)
     good = py2_batch(data, labels)
-    ints = lambda values: py2_list([binint(v) for v in values])  # noqa: E731
+    ints = lambda values: py2_list([binint(v) for v in values])  # noqa: E731 (a one-line builder, read as a name)
     return {
         "empty file": b"",
         "truncated after the header": good[:2],

@@ -39,8 +39,8 @@ class ServerState:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"  # one request per connection: closing it ends the body
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        state: ServerState = self.server.state  # type: ignore[attr-defined]
+    def do_GET(self) -> None:
+        state: ServerState = self.server.state  # type: ignore[attr-defined]  # state is set on the server below
         state.requests.append(dict(self.headers))
         if self.path != "/" + CIFAR10_ARCHIVE:
             self._reply(404, b"not here")
@@ -62,7 +62,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(200, body)
 
     def _reply(self, status: int, body: bytes, headers: dict | None = None, length: int | None = None) -> None:
-        self.server.state.statuses.append(status)  # type: ignore[attr-defined]
+        self.server.state.statuses.append(status)  # type: ignore[attr-defined]  # state is set on the server below
         self.send_response(status)
         for key, value in (headers or {}).items():
             self.send_header(key, value)
@@ -70,7 +70,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - keep the test output clean
+    def log_message(self, format: str, *args) -> None:
         pass
 
 
@@ -80,11 +80,11 @@ def server(monkeypatch):
     monkeypatch.setenv("no_proxy", "*")
     monkeypatch.setenv("NO_PROXY", "*")
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.state = ServerState()  # type: ignore[attr-defined]
+    httpd.state = ServerState()  # type: ignore[attr-defined]  # state is set on the server below
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        yield httpd.state, f"http://127.0.0.1:{httpd.server_address[1]}/{CIFAR10_ARCHIVE}"  # type: ignore[attr-defined]
+        yield httpd.state, f"http://127.0.0.1:{httpd.server_address[1]}/{CIFAR10_ARCHIVE}"  # type: ignore[attr-defined]  # state is set on the server below
     finally:
         httpd.shutdown()
         httpd.server_close()

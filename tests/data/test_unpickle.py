@@ -480,7 +480,7 @@ def test_py2_array_helper_round_trips():
     array = np.arange(12, dtype=np.uint8).reshape(3, 4)
     data = PROTO2 + py2_array(array) + b"."
     assert np.array_equal(restricted_loads(data, SOURCE), array)
-    assert np.array_equal(pickle.load(io.BytesIO(data), encoding="bytes"), array)  # noqa: S301
+    assert np.array_equal(pickle.load(io.BytesIO(data), encoding="bytes"), array)  # noqa: S301 (our own bytes: NumPy's unpickling is the oracle)
 
 
 # ------------------------------------------------------------------------------- bounded by the file

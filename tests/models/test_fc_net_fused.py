@@ -99,7 +99,7 @@ class TransposeCounter(np.ndarray):
     transposes = 0
 
     @property
-    def T(self):  # noqa: N802 - NumPy's name
+    def T(self):
         TransposeCounter.transposes += 1
         return np.asarray(self).T
 

@@ -77,7 +77,7 @@ def test_compiled_kernels_match_numpy_on_large_arrays(rule, dtype):
 )
 def test_property_compiled_equals_numpy_including_inf_nan_and_subnormals(data, rule, dtype, shape):
     values = st.one_of(st.sampled_from(special_values(dtype)), st.floats(-1e4, 1e4, width=32))
-    arrays = lambda: data.draw(hnp.arrays(dtype, shape, elements=values))  # noqa: E731
+    arrays = lambda: data.draw(hnp.arrays(dtype, shape, elements=values))  # noqa: E731 (a fresh draw per call, read as a name)
     w, dw = arrays(), arrays()
     g = np.random.default_rng(0)
     config = full_config(rule, w, g)

@@ -45,8 +45,8 @@ try:  # NumPy >= 1.26 has numpy._core; NumPy 2 warns on any use of numpy.core
     from numpy._core.multiarray import _reconstruct as _np_reconstruct
     from numpy._core.multiarray import scalar as _np_scalar
 except ImportError:  # pragma: no cover - NumPy < 1.26
-    from numpy.core.multiarray import _reconstruct as _np_reconstruct  # type: ignore[no-redef]
-    from numpy.core.multiarray import scalar as _np_scalar  # type: ignore[no-redef]
+    from numpy.core.multiarray import _reconstruct as _np_reconstruct  # type: ignore[no-redef]  # the same names, on old NumPy
+    from numpy.core.multiarray import scalar as _np_scalar  # type: ignore[no-redef]  # the same names, on old NumPy
 
 __all__ = ["ALLOWED_GLOBALS", "restricted_loads", "load_pickle_file"]
 
@@ -152,7 +152,7 @@ class _Array(np.ndarray):
                 f"bytes, got {len(data)}"
             )
         # NumPy's stubs ask for a numpy.bool flag; its C code parses an int, so a bool is what it takes.
-        super().__setstate__((1, shape, dtype, fortran, data))  # type: ignore[arg-type]
+        super().__setstate__((1, shape, dtype, fortran, data))  # type: ignore[arg-type]  # see the comment above
 
 
 class _BufferArray(_Array):
@@ -400,7 +400,7 @@ def restricted_loads(data: bytes, source: str = "<bytes>") -> Any:
         raise DataError(f"{source}: not a valid pickle (nested too deeply)") from exc
     except EOFError as exc:
         raise DataError(f"{source}: the file is truncated or empty (the pickle ends early)") from exc
-    except Exception as exc:  # noqa: BLE001 - any failure of a refused or corrupt pickle is bad data
+    except Exception as exc:
         # Only the wrappers above and the unpickler itself can raise here, so the message is ours
         # or the unpickler's; it is cut short because corrupt data can make it long.
         reason = f"{type(exc).__name__}: {exc}"
