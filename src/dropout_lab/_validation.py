@@ -62,9 +62,9 @@ def check_nonempty_batch(name: str, x: np.ndarray) -> None:
 
 # Values per slice when scanning an array for NaN and infinity. ``np.isfinite`` over a whole array
 # makes a boolean temporary of the array's size (147 MiB for 49,000 float32 CIFAR-10 images), and
-# NumPy asks for huge pages for it: the first touch of fresh huge pages can stall for compaction, which
-# measured 69 to 415 ms for that array in the same program (the scan itself: 64 ms). A slice's 1 MiB
-# temporary is reused from cache instead, at the same speed (46 ms).
+# NumPy asks for huge pages for it: the first touch of fresh huge pages can stall for compaction, for
+# several times the scan's own cost. A slice's 1 MiB temporary is reused from cache instead, at the
+# same speed (the figures are in BENCHMARKS.md).
 _SCAN_VALUES = 1 << 20
 
 
