@@ -4,7 +4,9 @@ profiles, and the update kernels (``kernels``: each test that asks runs on both 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +76,20 @@ def kernels(request, monkeypatch) -> Iterator[str]:
             pytest.fail(f"the {request.param} kernels were asked for, but the {kernels_in_effect()} ones run "
                         f"(is numba installed?)")
         yield request.param
+
+
+@pytest.fixture
+def run_python() -> Callable[[str], None]:
+    """Run a script in a fresh interpreter (this one's executable) and fail the test with its stderr
+    unless it exits 0: for what only a new process shows, such as which modules an import loads."""
+
+    def run(script: str) -> None:
+        result = subprocess.run(  # noqa: S603 (this interpreter on a script the test wrote)
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0, result.stderr
+
+    return run
 
 
 def pytest_report_header(config) -> str:

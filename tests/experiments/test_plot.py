@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 import struct
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -162,14 +160,11 @@ def test_plot_does_not_touch_pyplot_or_the_backend(tmp_path):
         "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'\n"
         "assert dict.__getitem__(matplotlib.rcParams, 'backend') is backend_before, 'backend changed'\n"
     )
-    result = subprocess.run(  # noqa: S603 - this interpreter on the fixed script above
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
+    run_python(script)
     _png_size((tmp_path / "a.png").read_bytes())
 
 
-def test_importing_the_library_does_not_import_matplotlib():
+def test_importing_the_library_does_not_import_matplotlib(run_python):
     script = (
         "import sys\n"
         "import dropout_lab\n"
@@ -178,10 +173,7 @@ def test_importing_the_library_does_not_import_matplotlib():
         "loaded = sorted(name for name in sys.modules if name.split('.')[0] == 'matplotlib')\n"
         "assert not loaded, loaded\n"
     )
-    result = subprocess.run(  # noqa: S603 - this interpreter on the fixed script above
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
+    run_python(script)
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from statistics import NormalDist
 from types import SimpleNamespace
 
@@ -101,7 +99,7 @@ def test_check_confidence_refuses_values_outside_the_open_unit_interval(confiden
         t_critical(confidence, 3)
 
 
-def test_scipy_is_imported_by_the_first_interval_not_by_the_package():
+def test_scipy_is_imported_by_the_first_interval_not_by_the_package(run_python):
     script = (
         "import sys\n"
         "import dropout_lab.experiments\n"
@@ -109,10 +107,7 @@ def test_scipy_is_imported_by_the_first_interval_not_by_the_package():
         "dropout_lab.experiments.mean_ci([0.1, 0.2])\n"
         "assert 'scipy.stats' in sys.modules\n"
     )
-    result = subprocess.run(  # noqa: S603 - this interpreter on the fixed script above
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
+    run_python(script)
 
 
 def test_check_confidence_returns_a_float():
