@@ -148,7 +148,7 @@ def test_one_seed_draws_plain_lines_without_bands(tmp_path, monkeypatch):
             np.testing.assert_allclose(line.get_ydata(), run[name])
 
 
-def test_plot_does_not_touch_pyplot_or_the_backend(tmp_path):
+def test_plot_does_not_touch_pyplot_or_the_backend(tmp_path, run_python):
     script = (
         "import sys\n"
         "import matplotlib\n"
