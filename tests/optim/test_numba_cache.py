@@ -177,3 +177,19 @@ def test_the_kernels_capture_nothing():
 
     assert all(kernel.py_func.__closure__ is None for kernel in _numba_kernels.ALL.values())
     assert _fused.compiled() is None or _fused.compiled().adam is _numba_kernels.adam
+
+
+def test_a_folder_that_stops_being_writable_is_no_reason_to_cache_beside_the_source(tmp_path, monkeypatch):
+    """Numba's next choice after the folder it is given is the source's ``__pycache__``: never taken."""
+    (tmp_path / "file").write_text("")
+    monkeypatch.setattr(_numba_cache, "prepare", lambda root, name: tmp_path / "file" / name)
+    settings = {key: getattr(numba.config, key, None) for key in ("CACHE_DIR", "CACHE_LOCATOR_CLASSES")}
+
+    @numba.njit
+    def thrice(x: float) -> float:
+        return 3 * x
+
+    assert _numba_cache.enable(numba, {"thrice": thrice}, __file__) is None
+    assert {key: getattr(numba.config, key, None) for key in settings} == settings
+    assert thrice.stats.cache_path is None
+    assert thrice(2.0) == 6.0
