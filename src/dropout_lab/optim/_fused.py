@@ -1,14 +1,14 @@
-"""Which update kernels run (:func:`use_kernels`, :func:`kernels`), and the compiled (Numba) ones.
+"""Which update kernels run (:func:`use_kernels`, :func:`kernels`), and how the compiled (Numba) ones run.
 
 Every built-in rule has two kernels that give the same values, bit for bit, and the same flags:
 
 * the NumPy kernels (``_numpy_kernels.py``): the course's operations on blocks of the arrays;
-* the compiled kernels (here): each step as one loop compiled by Numba that does, element by element,
-  exactly the operations of the NumPy kernels, in the same order and the same dtype (the scalars
-  arrive already cast to it), without fast-math, so that no operation is contracted, reordered or
-  approximated (the tests compare the two on random, huge, tiny, infinite and NaN inputs). What
-  changes is memory traffic: ``w``, ``dw`` and the state are read once and the results written once,
-  instead of once per NumPy operation (see BENCHMARKS.md).
+* the compiled kernels (``_numba_kernels.py``): each step as one loop compiled by Numba that does,
+  element by element, exactly the operations of the NumPy kernels, in the same order and the same dtype
+  (the scalars arrive already cast to it), without fast-math, so that no operation is contracted,
+  reordered or approximated (the tests compare the two on random, huge, tiny, infinite and NaN inputs).
+  What changes is memory traffic: ``w``, ``dw`` and the state are read once and the results written
+  once, instead of once per NumPy operation (see BENCHMARKS.md).
 
 Both kinds also say whether ``dw`` or next_w holds a NaN or an infinity, found in the same pass, so
 the Solver's divergence check needs no pass of its own.
@@ -18,8 +18,10 @@ The choice: :func:`use_kernels` inside a ``with`` block, else the environment va
 ``use_kernels`` block is in effect. The compiled kernels need Numba (a declared dependency); where it
 cannot be imported, the NumPy kernels run. :func:`kernels` says which run.
 
-``numba`` is imported on the first step that uses it, not with the package, and the compiled kernels
-are cached on disk.
+``numba`` is imported on the first step that uses it, not with the package. The compiled kernels are
+cached on disk in a per-user folder (``$DROPOUT_LAB_NUMBA_CACHE_DIR``, else ``~/.cache/dropout-lab/numba``
+or its XDG equivalent; never inside the package), so that later processes load them instead of
+compiling them; ``_numba_cache.py`` says where, and what bounds that cache.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import functools
 import os
 from collections.abc import Callable, Iterator, Mapping
 from types import SimpleNamespace
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
@@ -38,9 +40,6 @@ from .._parallel import BLOCK, for_ranges
 from .._validation import _describe
 from ..errors import InvalidArgumentError
 from ._numpy_kernels import flat
-
-_F = TypeVar("_F", bound=Callable[..., Any])
-Array = np.ndarray  # a 1-d float32 or float64 array, in the compiled kernels' signatures
 
 ENV_VARIABLE = "DROPOUT_LAB_KERNELS"
 CHOICES = ("numba", "numpy")
@@ -131,7 +130,16 @@ def _kernels_for(choice: str) -> SimpleNamespace | None:
         import numba
     except ImportError:
         return None
-    return _compile(numba)
+    return _load(numba)
+
+
+@functools.cache
+def _load(numba: Any) -> SimpleNamespace:
+    """The compiled kernels, their disk cache switched on (once per process, before their first call)."""
+    from . import _numba_cache, _numba_kernels
+
+    _numba_cache.enable(numba, _numba_kernels.ALL, _numba_kernels.__file__)
+    return SimpleNamespace(**{rule: _numba_kernels.ALL[rule] for rule in ("sgd", "sgd_momentum", "rmsprop", "adam")})
 
 
 def _scalars(rule: str, config: Mapping[str, Any], dtype: np.dtype[Any]) -> tuple[Any, ...]:
@@ -173,85 +181,3 @@ def run(
     if rule == "adam":
         config["t"] += 1
     return config, any(f[0] for f in flags), any(f[1] for f in flags)
-
-
-def _compile(numba: Any) -> SimpleNamespace:
-    # error_model="numpy": x / 0 gives inf or NaN as in NumPy (Python's model raises, and its check
-    # in every iteration stops the loop from being vectorized). No fastmath: IEEE operations only.
-    # Typed as what it does (returns a function of the same signature) for mypy: Numba reads none of
-    # the annotations below and compiles for the types of the arguments it is called with.
-    jit: Callable[[_F], _F] = numba.njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
-
-    # ``x - x`` is NaN exactly when x is inf or NaN, and ``d != d`` exactly when d is NaN. OR-ing
-    # those flags vectorizes and costs about 5 % of Adam's loop; counting them (an integer sum) cost
-    # 40 %, more than NumPy's separate ``isfinite`` passes.
-    @jit
-    def nonfinite(x: float) -> bool:
-        d = x - x
-        return d != d
-
-    @jit
-    def sgd(w: Array, g: Array, w_out: Array, lr: Any) -> tuple[bool, bool]:
-        bad_g = False
-        bad_w = False
-        for i in range(w.shape[0]):
-            gi = g[i]
-            wi = w[i] - gi * lr
-            w_out[i] = wi
-            bad_g |= nonfinite(gi)
-            bad_w |= nonfinite(wi)
-        return bad_g, bad_w
-
-    @jit
-    def sgd_momentum(
-        w: Array, g: Array, v: Array, w_out: Array, v_out: Array, momentum: Any, lr: Any
-    ) -> tuple[bool, bool]:
-        bad_g = False
-        bad_w = False
-        for i in range(w.shape[0]):
-            gi = g[i]
-            vi = v[i] * momentum - gi * lr
-            v_out[i] = vi
-            wi = w[i] + vi
-            w_out[i] = wi
-            bad_g |= nonfinite(gi)
-            bad_w |= nonfinite(wi)
-        return bad_g, bad_w
-
-    @jit
-    def rmsprop(
-        w: Array, g: Array, c: Array, w_out: Array, c_out: Array, decay_rate: Any, one_minus_decay: Any, lr: Any,
-        eps: Any,
-    ) -> tuple[bool, bool]:
-        bad_g = False
-        bad_w = False
-        for i in range(w.shape[0]):
-            gi = g[i]
-            ci = c[i] * decay_rate + (gi * gi) * one_minus_decay
-            c_out[i] = ci
-            wi = w[i] - (gi * lr) / (np.sqrt(ci) + eps)
-            w_out[i] = wi
-            bad_g |= nonfinite(gi)
-            bad_w |= nonfinite(wi)
-        return bad_g, bad_w
-
-    @jit
-    def adam(
-        w: Array, g: Array, m: Array, v: Array, w_out: Array, m_out: Array, v_out: Array, beta1: Any,
-        one_minus_beta1: Any, beta2: Any, one_minus_beta2: Any, bias1: Any, bias2: Any, lr: Any, eps: Any,
-    ) -> tuple[bool, bool]:
-        bad_g = False
-        bad_w = False
-        for i in range(w.shape[0]):
-            gi = g[i]
-            mi = m[i] * beta1 + gi * one_minus_beta1
-            vi = v[i] * beta2 + (gi * gi) * one_minus_beta2
-            m_out[i] = mi
-            v_out[i] = vi
-            wi = w[i] - ((mi / bias1) * lr) / (np.sqrt(vi / bias2) + eps)
-            w_out[i] = wi
-            bad_g |= nonfinite(gi)
-            bad_w |= nonfinite(wi)
-        return bad_g, bad_w
-
-    return SimpleNamespace(sgd=sgd, sgd_momentum=sgd_momentum, rmsprop=rmsprop, adam=adam)
