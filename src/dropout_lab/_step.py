@@ -22,9 +22,18 @@ from ._validation import all_finite, count_nonfinite
 from .errors import InvalidArgumentError
 from .optim.rules import output_names, step_into
 
-__all__ = ["Divergence", "NonFinite", "divergence_message", "next_parameters", "quiet_nonfinite"]
+__all__ = [
+    "Divergence",
+    "NonFinite",
+    "StepBuffers",
+    "Updates",
+    "divergence_message",
+    "next_parameters",
+    "quiet_nonfinite",
+]
 
-# Parameter name -> output name ('w' or a state array's key) -> the two arrays written in turn.
+# Parameter name -> output name ('w' or a state array's key) -> two arrays, written in turn: the live
+# one is the step's input and stays as it is until the step, written into the other, is accepted.
 StepBuffers = dict[str, dict[str, list[np.ndarray | None]]]
 # Parameter name -> (next_w, next_config).
 Updates = dict[str, tuple[np.ndarray, dict[str, Any]]]
@@ -46,7 +55,10 @@ class Divergence:
 
 
 class NonFinite(Exception):
-    """A value of the step is NaN or infinite: ``what`` names it as :attr:`Divergence.what` does."""
+    """A value of the step is NaN or infinite: ``what`` names it as :attr:`Divergence.what` does.
+
+    Only ever caught by the Solver, which stops with a TrainingDivergedError in its place.
+    """
 
     def __init__(self, what: str, value: Any) -> None:
         super().__init__(what)
