@@ -203,6 +203,7 @@ class Solver:
         self.X_val, self.y_val = arrays["X_val"], arrays["y_val"]
         self.update_rule = rule
         self._builtin_rule = rule_name(update_rule)
+        # How checkpoints record the rule (see checkpoint._solver.solver_settings).
         self._rule_label = self._builtin_rule or getattr(rule, "__qualname__", repr(rule))
         # Parameter name -> output name -> the two arrays the built-in rule's steps write into in turn.
         self._buffers: StepBuffers = {}
