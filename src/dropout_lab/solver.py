@@ -32,20 +32,18 @@ Differences from the course's ``Solver``:
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ._step import Divergence, NonFinite, StepBuffers, divergence_message, next_parameters, quiet_nonfinite
 from ._validation import (
     _describe,
-    all_finite,
     check_bool,
     check_callable,
     check_examples,
@@ -57,38 +55,14 @@ from ._validation import (
     check_seed,
     check_training_data,
     check_unknown_keywords,
-    count_nonfinite,
 )
-from .checkpoint import (
-    TrainingState,
-    apply_model_state,
-    check_resume_compatible,
-    generator_states,
-    read_training_state,
-    restore_generators,
-    settings_scalars,
-    write_training_state,
-)
+from .checkpoint import TrainingState, write_training_state
+from .checkpoint._solver import resume_solver, solver_training_state
 from .errors import InvalidArgumentError, InvalidTypeError, TrainingDivergedError
 from .models.protocol import Model, check_model, model_buffers, model_fixed_dropout_masks, model_int_attribute
-from .optim.rules import get_update_rule, output_names, rule_name, step_into, validate_config
+from .optim.rules import get_update_rule, rule_name, validate_config
 
 __all__ = ["Divergence", "Solver"]
-
-
-@dataclass(frozen=True)
-class Divergence:
-    """Where training stopped on a NaN or infinite value.
-
-    Attributes:
-        iteration: the step that failed, counted from 1 as in the verbose lines.
-        epoch: the epoch it belonged to, counted from 1.
-        what: ``'loss'``, ``"grads['W1']"`` or ``"the update of W1"``.
-    """
-
-    iteration: int
-    epoch: int
-    what: str
 
 
 class Solver:
@@ -229,10 +203,10 @@ class Solver:
         self.X_val, self.y_val = arrays["X_val"], arrays["y_val"]
         self.update_rule = rule
         self._builtin_rule = rule_name(update_rule)
+        # How checkpoints record the rule (see checkpoint._solver.solver_settings).
         self._rule_label = self._builtin_rule or getattr(rule, "__qualname__", repr(rule))
-        self._output_names: tuple[str, ...] = () if self._builtin_rule is None else output_names(self._builtin_rule)
         # Parameter name -> output name -> the two arrays the built-in rule's steps write into in turn.
-        self._buffers: dict[str, dict[str, list[np.ndarray | None]]] = {}
+        self._buffers: StepBuffers = {}
         self.optim_config = dict(optim_config)
         self.rng = np.random.default_rng(seed) if seed is not None else rng
         self.on_epoch_end = on_epoch_end
@@ -284,100 +258,34 @@ class Solver:
             self.model.params[name] = w.copy()
 
     # ------------------------------------------------------------------------------- training
-    def _step_outputs(self, name: str, w: np.ndarray, config: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        """Arrays for the built-in rule to write ``name``'s next step into: of each pair of the
-        Solver's own, the one that is not live now (the live one is the step's input)."""
-        slots = self._buffers.setdefault(name, {})
-        out = {}
-        for key in self._output_names:
-            live = w if key == "w" else config.get(key)
-            pair = slots.setdefault(key, [None, None])
-            index = 1 if pair[0] is live else 0
-            buffer = pair[index]
-            if buffer is None or buffer.shape != w.shape or buffer.dtype != w.dtype:
-                buffer = pair[index] = np.empty(w.shape, dtype=w.dtype)
-            out[key] = buffer
-        return out
-
-    def _diverge(self, t: int, what: str, value: Any) -> None:
-        """Record where training failed, put the best parameters back, and raise."""
-        values = np.asarray(value)
-        if values.size == 1:
-            detail = f"{float(values.reshape(())):f}"
-        else:
-            bad = count_nonfinite(values)
-            detail = f"not finite ({bad} of {values.size} values are NaN or infinite)"
-        self.diverged = Divergence(iteration=t + 1, epoch=self.epoch + 1, what=what)
-        self._restore_best()
-        rates = sorted({c["learning_rate"] for c in self.optim_configs.values() if "learning_rate" in c})
-        rate = f" (learning_rate {rates[0]:g})" if len(rates) == 1 else ""
-        best = (
-            f"the best parameters so far (epoch {self.best_epoch}, val_acc {self.best_val_acc:f}) were restored"
-            if self.best_epoch is not None
-            else "no parameters had been evaluated yet"
-        )
-        raise TrainingDivergedError(
-            f"training diverged at iteration {t + 1} / {self.num_iterations} (epoch {self.epoch + 1} / "
-            f"{self.num_epochs}): {what} is {detail}. The usual cause is a learning rate that is too "
-            f"high{rate}: try one 3 to 10 times smaller. That update was not applied; {best}."
-        )
-
-    def _quiet_when_checking(self) -> contextlib.AbstractContextManager[Any]:
-        """With ``stop_on_nonfinite``, NumPy's overflow and invalid-value warnings off: every such
-        operation ends in an inf or NaN that the step's checks turn into one clear
-        TrainingDivergedError (and scores from huge but finite weights only lower an accuracy)."""
-        if self.stop_on_nonfinite:
-            return np.errstate(over="ignore", invalid="ignore", divide="ignore")
-        return contextlib.nullcontext()
-
     def _step(self, t: int) -> None:
         """One minibatch step; with ``stop_on_nonfinite`` nothing is changed unless all is finite."""
-        with self._quiet_when_checking():
-            self._step_body(t)
-
-    def _step_body(self, t: int) -> None:
-        batch = self._choice(self.X_train.shape[0], self.batch_size)
-        loss, grads = self.model.loss(self.X_train[batch], self.y_train[batch])
-        check = self.stop_on_nonfinite
-        if check and not np.isfinite(loss):
-            self._diverge(t, "loss", loss)
-        params = self.model.params
-        missing = [name for name in params if name not in grads]
-        if missing:
-            raise InvalidArgumentError(f"model.loss returned no gradients for parameters {missing}")
-        # Whether dw and next_w hold a NaN or an infinity, from the built-in rule's kernels (both kinds
-        # find it in their pass); a user's rule's arrays are looked at here.
-        flags: dict[str, tuple[bool, bool]] = {}
-        updates = {}
-        if self._builtin_rule is not None:
-            # Into the Solver's own arrays: no new arrays (and page faults) at every step; the live
-            # ones are left as they are until the step is accepted below. The built-in rules are pure
-            # and finish on any input, so they may run before the gradients are checked.
-            for name, w in params.items():
-                config = self.optim_configs[name]
-                out = self._step_outputs(name, w, config)
-                next_w, next_config, bad_dw, bad_w = step_into(self._builtin_rule, w, grads[name], config, out)
-                updates[name], flags[name] = (next_w, next_config), (bad_dw, bad_w)
-        if check:
-            for name in params:
-                bad = flags[name][0] if name in flags else not all_finite(np.asarray(grads[name]))
-                if bad:
-                    self._diverge(t, f"grads[{name!r}]", grads[name])
-        if self._builtin_rule is None:  # a user's rule only ever sees finite gradients when checking
-            updates = {name: self.update_rule(w, grads[name], self.optim_configs[name]) for name, w in params.items()}
-        if check:
-            for name, (next_w, _) in updates.items():
-                bad = flags[name][1] if name in flags else not all_finite(np.asarray(next_w))
-                if bad:
-                    self._diverge(t, f"the update of {name}", next_w)
-        self.loss_history.append(float(loss))
-        for name, (next_w, next_config) in updates.items():
-            params[name] = next_w
-            self.optim_configs[name] = next_config
+        with quiet_nonfinite(self.stop_on_nonfinite):
+            batch = self._choice(self.X_train.shape[0], self.batch_size)
+            loss, grads = self.model.loss(self.X_train[batch], self.y_train[batch])
+            params = self.model.params
+            try:
+                updates = next_parameters(
+                    loss, grads, params, self.optim_configs, update_rule=self.update_rule,
+                    builtin_rule=self._builtin_rule, buffers=self._buffers, check=self.stop_on_nonfinite,
+                )
+            except NonFinite as bad:
+                # Record where training failed, put the best parameters back, and stop with one error.
+                self.diverged = Divergence(iteration=t + 1, epoch=self.epoch + 1, what=bad.what)
+                message = divergence_message(
+                    self.diverged, bad.value, num_iterations=self.num_iterations, num_epochs=self.num_epochs,
+                    optim_configs=self.optim_configs, best_epoch=self.best_epoch, best_val_acc=self.best_val_acc,
+                )
+                self._restore_best()
+                raise TrainingDivergedError(message) from None
+            self.loss_history.append(float(loss))
+            for name, (next_w, next_config) in updates.items():
+                params[name] = next_w
+                self.optim_configs[name] = next_config
 
     def _record_epoch(self) -> None:
         """Measure both accuracies, keep the best parameters, write a checkpoint if one is due."""
-        with self._quiet_when_checking():
+        with quiet_nonfinite(self.stop_on_nonfinite):
             self._record_epoch_body()
 
     def _record_epoch_body(self) -> None:
@@ -485,41 +393,9 @@ class Solver:
         return float(np.mean(np.hstack(predictions) == y))
 
     # ------------------------------------------------------------------------------- checkpoints
-    def _settings(self) -> dict[str, Any]:
-        return {
-            "model_class": type(self.model).__name__,
-            "update_rule": self._rule_label,
-            "optim_config": settings_scalars(self.optim_config),
-            "lr_decay": self.lr_decay,
-            "batch_size": self.batch_size,
-            "num_epochs": self.num_epochs,
-            "num_train": int(self.X_train.shape[0]),
-            "num_val": int(self.X_val.shape[0]),
-            "num_train_samples": self.num_train_samples,
-            "num_val_samples": self.num_val_samples,
-            "print_every": self.print_every,
-            "checkpoint_every": self.checkpoint_every,
-            "stop_on_nonfinite": self.stop_on_nonfinite,
-        }
-
     def training_state(self) -> TrainingState:
         """Everything a checkpoint holds, as it stands now (arrays are not copied)."""
-        return TrainingState(
-            settings=self._settings(),
-            params=dict(self.model.params),
-            buffers=model_buffers(self.model),
-            best_params=self.best_params,
-            best_buffers=self.best_buffers,
-            optim_configs=self.optim_configs,
-            epoch=self.epoch,
-            iteration=self.iteration,
-            best_epoch=self.best_epoch,
-            best_val_acc=self.best_val_acc,
-            loss_history=self.loss_history,
-            train_acc_history=self.train_acc_history,
-            val_acc_history=self.val_acc_history,
-            **generator_states(self.rng, self.model),
-        )
+        return solver_training_state(self)
 
     def checkpoint_path(self, epoch: int | str) -> Path:
         """``{checkpoint_name}_epoch_{epoch}.npz``, or ``{checkpoint_name}_latest.npz`` for 'latest'."""
@@ -556,27 +432,4 @@ class Solver:
                 :func:`~dropout_lab.checkpoint.check_resume_compatible`); the model and the Solver
                 are then left as they were.
         """
-        state = read_training_state(path)
-        check_resume_compatible(
-            state,
-            self.model,
-            settings=self._settings(),
-            num_epochs=self.num_epochs,
-            iterations_per_epoch=self.iterations_per_epoch,
-            update_rule=self.update_rule,
-        )
-
-        # Everything is checked; the model's buffers go first, the one step that may still refuse.
-        apply_model_state(state.path, self.model, state.params, state.buffers)
-        self.best_params = {name: w.copy() for name, w in state.best_params.items()}
-        self.best_buffers = {name: b.copy() for name, b in state.best_buffers.items()}
-        self.optim_configs = state.optim_configs
-        self.epoch = state.epoch
-        self.iteration = state.iteration
-        self.best_epoch = state.best_epoch
-        self.best_val_acc = state.best_val_acc
-        self.loss_history = list(state.loss_history)
-        self.train_acc_history = list(state.train_acc_history)
-        self.val_acc_history = list(state.val_acc_history)
-        self.diverged = None
-        self.rng = restore_generators(state, self.model, self.rng)
+        resume_solver(self, path)
