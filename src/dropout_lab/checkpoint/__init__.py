@@ -28,7 +28,7 @@ uninterrupted one would have.
 
 Modules: ``_format`` (the file: writing, reading, checking its structure), ``_model`` (model
 checkpoints and a model's fit to one), ``_training`` (the Solver's training state, its generators,
-and the rules for resuming from it).
+and the rules for resuming from it), ``_solver`` (a Solver's training state taken and resumed).
 """
 
 from ._format import FORMAT_VERSION, Checkpoint, generator_state, read_checkpoint, restore_generator
