@@ -546,7 +546,7 @@ def test_a_deep_list_bomb_loads_at_once_in_a_small_address_space(tmp_path):
     path.write_bytes(_list_bomb(60))
     code = (
         "import resource, sys\n"
-        "from dropout_lab.data import load_pickle_file\n"
+        "from dropout_lab.data._unpickle import load_pickle_file\n"
         "resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"
         "loaded = load_pickle_file(sys.argv[1])\n"
         "assert loaded[0] is loaded[1]\n"
@@ -573,7 +573,7 @@ def test_a_symlink_to_dev_zero_is_refused_not_read_until_memory_runs_out(tmp_pat
     link.symlink_to("/dev/zero")
     code = (
         "import resource, sys\n"
-        "from dropout_lab.data import load_pickle_file\n"
+        "from dropout_lab.data._unpickle import load_pickle_file\n"
         "from dropout_lab.errors import DataError\n"
         "resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"
         "try:\n"
@@ -591,7 +591,7 @@ def test_a_fifo_is_refused_instead_of_blocking(tmp_path):
     os.mkfifo(fifo)
     code = (
         "import sys\n"
-        "from dropout_lab.data import load_pickle_file\n"
+        "from dropout_lab.data._unpickle import load_pickle_file\n"
         "from dropout_lab.errors import DataError\n"
         "try:\n"
         "    load_pickle_file(sys.argv[1])\n"
