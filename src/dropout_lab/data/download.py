@@ -300,9 +300,9 @@ def _receive(response: Any, part: Path, start: int, url: str, progress: bool) ->
     length = response.headers.get("Content-Length")
     total = start + int(length) if length and length.isdigit() else None
     done = start
-    bar = _progress_bar(part.name.removesuffix(".part"), total, start, enabled=progress)
     # Written in place (not via atomic_writer): an interrupted download must leave its bytes behind.
     with _open_part(part, start) as out:
+        bar = _progress_bar(part.name.removesuffix(".part"), total, start, enabled=progress)
         try:
             while True:
                 chunk = response.read(_CHUNK)
