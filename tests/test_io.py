@@ -1,10 +1,14 @@
 """Crash-safe writes (``dropout_lab._io``): a writer SIGKILLed at random moments leaves either the old
-file or the new one, never a torn one; errors leave the old file; and every file the experiment
-writes (results.json, accuracy.png, checkpoints) goes through these writers, fsynced before the rename."""
+file or the new one, never a torn one; errors leave the old file; a write error (a full disk, a
+file-size limit) names the file; and every file the experiment writes (results.json, accuracy.png,
+checkpoints) goes through these writers, fsynced before the rename."""
 
 from __future__ import annotations
 
 import builtins
+import errno
+import io
+import json
 import os
 import signal
 import stat
@@ -16,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dropout_lab import _io
+from dropout_lab import _io, cli
 from dropout_lab._io import atomic_write_bytes, atomic_write_text, atomic_writer
 from dropout_lab.experiments import ExperimentConfig, run_experiment
 
@@ -208,3 +212,118 @@ def test_every_file_the_experiment_writes_is_fsynced_then_renamed_into_place(tmp
     assert replaced["checkpoints/config.json"] == 1
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
     assert written == ["accuracy.png", "checkpoints", "results.json"]
+
+
+# ------------------------------------------------------------------- write errors name the file
+
+
+class _FullDisk(io.FileIO):
+    """A file whose every write fails as the kernel reports it: an errno and no file name."""
+
+    code = errno.ENOSPC
+
+    def write(self, data) -> int:  # type: ignore[override] - fails before looking at data
+        raise OSError(self.code, os.strerror(self.code))
+
+
+def fail_writes(monkeypatch, code: int, name_part: str = "") -> None:
+    """Every file os.fdopen opens for writing whose name holds ``name_part`` fails its writes with ``code``."""
+    real_fdopen = os.fdopen
+
+    def fdopen(fd, mode="r", *args, encoding=None, **kwargs):
+        if "w" not in mode or name_part not in Path(os.readlink(f"/proc/self/fd/{fd}")).name:
+            return real_fdopen(fd, mode, *args, encoding=encoding, **kwargs)
+        raw = _FullDisk(fd, "w")
+        raw.code = code
+        buffered = io.BufferedWriter(raw)
+        return buffered if "b" in mode else io.TextIOWrapper(buffered, encoding=encoding)
+
+    monkeypatch.setattr(os, "fdopen", fdopen)
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EFBIG])
+@pytest.mark.parametrize("how", ["bytes", "text", "writer"])
+def test_a_write_error_names_the_file_and_leaves_no_temporary(tmp_path, monkeypatch, code, how):
+    """Issue 11, contract gaps: ENOSPC and EFBIG from a write named no file ("No space left on device")."""
+    target = tmp_path / "results.json"
+    target.write_text("old")
+    fail_writes(monkeypatch, code)
+    with pytest.raises(OSError) as info:
+        if how == "bytes":
+            atomic_write_bytes(target, b"x" * 100_000)
+        elif how == "text":
+            atomic_write_text(target, "x" * 100_000)
+        else:
+            with atomic_writer(target, "wb") as handle:
+                handle.write(b"x")  # buffered: the error comes from the flush on the way out
+    assert info.value.errno == code
+    assert info.value.filename == str(target)
+    assert str(target) in str(info.value) and os.strerror(code) in str(info.value)
+    assert target.read_text() == "old"
+    assert list(tmp_path.iterdir()) == [target]
+
+
+def test_an_error_that_already_names_a_file_keeps_its_name(tmp_path):
+    elsewhere = str(tmp_path / "elsewhere")
+    with pytest.raises(OSError) as info:
+        with atomic_writer(tmp_path / "a.bin"):
+            raise OSError(errno.EACCES, "Permission denied", elsewhere)
+    assert info.value.filename == elsewhere
+    # One without an errno is not an OS report about a file: it is left as it was.
+    with pytest.raises(OSError) as info:
+        with atomic_writer(tmp_path / "a.bin"):
+            raise OSError("a message")
+    assert info.value.filename is None and str(info.value) == "a message"
+    assert list(tmp_path.iterdir()) == []
+
+
+FSIZE_WRITER = """
+import importlib.util, json, resource, signal, sys
+spec = importlib.util.spec_from_file_location("dl_io", sys.argv[1])
+io = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(io)
+# What `ulimit -f 64` does; without the signal ignored the kernel would end the process instead.
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536))
+try:
+    io.atomic_write_bytes(sys.argv[2], bytes(1 << 20))
+except OSError as exc:
+    print(json.dumps({"errno": exc.errno, "filename": exc.filename, "message": str(exc)}))
+"""
+
+
+def test_a_file_size_limit_efbig_names_the_file(tmp_path):
+    """A real EFBIG: the process's file-size limit (RLIMIT_FSIZE) is below what is written."""
+    target = tmp_path / "state.npz"
+    target.write_bytes(b"old")
+    child = subprocess.run(  # noqa: S603 - this interpreter, a fixed script, tmp_path files; no shell
+        [sys.executable, "-c", FSIZE_WRITER, str(IO_SOURCE), str(target)],
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    report = json.loads(child.stdout)
+    assert report["errno"] == errno.EFBIG
+    assert report["filename"] == str(target) and str(target) in report["message"]
+    assert target.read_bytes() == b"old"
+    assert list(tmp_path.iterdir()) == [target]
+
+
+TINY_RUN = ["experiment", "--quiet", "--keep-probs", "1", "--hidden-dims", "4", "--num-train", "20", "--epochs", "1"]
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EFBIG])
+@pytest.mark.parametrize(("what", "name_part", "written"), [
+    ("checkpoint", "_latest.npz.", "checkpoints/keep1_seed0_latest.npz"),
+    ("figure", ".accuracy.png.", "accuracy.png"),
+])
+def test_the_command_line_names_the_file_it_could_not_write(tmp_path, monkeypatch, capsys, code, what, name_part,
+                                                            written):
+    """One line on stderr naming the file, exit status 2, and no temporary file left; before: for ENOSPC
+    "dropout-lab: error: No space left on device", for EFBIG a traceback and exit status 1."""
+    out = tmp_path / "out"
+    fail_writes(monkeypatch, code, name_part)
+    status = cli.main([*TINY_RUN, "--out", str(out)])
+    monkeypatch.undo()
+    stderr = capsys.readouterr().err
+    assert status == cli.EXIT_USAGE, stderr
+    assert stderr == f"dropout-lab: error: {out / written}: {os.strerror(code)}\n"
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]

@@ -51,7 +51,9 @@ def atomic_writer(path: StrPath, mode: Literal["w"]) -> contextlib.AbstractConte
 def atomic_writer(path: StrPath, mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path``; on a clean exit it replaces ``path`` atomically.
 
-    On an exception the temporary file is removed and ``path`` is left as it was.
+    On an exception the temporary file is removed and ``path`` is left as it was. An ``OSError`` that
+    names no file (a full disk, ``EFBIG`` from a file-size limit: errors of a write, a flush or an
+    fsync) leaves with ``path`` as its ``filename``, so its message says which file could not be written.
     """
     if mode not in ("wb", "w"):
         raise ValueError(f"mode must be 'wb' or 'w', got {mode!r}")
@@ -67,9 +69,11 @@ def atomic_writer(path: StrPath, mode: str = "wb") -> Iterator[IO[Any]]:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        if isinstance(exc, OSError) and exc.errno is not None and exc.filename is None:
+            exc.filename = os.fspath(target)  # the kernel's errors of a write name no file
         raise
     _fsync_dir(folder)
 

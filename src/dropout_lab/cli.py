@@ -26,13 +26,13 @@ from .optim import UPDATE_RULES
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 # OSErrors the user's machine causes, not the program: a folder without permission, a full or
-# read-only disk, a path too long. They get one line and status 2 like any other user error; every
-# other OSError keeps its traceback.
+# read-only disk, a file-size limit (ulimit -f), a path too long. They get one line and status 2 like
+# any other user error; every other OSError keeps its traceback.
 _ENVIRONMENT_ERRNOS = frozenset(
     code
     for code in (
         errno.EACCES, errno.EPERM, errno.ENOSPC, getattr(errno, "EDQUOT", None), errno.EROFS,
-        errno.ENAMETOOLONG,
+        errno.ENAMETOOLONG, errno.EFBIG,
     )
     if code is not None
 )

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
+import os
 import socket
+import subprocess
 import sys
 import tarfile
+import textwrap
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dropout_lab.data import CIFAR10_FOLDER, download_cifar10, load_cifar10
+from dropout_lab.data import CIFAR10_FOLDER, _archive, download, download_cifar10, load_cifar10
 from dropout_lab.data.download import CIFAR10_ARCHIVE
 from dropout_lab.errors import DataError, InvalidArgumentError, InvalidTypeError
 
@@ -431,3 +435,248 @@ def test_progress_false_disables_the_bar(server, tmp_path, monkeypatch):
     download_cifar10(tmp_path, url=url, md5=md5(state.content), progress=False, timeout=10)
     (bar,) = _RecordingBar.made
     assert bar.kwargs["disable"] is True
+
+
+# --------------------------------------------------------------------- the .part is never followed
+
+PART = CIFAR10_ARCHIVE + ".part"
+
+
+@pytest.mark.parametrize("before", [b"", b"precious"], ids=["fresh", "resumed"])
+def test_a_symlink_at_the_part_path_is_refused_and_its_target_untouched(server, tmp_path, before):
+    """Issue 11, finding 6: the server's bytes overwrote (fresh) or were appended to (resumed) the
+    link's target, a file outside the data root."""
+    state, url = server
+    state.content = make_archive(good_members()[0])
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = outside / "victim.txt"
+    victim.write_bytes(before)
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / PART).symlink_to(victim)
+    with pytest.raises(DataError, match="is a symbolic link, not a regular file") as info:
+        download_cifar10(root, url=url, md5=md5(state.content), progress=False, timeout=10)
+    assert str(root / PART) in str(info.value)
+    assert victim.read_bytes() == before
+    assert state.requests == []  # refused before anything was asked of the server
+    assert listing(root) == [PART] and (root / PART).is_symlink()
+
+
+@pytest.mark.parametrize("before", [b"", b"precious"], ids=["fresh", "resumed"])
+def test_a_symlink_placed_after_the_check_is_not_followed_either(server, tmp_path, monkeypatch, before):
+    """The open itself refuses a link (O_NOFOLLOW), for one placed between the check and the open."""
+    state, url = server
+    state.content = make_archive(good_members()[0])
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(before)
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / PART).symlink_to(victim)
+    # The check saw a plain .part of the target's size: the link appears just after it.
+    monkeypatch.setattr(download, "_part_size", lambda part: len(before), raising=False)
+    with pytest.raises(DataError, match="is a symbolic link, not a regular file") as info:
+        download_cifar10(root, url=url, md5=md5(state.content), progress=False, timeout=10)
+    assert str(root / PART) in str(info.value)
+    assert victim.read_bytes() == before
+    assert state.statuses == [206 if before else 200]
+
+
+FIFO_CHILD = textwrap.dedent("""
+    import sys
+    from dropout_lab.data import download_cifar10
+    try:
+        download_cifar10(sys.argv[1], url=sys.argv[2], md5=sys.argv[3], progress=False, timeout=5)
+    except Exception as exc:
+        print(type(exc).__name__, exc)
+""")
+
+
+def test_a_fifo_at_the_part_path_is_refused_without_blocking(server, tmp_path):
+    """A FIFO at the .part path blocked the download forever (in a child, so a hang cannot stop the run)."""
+    state, url = server
+    state.content = make_archive(good_members()[0])
+    os.mkfifo(tmp_path / PART)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "no_proxy": "*", "NO_PROXY": "*"}
+    child = subprocess.run(  # noqa: S603 - this interpreter, a fixed script, tmp_path and a local URL
+        [sys.executable, "-c", FIFO_CHILD, str(tmp_path), url, md5(state.content)],
+        capture_output=True, text=True, timeout=60, env=env, check=True,
+    )
+    assert child.stdout.startswith("DataError ") and "not a regular file" in child.stdout, child
+    assert str(tmp_path / PART) in child.stdout
+    assert state.requests == []
+
+
+# ------------------------------------------------------------- archives bigger than CIFAR-10 can be
+
+
+def header(info: tarfile.TarInfo, tar_format: int = tarfile.GNU_FORMAT) -> bytes:
+    return info.tobuf(tar_format, "utf-8", "surrogateescape")
+
+
+def with_checksum(block: bytearray) -> bytes:
+    block[148:156] = b" " * 8
+    block[148:156] = b"%06o\0 " % sum(block)
+    return bytes(block)
+
+
+def gnu_sparse_header(name: str, real_size: int, *, extended: bool = False) -> bytes:
+    """An old-GNU sparse member ('S'): no data stored, one empty chunk at ``real_size``; unpacked, it
+    is ``real_size`` bytes of zeros. ``extended`` promises a further block of chunks."""
+    info = tarfile.TarInfo(name)
+    block = bytearray(header(info))
+    block[156:157] = tarfile.GNUTYPE_SPARSE
+    block[386:398] = b"%011o\0" % real_size  # the first chunk's offset ...
+    block[398:410] = b"%011o\0" % 0  # ... and size
+    block[482] = int(extended)
+    block[483:495] = b"%011o\0" % real_size  # the size once unpacked
+    return with_checksum(block)
+
+
+def pax_sparse_header(name: str, real_size: int) -> bytes:
+    """The same as a pax member in GNU's sparse format 0.1."""
+    info = tarfile.TarInfo(name)
+    info.pax_headers = {"GNU.sparse.size": str(real_size), "GNU.sparse.map": f"{real_size},0"}
+    return header(info, tarfile.PAX_FORMAT)
+
+
+def raw_archive(*blocks: bytes, end: bool = True) -> bytes:
+    """A .tar.gz of hand-made tar blocks (each a multiple of 512 bytes), with the end-of-archive blocks
+    unless ``end`` is False."""
+    return gzip.compress(b"".join(blocks) + bytes(1024 if end else 0), mtime=0)
+
+
+def folder_header() -> bytes:
+    info = tarfile.TarInfo(CIFAR10_FOLDER)
+    info.type = tarfile.DIRTYPE
+    return header(info)
+
+
+def assert_refused_before_writing(server, tmp_path, content: bytes, *words: str, removed: bool = True) -> None:
+    state, url = server
+    state.content = content
+    root = tmp_path / "root"
+    with pytest.raises(DataError) as info:
+        download_cifar10(root, url=url, md5=md5(content), progress=False, timeout=10)
+    for word in words:
+        assert word in str(info.value)
+    # Nothing unpacked, no temporary folder; an archive refused at its headers is not kept.
+    assert listing(root) == ([] if removed else [CIFAR10_ARCHIVE])
+
+
+SPARSE = {
+    "old GNU": gnu_sparse_header,
+    "pax 0.1": pax_sparse_header,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SPARSE))
+def test_a_sparse_member_is_refused_before_anything_is_written(server, tmp_path, kind):
+    """Issue 11, finding 6: a few hundred bytes of archive unpacked a 2.1 GB file."""
+    name = f"{CIFAR10_FOLDER}/data_batch_1"
+    content = raw_archive(folder_header(), SPARSE[kind](name, 2_100_000_000))
+    assert len(content) < 1000
+    assert_refused_before_writing(server, tmp_path, content, f"refused member {name!r}", "sparse", "2100000000")
+
+
+def test_a_member_declared_bigger_than_a_cifar_file_is_refused_at_its_header(server, tmp_path):
+    # Only the header: its data would be 64 MiB and one byte, and is never read.
+    info = tarfile.TarInfo(f"{CIFAR10_FOLDER}/data_batch_1")
+    info.size = _archive.MAX_MEMBER_BYTES + 1
+    content = raw_archive(folder_header(), header(info))
+    assert_refused_before_writing(server, tmp_path, content, f"refused member {info.name!r}",
+                                  f"{info.size} bytes", f"more than the {_archive.MAX_MEMBER_BYTES}")
+
+
+def test_members_that_together_exceed_the_limit_are_refused_at_the_header_that_crosses_it(
+    server, tmp_path, monkeypatch
+):
+    members, _ = good_members()
+    sizes = [info.size for info, _ in members if info.isfile()]
+    # A limit the first five files fit in, and the sixth crosses.
+    monkeypatch.setattr(_archive, "MAX_TOTAL_BYTES", sum(sizes[:5]) + 1)
+    content = make_archive(members)
+    assert_refused_before_writing(server, tmp_path, content, f"refused member '{CIFAR10_FOLDER}/test_batch'",
+                                  f"unpack to {sum(sizes[:6])} bytes")
+
+
+def test_more_members_than_cifar_has_room_for_are_refused(server, tmp_path):
+    members, _ = good_members()
+    extra = [_file(f"{CIFAR10_FOLDER}/extra_{i}", b"") for i in range(_archive.MAX_MEMBERS)]
+    assert_refused_before_writing(server, tmp_path, make_archive([*members, *extra]),
+                                  f"more than {_archive.MAX_MEMBERS} members")
+
+
+def test_a_pax_header_bigger_than_the_header_limit_is_refused_before_it_is_read_whole(server, tmp_path):
+    # tarfile reads a pax record whole into memory: 512 MiB of zeros (half a MB of gzip) took 566 MB.
+    # One byte past the limit is enough to show the refusal; zeros compress to almost nothing.
+    size = _archive.MAX_HEADER_BYTES + 1
+    info = tarfile.TarInfo("././@PaxHeader")
+    info.type = tarfile.XHDTYPE
+    info.size = size
+    content = raw_archive(header(info), bytes(size + (-size % 512)), folder_header())
+    assert_refused_before_writing(server, tmp_path, content, f"headers take more than {_archive.MAX_HEADER_BYTES}")
+
+
+def _pax_sparse_10_without_newline() -> bytes:
+    info = tarfile.TarInfo(f"{CIFAR10_FOLDER}/data_batch_1")
+    info.size = 512
+    info.pax_headers = {"GNU.sparse.major": "1", "GNU.sparse.minor": "0", "GNU.sparse.realsize": "10"}
+    return header(info, tarfile.PAX_FORMAT) + b"9" * 512
+
+
+MALFORMED = {
+    # It promises a further block of sparse chunks, and the archive ends: tarfile raises IndexError.
+    "old GNU sparse, cut": lambda: raw_archive(
+        folder_header(), gnu_sparse_header(f"{CIFAR10_FOLDER}/data_batch_1", 10, extended=True), end=False
+    ),
+    # A sparse map (format 1.0) with no line end: tarfile raises ValueError.
+    "pax 1.0 sparse map": lambda: raw_archive(folder_header(), _pax_sparse_10_without_newline(), end=False),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MALFORMED))
+def test_a_malformed_sparse_header_is_a_data_error(server, tmp_path, kind):
+    content = MALFORMED[kind]()
+    state, url = server
+    state.content = content
+    with pytest.raises(DataError, match="cannot unpack"):
+        download_cifar10(tmp_path, url=url, md5=md5(content), progress=False, timeout=10)
+    assert CIFAR10_FOLDER not in listing(tmp_path) and not [n for n in listing(tmp_path) if n.endswith(".tmp")]
+
+
+class _Overflowing(io.RawIOBase):
+    """A member's reader that yields ``extra`` bytes more than the member's header declares."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override] - a memoryview, as io passes it
+        n = min(len(buffer), self.left)
+        buffer[:n] = bytes(n)
+        self.left -= n
+        return n
+
+
+def test_the_bytes_written_are_counted_too(server, tmp_path, monkeypatch):
+    """Should a member's reader yield more than its header declares, writing stops at the limit."""
+    state, url = server
+    members, _ = good_members()
+    state.content = make_archive(members)
+    extra = 3 << 20
+    monkeypatch.setattr(tarfile.TarFile, "extractfile",
+                        lambda self, member: io.BufferedReader(_Overflowing(member.size + extra)))
+    with pytest.raises(DataError, match=f"refused member '{CIFAR10_FOLDER}/data_batch_1': it unpacks to more than"):
+        download_cifar10(tmp_path, url=url, md5=md5(state.content), progress=False, timeout=10)
+    assert listing(tmp_path) == [CIFAR10_ARCHIVE]  # no folder, no temporary one
+
+
+def test_the_limits_leave_room_for_cifar10():
+    """CIFAR-10's files: six batches of 31,035,704 bytes or fewer, two small ones, 9 members in all."""
+    batch, whole = 31_035_704, 5 * 31_035_704 + 31_035_526 + 158 + 88
+    assert _archive.MAX_MEMBER_BYTES >= 2 * batch
+    assert _archive.MAX_TOTAL_BYTES >= 1.4 * whole
+    assert _archive.MAX_MEMBERS >= 9

@@ -7,41 +7,41 @@
 2. Download ``cifar-10-python.tar.gz`` into ``<root>`` as ``cifar-10-python.tar.gz.part``. A ``.part``
    left by an interrupted run is resumed with an HTTP ``Range`` request; a server that ignores the
    range (status 200) gets a full restart. An archive already in ``<root>`` under its final name whose
-   MD5 matches is used without downloading (place one there by hand to work offline).
+   MD5 matches is used without downloading (place one there by hand to work offline). The ``.part`` is
+   opened without following links: a symbolic link, FIFO or anything else but a regular file there is
+   refused, never written through.
 3. Check the MD5 before anything is unpacked; on a mismatch the file is removed.
 4. Check every member of the archive first (regular files and folders under ``cifar-10-batches-py/``
-   only; absolute paths, ``..``, symbolic and hard links, devices and FIFOs are refused), then unpack
-   into a temporary folder inside ``<root>`` and rename the finished folder into place, so a failure
-   leaves no partial folder. The archive is kept beside it (an unsafe one is removed).
+   only; absolute paths, ``..``, symbolic and hard links, devices, FIFOs and sparse files are refused),
+   and the sizes its headers declare against what CIFAR-10 can hold, then unpack into a temporary folder
+   inside ``<root>`` and rename the finished folder into place, so a failure leaves no partial folder
+   (:mod:`dropout_lab.data._archive`). The archive is kept beside it (an unsafe one is removed).
 
 The ``.part`` file is the one file written in place, not through :mod:`dropout_lab._io`: resuming
-needs it to persist across a crash, and the MD5 check stands guard over its content. Unpacked files are
-written with :func:`dropout_lab._io.atomic_writer`.
+needs it to persist across a crash, and the MD5 check stands guard over its content.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import http.client
 import os
 import re
-import shutil
+import stat
 import sys
-import tarfile
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-import zlib
-from pathlib import Path, PurePosixPath
-from typing import Any, NoReturn
+from pathlib import Path
+from typing import IO, Any, NoReturn
 
 from tqdm.auto import tqdm
 
-from .._io import _fsync_dir, atomic_writer
 from .._validation import check_bool, check_positive_real
 from ..errors import DataError, InvalidArgumentError, InvalidTypeError
+from ._archive import unpack_cifar10
 from .cifar10 import BATCH_FILES, CIFAR10_FOLDER, resolve_data_root
 
 __all__ = ["download_cifar10"]
@@ -136,7 +136,7 @@ def download_cifar10(
                 "removed, run the download again"
             )
         os.replace(part, archive)
-    _extract(archive, root_path)
+    unpack_cifar10(archive, root_path)
     return target
 
 
@@ -178,9 +178,59 @@ def _open(url: str, offset: int, timeout: float) -> Any:
     return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - scheme checked
 
 
+def _not_a_file(part: Path, what: str) -> DataError:
+    return DataError(
+        f"{part} is {what}, not a regular file: the download is not written through it; remove it and "
+        "run the download again"
+    )
+
+
+def _part_size(part: Path) -> int:
+    """The size of the ``.part`` an earlier run left (0 if none); refuses a link or anything but a file."""
+    try:
+        info = os.lstat(part)
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        raise DataError(f"cannot inspect {part}: {exc.strerror or exc}") from exc
+    if stat.S_ISLNK(info.st_mode):
+        raise _not_a_file(part, "a symbolic link")
+    if not stat.S_ISREG(info.st_mode):
+        raise _not_a_file(part, "a folder, FIFO, socket or device")
+    return info.st_size
+
+
+def _open_part(part: Path, start: int) -> IO[bytes]:
+    """``part`` opened for writing at byte ``start`` (cut there), created if missing, never through a link.
+
+    ``O_NOFOLLOW`` refuses a symbolic link placed at the path (also one placed after
+    :func:`_part_size` looked), ``O_NONBLOCK`` keeps a FIFO from blocking the open, and the open file
+    must be a regular one.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(part, flags, 0o666)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _not_a_file(part, "a symbolic link") from exc
+        if exc.errno == errno.ENXIO:  # a FIFO nobody reads
+            raise _not_a_file(part, "a FIFO") from exc
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _not_a_file(part, "a folder, FIFO, socket or device")
+        os.set_blocking(fd, True)
+        os.ftruncate(fd, start)
+        os.lseek(fd, start, os.SEEK_SET)
+        return os.fdopen(fd, "wb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _fetch(url: str, part: Path, *, progress: bool, timeout: float) -> None:
     """Download ``url`` into ``part``, resuming from its current size when the server allows."""
-    offset = part.stat().st_size if part.is_file() else 0
+    offset = _part_size(part)
     try:
         # At most two rounds: a range the server cannot honour sends us back to byte 0 once.
         for _attempt in range(2):
@@ -207,8 +257,16 @@ def _fetch(url: str, part: Path, *, progress: bool, timeout: float) -> None:
     except (OSError, http.client.HTTPException, ValueError) as exc:
         raise DataError(
             f"could not download {url}: {_describe_network_error(exc)}"
-            + ("; run the download again to resume" if part.is_file() and part.stat().st_size else "")
+            + ("; run the download again to resume" if _has_bytes(part) else "")
         ) from exc
+
+
+def _has_bytes(part: Path) -> bool:
+    try:
+        info = os.lstat(part)
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and info.st_size > 0
 
 
 def _response_start(response: Any, offset: int) -> int | None:
@@ -242,11 +300,9 @@ def _receive(response: Any, part: Path, start: int, url: str, progress: bool) ->
     length = response.headers.get("Content-Length")
     total = start + int(length) if length and length.isdigit() else None
     done = start
-    bar = _progress_bar(part.name.removesuffix(".part"), total, start, enabled=progress)
-    # Appending in place (not via atomic_writer): an interrupted download must leave its bytes behind.
-    with open(part, "ab" if start else "wb") as out:
-        if start:
-            out.truncate(start)
+    # Written in place (not via atomic_writer): an interrupted download must leave its bytes behind.
+    with _open_part(part, start) as out:
+        bar = _progress_bar(part.name.removesuffix(".part"), total, start, enabled=progress)
         try:
             while True:
                 chunk = response.read(_CHUNK)
@@ -263,71 +319,3 @@ def _receive(response: Any, part: Path, start: int, url: str, progress: bool) ->
             f"could not download {url}: the connection closed after {done} of {total} bytes; run "
             "the download again to resume"
         )
-
-
-# ------------------------------------------------------------------------------------------- extract
-
-
-def _member_path(member: tarfile.TarInfo, archive: Path) -> PurePosixPath:
-    """The member's checked relative path inside ``cifar-10-batches-py/``; raises for anything unsafe."""
-    name = member.name
-    where = f"{archive}: refused member {name!r}"
-    if member.issym() or member.islnk():
-        kind = "a symbolic link" if member.issym() else "a hard link"
-        raise DataError(f"{where}: it is {kind} (links are not allowed) to {member.linkname!r}")
-    if member.isdev():
-        raise DataError(f"{where}: it is a device or FIFO, not a regular file")
-    if not (member.isfile() or member.isdir()):
-        raise DataError(f"{where}: unsupported member type {member.type!r}")
-    if not name or "\x00" in name or "\\" in name:
-        raise DataError(f"{where}: not a plain relative path")
-    path = PurePosixPath(name)
-    if path.is_absolute() or re.match(r"^[A-Za-z]:", name):
-        raise DataError(f"{where}: it is an absolute path")
-    parts = [p for p in path.parts if p != "."]
-    if ".." in parts:
-        raise DataError(f"{where}: it contains '..'")
-    if not parts or parts[0] != CIFAR10_FOLDER:
-        raise DataError(f"{where}: everything in the archive must be under {CIFAR10_FOLDER}/")
-    return PurePosixPath(*parts)
-
-
-def _extract(archive: Path, root: Path) -> None:
-    try:
-        with tarfile.open(archive, "r:gz") as tar:
-            members = tar.getmembers()
-            try:
-                # Every member is checked before anything is written.
-                checked = [(member, _member_path(member, archive)) for member in members]
-            except DataError:
-                _remove(archive)  # an unsafe archive is not kept for another try
-                raise
-            scratch = Path(tempfile.mkdtemp(prefix=f".{CIFAR10_FOLDER}.", suffix=".tmp", dir=root))
-            try:
-                _write_members(tar, checked, scratch)
-                unpacked = scratch / CIFAR10_FOLDER
-                missing = [name for name in BATCH_FILES if not (unpacked / name).is_file()]
-                if missing:
-                    raise DataError(f"{archive} is not the CIFAR-10 archive: it lacks {', '.join(missing)}")
-                os.rename(unpacked, root / CIFAR10_FOLDER)
-                _fsync_dir(root)
-            finally:
-                shutil.rmtree(scratch, ignore_errors=True)
-    except DataError:
-        raise
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
-        raise DataError(f"cannot unpack {archive}: {exc}") from exc
-
-
-def _write_members(tar: tarfile.TarFile, checked: list[tuple[tarfile.TarInfo, PurePosixPath]], scratch: Path) -> None:
-    for member, relative in checked:
-        destination = scratch.joinpath(*relative.parts)
-        if member.isdir():
-            destination.mkdir(parents=True, exist_ok=True)
-            continue
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        source = tar.extractfile(member)
-        if source is None:  # pragma: no cover - only links and specials have no data, refused above
-            raise DataError(f"cannot read member {member.name!r}")
-        with source, atomic_writer(destination, "wb") as out:
-            shutil.copyfileobj(source, out, _CHUNK)
