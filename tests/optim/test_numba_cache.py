@@ -50,12 +50,17 @@ print(json.dumps(report))
 """
 
 
-def probe(cache_dir: Path, dtypes: str = "float32") -> dict:
-    """PROBE in a new interpreter, warnings as errors, with ``cache_dir`` as the kernels' cache."""
+def probe(cache_dir: Path, dtypes: str = "float32", prelude: str = "") -> dict:
+    """PROBE in a new interpreter, warnings as errors, with ``cache_dir`` as the kernels' cache
+    (``prelude`` runs first)."""
     env = {**os.environ, ENV_VARIABLE: str(cache_dir), "DROPOUT_LAB_KERNELS": "numba"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(PACKAGE_DIR.parent), env.get("PYTHONPATH"))))
     done = subprocess.run(  # noqa: S603 (this interpreter, our code)
-        [sys.executable, "-W", "error", "-c", PROBE, dtypes], env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, "-W", "error", "-c", prelude + PROBE, dtypes],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""  # not one warning
@@ -107,6 +112,19 @@ def test_a_cache_folder_that_cannot_be_made_means_no_cache_and_the_same_numbers(
 
 
 # ----------------------------------------------------------------------------- in this process
+def test_a_cache_file_that_cannot_be_written_leaves_the_kernel_uncached_not_the_step_failed(tmp_path):
+    """A file-size limit (EFBIG) or a full disk while Numba writes a kernel's cache file: the steps run
+    and give the NumPy kernels' bits; nothing is cached (the files stopped at the limit are useless)."""
+    prelude = (
+        "import resource, signal\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n"
+    )
+    report = probe(tmp_path / "kernels", prelude=prelude)
+    assert report["same"]
+    assert all(report[rule][0] == 0 for rule in ("sgd", "sgd_momentum", "rmsprop", "adam"))  # no hits
+
+
 def test_enable_places_the_cache_and_leaves_numbas_settings_as_they_were(tmp_path, monkeypatch):
     monkeypatch.setenv(ENV_VARIABLE, str(tmp_path))
     environ = dict(os.environ)

@@ -145,7 +145,26 @@ def enable(numba: Any, dispatchers: Mapping[str, Any], source_file: str) -> Path
                 switch_on()
             except RuntimeError:  # "no locator available": the folder stopped being writable
                 return None
+            _skip_failed_saves(dispatcher)
     return folder
+
+
+def _skip_failed_saves(dispatcher: Any) -> None:
+    """A cache file that cannot be written (a full disk, a file-size limit) leaves that kernel
+    uncached for this process instead of failing the optimizer step that compiled it. Numba writes the
+    file inside the first call, through its cache's ``save_overload``, which is wrapped here."""
+    cache = getattr(dispatcher, "_cache", None)
+    save = getattr(cache, "save_overload", None)
+    if cache is None or save is None:
+        return
+
+    def save_or_skip(sig: Any, data: Any) -> None:
+        try:
+            save(sig, data)
+        except OSError:
+            pass  # the kernel is compiled and runs; only its copy on disk is missing
+
+    cache.save_overload = save_or_skip
 
 
 @contextlib.contextmanager
