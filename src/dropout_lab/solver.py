@@ -66,6 +66,7 @@ from .checkpoint import (
     generator_states,
     read_training_state,
     restore_generators,
+    resume_precheck,
     settings_scalars,
     write_training_state,
 )
@@ -136,6 +137,9 @@ class Solver:
             needs (long experiments would otherwise fill the disk).
         accuracy_batch_size: examples per ``model.loss(X_batch)`` call when measuring the epoch
             accuracies (default 1000; the course used 100).
+        run_id: a string that names the run (the experiment runner gives a canonical JSON of the run's
+            settings, keep probability and seed), recorded in every checkpoint: :meth:`resume` refuses a
+            checkpoint whose ``run_id`` differs (one without it included, unless this one is None too).
 
     Attributes:
         loss_history: the loss of every step. train_acc_history, val_acc_history: ``num_epochs + 1``
@@ -174,6 +178,7 @@ class Solver:
         resume_from: str | os.PathLike[str] | None = None,
         keep_epoch_checkpoints: bool = True,
         accuracy_batch_size: int = 1000,
+        run_id: str | None = None,
         **unknown: Any,
     ) -> None:
         check_unknown_keywords("Solver", unknown)
@@ -202,6 +207,9 @@ class Solver:
         self.print_every = check_positive_int("print_every", print_every)
         self.accuracy_batch_size = check_positive_int("accuracy_batch_size", accuracy_batch_size)
         self.verbose = check_bool("verbose", verbose)
+        if run_id is not None and not isinstance(run_id, str):
+            raise InvalidTypeError(f"run_id must be a string or None, got {_describe(run_id)}")
+        self.run_id = run_id
         self.stop_on_nonfinite = check_bool("stop_on_nonfinite", stop_on_nonfinite)
         # Checked even without checkpoint_name (where it has no effect), so a caller can pass its
         # setting through unconditionally.
@@ -500,6 +508,7 @@ class Solver:
             "print_every": self.print_every,
             "checkpoint_every": self.checkpoint_every,
             "stop_on_nonfinite": self.stop_on_nonfinite,
+            "run_id": self.run_id,
         }
 
     def training_state(self) -> TrainingState:
@@ -551,12 +560,20 @@ class Solver:
 
         Raises:
             CheckpointError: an unreadable or corrupt file, one for another architecture or dtype,
-                another batch size, training set size, update rule or dropout mask stream version,
-                or more epochs done than ``num_epochs`` (see
+                another run (``run_id``), another batch size, training set size, update rule or
+                dropout mask stream version, or more epochs done than ``num_epochs`` (see
                 :func:`~dropout_lab.checkpoint.check_resume_compatible`); the model and the Solver
                 are then left as they were.
         """
-        state = read_training_state(path)
+        # What this Solver can continue bounds what is read: another run's file, or one declaring more
+        # steps or larger arrays than this run has, is refused before its arrays are read.
+        precheck = resume_precheck(
+            self.model,
+            settings=self._settings(),
+            num_epochs=self.num_epochs,
+            iterations_per_epoch=self.iterations_per_epoch,
+        )
+        state = read_training_state(path, precheck=precheck)
         check_resume_compatible(
             state,
             self.model,
