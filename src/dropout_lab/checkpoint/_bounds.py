@@ -12,7 +12,7 @@ stream, and before anything else is read:
 * every entry is one the metadata accounts for, and of the size the metadata allows: parameters and
   buffers have their recorded shapes, best parameters and buffers the same ones, an optimizer state
   array is no larger than its parameter, the histories have exactly ``iteration`` and ``epoch + 1``
-  values, and the metadata and generator states are strings of bounded length.
+  (or ``epoch``) values, and the metadata and generator states are strings of bounded length.
 
 The metadata's own shapes and counts are bounded by the reader's caller with what the run can have
 (the model's shapes, the Solver's epochs and steps): see the ``precheck`` of
@@ -183,8 +183,10 @@ def check_training_entries(path: Path, metadata: dict[str, Any], shells: dict[st
             unknown.append(name)
     if lengths:
         iteration, epoch = _count(path, metadata, "iteration"), _count(path, metadata, "epoch")
-        expected = {"loss": iteration, "train_acc": epoch + 1, "val_acc": epoch + 1}
-        if any(lengths.get(key, n) != n for key, n in expected.items()):
+        # epoch + 1 accuracies, or epoch: a Solver interrupted while recording that epoch.
+        recorded = lengths.get("train_acc", lengths.get("val_acc", epoch + 1))
+        expected = {"loss": iteration, "train_acc": recorded, "val_acc": recorded}
+        if recorded not in (epoch, epoch + 1) or any(lengths.get(key, n) != n for key, n in expected.items()):
             found = ", ".join(str(lengths.get(key, "none")) for key in expected)
             raise fail(
                 path, f"has histories of lengths {found} that do not match iteration {iteration} and epoch {epoch}"

@@ -128,6 +128,12 @@ def check_resume_compatible(
             "the run it continues. Resume it with the dropout-lab that wrote it, or start the run again"
         )
     _check_progress(where, state.epoch, state.iteration, num_epochs, iterations_per_epoch)
+    if len(state.train_acc_history) == state.epoch and state.iteration != state.epoch * iterations_per_epoch:
+        # An epoch's record is pending only right after its last step.
+        raise CheckpointError(
+            f"{where} records {state.iteration} steps and accuracies for epochs before {state.epoch}: "
+            f"epoch {state.epoch} ends at step {state.epoch * iterations_per_epoch}"
+        )
     if rule_name(update_rule) is not None:
         for name, config in state.optim_configs.items():
             try:

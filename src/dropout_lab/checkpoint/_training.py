@@ -46,7 +46,9 @@ class TrainingState:
         best_params, best_buffers: the model's at the best validation accuracy so far.
         optim_configs: parameter name -> the update rule's config (arrays and scalars).
         epoch: epochs completed. iteration: steps completed. best_epoch, best_val_acc.
-        loss_history: one per step; train_acc_history, val_acc_history: epoch + 1 entries.
+        loss_history: one per step; train_acc_history, val_acc_history: epoch + 1 entries, or epoch
+            when the Solver was interrupted while recording that epoch (the next ``train()`` records it
+            first, drawing what the interrupted recording drew).
         path: the file it was read from (None for a state not read from a file).
         solver_rng, model_rng: ``bit_generator.state`` dicts, or None when that party draws from
             NumPy's global generator (or has no generator). shared_rng: the model and Solver held the
@@ -241,7 +243,9 @@ def read_training_state(
 
     params = checkpoint.params
     best_params: dict[str, np.ndarray] = {}
-    for name, value in params.items():
+    # No epoch measured yet (a Solver interrupted while measuring epoch 0): no best parameters either.
+    unmeasured = best_epoch is None and not any(name.startswith("best_param/") for name in checkpoint.arrays)
+    for name, value in {} if unmeasured else params.items():
         best = checkpoint.arrays.get(f"best_param/{name}")
         if best is None or best.shape != value.shape or best.dtype != value.dtype:
             raise fail(path, f"is missing entry best_param/{name} of shape {value.shape} and dtype {value.dtype}")
@@ -263,7 +267,9 @@ def read_training_state(
             raise fail(path, f"is missing entry history/{key}")
         histories.append([float(x) for x in history])
     loss_history, train_acc_history, val_acc_history = histories
-    if len(loss_history) != iteration or len(train_acc_history) != epoch + 1 or len(val_acc_history) != epoch + 1:
+    # epoch entries, not epoch + 1: the Solver was interrupted while recording that epoch (see TrainingState).
+    recorded = len(train_acc_history)
+    if len(loss_history) != iteration or recorded != len(val_acc_history) or recorded not in (epoch, epoch + 1):
         raise fail(
             path,
             f"has histories of lengths {len(loss_history)}, {len(train_acc_history)}, {len(val_acc_history)} "

@@ -100,7 +100,23 @@ def _check_data(data: Any) -> dict[str, np.ndarray]:
 
 
 def run_name(keep_prob: float, seed: int) -> str:
-    return f"keep{keep_prob:g}_seed{seed}"
+    """``keep{keep_prob}_seed{seed}``, the keep probability in few digits where they are exact (0.5),
+    in full where they are not (0.5000001 is not 0.5: two runs never share a checkpoint file)."""
+    short = f"{keep_prob:g}"
+    return f"keep{short if float(short) == keep_prob else repr(keep_prob)}_seed{seed}"
+
+
+# The settings that do not change a run's numbers: which other runs there are, where the data lies,
+# how often checkpoints are written.
+_NOT_IN_RUN_ID = ("keep_probs", "seeds", "data_dir", "checkpoint_every")
+
+
+def run_identity(config: ExperimentConfig, keep_prob: float, seed: int) -> str:
+    """What one run's numbers are a function of, as canonical JSON: the config's settings that shape
+    them, the keep probability (exact: JSON writes a float's shortest exact digits) and the seed. The
+    Solver records it in every checkpoint and refuses to continue a checkpoint of another run."""
+    settings = {k: v for k, v in config.to_dict().items() if k not in _NOT_IN_RUN_ID}
+    return json.dumps({**settings, "keep_prob": keep_prob, "seed": seed}, sort_keys=True, allow_nan=False)
 
 
 def _run_generators(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
@@ -155,8 +171,10 @@ def _build_solver(
         rng=solver_rng,
         on_epoch_end=on_epoch_end,
         should_stop=should_stop,
+        run_id=run_identity(config, keep_prob, seed),
     )
     if checkpoint_name is not None:
+        # A checkpoint of another run (other settings, keep probability or seed) is refused, never continued.
         latest = Path(checkpoint_name + "_latest.npz")
         if latest.exists():
             solver.resume(latest)
