@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -238,6 +239,31 @@ def _check_checkpoint_config(config: ExperimentConfig, checkpoint_dir: Path) -> 
         raise DataError(f"the checkpoints in {checkpoint_dir} were written with other settings ({detail})")
 
 
+# What a checkpoint write killed midway leaves beside the checkpoint: the temporary file of
+# dropout_lab._io.atomic_writer, ".<name>.<8 characters of tempfile.mkstemp>.tmp", for our runs' names.
+_CHECKPOINT_TEMP = re.compile(r"\.keep[0-9.e+-]+_seed[0-9]+_(latest|epoch_[0-9]+)\.npz\.[a-z0-9_]{8}\.tmp")
+
+
+def remove_checkpoint_temp_files(checkpoint_dir: Path) -> list[Path]:
+    """Delete the temporary checkpoint files a killed process left in ``checkpoint_dir`` (a SIGKILL
+    during a write: up to the size of a checkpoint each) and return them.
+
+    Only regular files named as our checkpoint writes name them, directly in the folder; nothing
+    through a symbolic link (the folder itself included). For a resume, which holds the folder: no
+    other process of ours is writing there.
+    """
+    if checkpoint_dir.is_symlink() or not checkpoint_dir.is_dir():
+        return []
+    removed = []
+    with os.scandir(checkpoint_dir) as entries:
+        for entry in entries:
+            if _CHECKPOINT_TEMP.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    return removed
+
+
 def _validate_partial_runs(
     config: ExperimentConfig, todo: list[tuple[float, int]], data: dict[str, np.ndarray], checkpoint_dir: Path
 ) -> None:
@@ -327,6 +353,7 @@ def run_experiment(
     done = {(r.keep_prob, r.seed): r for r in previous if r.status == "complete"}
     todo = [p for p in pairs if p not in done]
     if resume and checkpoint_dir is not None:
+        remove_checkpoint_temp_files(checkpoint_dir)
         _validate_partial_runs(config, todo, data, checkpoint_dir)
 
     # Until a run is redone, its earlier record (an interrupted one, say) stays in results.json.
