@@ -244,7 +244,7 @@ def _check_checkpoint_config(config: ExperimentConfig, checkpoint_dir: Path) -> 
 _CHECKPOINT_TEMP = re.compile(r"\.keep[0-9.e+-]+_seed[0-9]+_(latest|epoch_[0-9]+)\.npz\.[a-z0-9_]{8}\.tmp")
 
 
-def remove_checkpoint_temp_files(checkpoint_dir: Path) -> list[Path]:
+def _remove_checkpoint_temp_files(checkpoint_dir: Path) -> list[Path]:
     """Delete the temporary checkpoint files a killed process left in ``checkpoint_dir`` (a SIGKILL
     during a write: up to the size of a checkpoint each) and return them.
 
@@ -353,7 +353,7 @@ def run_experiment(
     done = {(r.keep_prob, r.seed): r for r in previous if r.status == "complete"}
     todo = [p for p in pairs if p not in done]
     if resume and checkpoint_dir is not None:
-        remove_checkpoint_temp_files(checkpoint_dir)
+        _remove_checkpoint_temp_files(checkpoint_dir)
         _validate_partial_runs(config, todo, data, checkpoint_dir)
 
     # Until a run is redone, its earlier record (an interrupted one, say) stays in results.json.
