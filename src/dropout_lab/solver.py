@@ -110,6 +110,9 @@ class Solver:
             needs (long experiments would otherwise fill the disk).
         accuracy_batch_size: examples per ``model.loss(X_batch)`` call when measuring the epoch
             accuracies (default 1000; the course used 100).
+        run_id: a string that names the run (the experiment runner gives a canonical JSON of the run's
+            settings, keep probability and seed), recorded in every checkpoint: :meth:`resume` refuses a
+            checkpoint whose ``run_id`` differs (one without it included, unless this one is None too).
 
     Attributes:
         loss_history: the loss of every step. train_acc_history, val_acc_history: ``num_epochs + 1``
@@ -148,6 +151,7 @@ class Solver:
         resume_from: str | os.PathLike[str] | None = None,
         keep_epoch_checkpoints: bool = True,
         accuracy_batch_size: int = 1000,
+        run_id: str | None = None,
         **unknown: Any,
     ) -> None:
         check_unknown_keywords("Solver", unknown)
@@ -176,6 +180,9 @@ class Solver:
         self.print_every = check_positive_int("print_every", print_every)
         self.accuracy_batch_size = check_positive_int("accuracy_batch_size", accuracy_batch_size)
         self.verbose = check_bool("verbose", verbose)
+        if run_id is not None and not isinstance(run_id, str):
+            raise InvalidTypeError(f"run_id must be a string or None, got {_describe(run_id)}")
+        self.run_id = run_id
         self.stop_on_nonfinite = check_bool("stop_on_nonfinite", stop_on_nonfinite)
         # Checked even without checkpoint_name (where it has no effect), so a caller can pass its
         # setting through unconditionally.
@@ -284,9 +291,28 @@ class Solver:
                 self.optim_configs[name] = next_config
 
     def _record_epoch(self) -> None:
-        """Measure both accuracies, keep the best parameters, write a checkpoint if one is due."""
-        with quiet_nonfinite(self.stop_on_nonfinite):
-            self._record_epoch_body()
+        """Measure both accuracies, keep the best parameters, write a checkpoint if one is due.
+
+        All or nothing: an exception (a KeyboardInterrupt while measuring, say) leaves the histories,
+        the best parameters and the Solver's generator as they were before, so the epoch is recorded
+        again, drawing the same accuracy subsamples, when :meth:`train` is called again.
+        """
+        before = (self.best_val_acc, self.best_epoch, self.best_params, self.best_buffers)
+        recorded = len(self.train_acc_history), len(self.val_acc_history)
+        # Only the accuracy subsamples draw here (the model scores in test mode, without masks).
+        rng = self.rng
+        rng_state: Mapping[str, Any] = rng.bit_generator.state if rng is not None else np.random.get_state(legacy=False)
+        try:
+            with quiet_nonfinite(self.stop_on_nonfinite):
+                self._record_epoch_body()
+        except BaseException:
+            del self.train_acc_history[recorded[0] :], self.val_acc_history[recorded[1] :]
+            self.best_val_acc, self.best_epoch, self.best_params, self.best_buffers = before
+            if rng is not None:
+                rng.bit_generator.state = rng_state
+            else:
+                np.random.set_state(dict(rng_state))
+            raise
 
     def _record_epoch_body(self) -> None:
         train_acc = self.check_accuracy(
@@ -319,6 +345,16 @@ class Solver:
         checkpoints resume exactly too), ``interrupted`` is set, and the model keeps its current
         parameters so that calling ``train()`` again continues the same run.
 
+        An exception from inside (a KeyboardInterrupt at any moment, an error in the model) leaves the
+        Solver consistent, so it can be checkpointed and ``train()`` again continues: a step is done
+        whole or undone, and an epoch's end (its count, the learning rate decay, the accuracies, the
+        best parameters, the checkpoint) is finished by the next call. The random streams: an
+        interrupted accuracy measurement puts the Solver's generator back, so the run goes on exactly
+        as an uninterrupted one; an interrupted step has drawn its minibatch (and the model its
+        dropout masks), which are not given back, so the step is redone with the next draws (a
+        valid run, but not bit for bit the uninterrupted one). ``should_stop`` stops between steps
+        and loses nothing.
+
         Args:
             epochs: train at most this many more epochs (to the end of the current epoch and then
                 ``epochs - 1`` more), then return; the best parameters are restored only once
@@ -332,26 +368,18 @@ class Solver:
         """
         epochs = check_optional_positive_int("epochs", epochs)
         self.interrupted = False
-        if not self.train_acc_history:
-            self._record_epoch()
         iterations_per_epoch = self.iterations_per_epoch
         num_iterations = self.num_iterations
+        # Epoch 0 is measured before any step; a Solver interrupted while recording an epoch records it now.
+        self._record_pending_epoch()
         stop_at = num_iterations
         if epochs is not None:
             stop_at = min(num_iterations, (self.iteration // iterations_per_epoch + epochs) * iterations_per_epoch)
         for t in range(self.iteration, stop_at):
-            self._step(t)
-            self.iteration = t + 1
+            self._take_step(t, iterations_per_epoch)
             if self.verbose and t % self.print_every == 0:
                 print(f"(Iteration {t + 1} / {num_iterations}) loss: {self.loss_history[-1]:f}")
-            if (t + 1) % iterations_per_epoch == 0:
-                self.epoch += 1
-                for config in self.optim_configs.values():
-                    if "learning_rate" in config:
-                        config["learning_rate"] *= self.lr_decay
-                self._record_epoch()
-                if self.on_epoch_end is not None:
-                    self.on_epoch_end(self)
+            self._record_pending_epoch()
             if self.should_stop is not None and t + 1 < num_iterations and self.should_stop():
                 self.interrupted = True
                 if self.checkpoint_name is not None:
@@ -359,6 +387,46 @@ class Solver:
                 return
         if self.finished:
             self._restore_best()
+
+    def _take_step(self, t: int, iterations_per_epoch: int) -> None:
+        """Step ``t``, counted, and with an epoch's last step the epoch (its learning rate decay).
+
+        An interruption (any exception but a divergence, which puts the best parameters back itself)
+        undoes all of it: the parameters, optimizer configs, counts and loss history are those from
+        before, so the Solver can be saved and trained on. The random draws the step made (its
+        minibatch, the model's masks) are not given back: training again redoes the step with the
+        next draws, a valid run, but not bit for bit the uninterrupted one.
+        """
+        params = self.model.params
+        saved_params, saved_configs = dict(params), dict(self.optim_configs)
+        losses, epoch = len(self.loss_history), self.epoch
+        try:
+            self._step(t)
+            self.iteration = t + 1
+            if self.iteration % iterations_per_epoch == 0:
+                self.optim_configs = {
+                    name: {**config, "learning_rate": config["learning_rate"] * self.lr_decay}
+                    if "learning_rate" in config
+                    else config
+                    for name, config in self.optim_configs.items()
+                }
+                self.epoch += 1
+        except TrainingDivergedError:
+            raise
+        except BaseException:
+            params.update(saved_params)
+            self.optim_configs, self.epoch, self.iteration = saved_configs, epoch, t
+            del self.loss_history[losses:]
+            raise
+
+    def _record_pending_epoch(self) -> None:
+        """Measure and record the current epoch if it is not recorded yet (epoch 0 before any step,
+        each epoch after its last step, or one whose recording was interrupted), then call
+        ``on_epoch_end`` for epochs after the first."""
+        if len(self.train_acc_history) <= self.epoch:
+            self._record_epoch()
+            if self.epoch > 0 and self.on_epoch_end is not None:
+                self.on_epoch_end(self)
 
     @property
     def finished(self) -> bool:
@@ -427,8 +495,8 @@ class Solver:
 
         Raises:
             CheckpointError: an unreadable or corrupt file, one for another architecture or dtype,
-                another batch size, training set size, update rule or dropout mask stream version,
-                or more epochs done than ``num_epochs`` (see
+                another run (``run_id``), another batch size, training set size, update rule or
+                dropout mask stream version, or more epochs done than ``num_epochs`` (see
                 :func:`~dropout_lab.checkpoint.check_resume_compatible`); the model and the Solver
                 are then left as they were.
         """

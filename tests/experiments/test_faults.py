@@ -30,7 +30,7 @@ import pytest
 from dropout_lab import cli
 from dropout_lab.checkpoint import read_training_state
 from dropout_lab.errors import CheckpointError
-from dropout_lab.experiments import ExperimentConfig, run_experiment
+from dropout_lab.experiments import ExperimentConfig, load_experiment_data, run_experiment, run_one
 from dropout_lab.models.fc_net import FullyConnectedNet
 
 # The experiment every test here runs: three short runs on the embedded digits (5 steps per epoch).
@@ -371,3 +371,84 @@ def test_resuming_a_finished_experiment_changes_no_result(tmp_path, reference, c
     assert cli.main(["experiment", "--resume", str(tmp_path), "--quiet"]) == 0
     after = json.loads((tmp_path / "results.json").read_text())
     assert after["runs"] == before["runs"] and histories(after["runs"]) == reference
+
+
+# ------------------------------------------------------------------------- the run a checkpoint belongs to
+@pytest.mark.parametrize(
+    "changes, words",
+    [
+        ({"learning_rate": 1e-2}, "learning_rate: 0.0005 there, 0.01 here"),
+        ({"reg": 0.1}, "reg: 0.0 there, 0.1 here"),
+        ({"weight_scale": 0.05}, "weight_scale: 0.01 there, 0.05 here"),
+        ({"num_train": 80}, "num_train: 100 there, 80 here"),
+        ({"epochs": 20}, "epochs: 12 there, 20 here"),
+    ],
+)
+def test_a_run_never_continues_another_runs_checkpoint(tmp_path, changes, words):
+    """Issue 11, finding 1: a new run with another --lr (--reg, --weight-scale, --num-train) whose
+    checkpoint folder holds an interrupted run's ``_latest.npz`` continued that run silently."""
+    make_interrupted(tmp_path)  # keep 0.5 stopped in epoch 6, at lr 5e-4
+    latest = tmp_path / "checkpoints" / "keep0.5_seed0_latest.npz"
+    saved = latest.read_bytes()
+    config = ExperimentConfig(**{**SETTINGS, **changes})
+    with pytest.raises(CheckpointError, match="belongs to another run") as info:
+        run_one(config, 0.5, 0, load_experiment_data(config), checkpoint_dir=tmp_path / "checkpoints")
+    assert words in str(info.value) and str(latest) in str(info.value)
+    assert latest.read_bytes() == saved
+
+
+def test_a_resume_refuses_a_checkpoint_written_with_other_settings(tmp_path, capsys):
+    # results.json says lr 1e-2, the checkpoint was written at 5e-4 (and no config.json says so).
+    make_interrupted(tmp_path)
+    edit_config(tmp_path, learning_rate=1e-2)
+    (tmp_path / "checkpoints" / "config.json").unlink()
+    with pytest.raises(CheckpointError, match="learning_rate: 0.0005 there, 0.01 here"):
+        run_experiment(out_dir=tmp_path, resume=True, progress=False)
+    assert cli.main(["experiment", "--resume", str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "belongs to another run" in err
+
+
+def test_keep_probabilities_that_differ_never_share_a_checkpoint(tmp_path):
+    make_interrupted(tmp_path)  # keep 0.5 stopped mid-run, its checkpoint kept
+    config = ExperimentConfig(**SETTINGS)
+    data = load_experiment_data(config)
+    latest = tmp_path / "checkpoints" / "keep0.5_seed0_latest.npz"
+    saved = latest.read_bytes()
+    near = run_one(config, 0.5000001, 0, data, checkpoint_dir=tmp_path / "checkpoints")
+    fresh = run_one(config, 0.5000001, 0, data)
+    assert near.loss_history == fresh.loss_history and near.status == "complete"
+    assert latest.read_bytes() == saved
+
+
+# ------------------------------------------------------------------------------- leftovers of a SIGKILL
+def test_a_resume_removes_the_temporary_files_a_killed_write_left(tmp_path, reference):
+    """Issue 11, finding 9: a SIGKILL while a checkpoint is written leaves its temporary file (up to
+    25 MB for the exercise's net); the resume deletes ours, in the checkpoint folder only."""
+    make_interrupted(tmp_path)
+    checkpoints = tmp_path / "checkpoints"
+    ours = [checkpoints / ".keep0.5_seed0_latest.npz.k3x9_q2z.tmp",
+            checkpoints / ".keep1_seed0_latest.npz.abcdefgh.tmp"]
+    for path in ours:
+        path.write_bytes(bytes(2**20))
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.txt"
+    outside.write_text("not the experiment's")
+    kept = [
+        checkpoints / "notes.tmp",
+        checkpoints / "keep0.5_seed0_latest.npz.abcdefgh.tmp",  # not a name atomic_writer gives
+        checkpoints / ".keep0.5_seed0_latest.npz.abcdefgh.tmp.bak",
+        tmp_path / ".keep0.5_seed0_latest.npz.abcdefgh.tmp",  # not in the checkpoint folder
+    ]
+    for path in kept:
+        path.write_text("keep me")
+    link = checkpoints / ".keep0.25_seed0_latest.npz.linkedto.tmp"
+    link.symlink_to(outside)
+    folder = checkpoints / ".keep0.25_seed0_latest.npz.afolder_.tmp"
+    folder.mkdir()
+
+    resumed = run_experiment(out_dir=tmp_path, resume=True, progress=False)
+    assert resumed.status == "complete"
+    assert histories(json.loads((tmp_path / "results.json").read_text())["runs"]) == reference
+    assert not any(path.exists() for path in ours)
+    assert all(path.read_text() == "keep me" for path in kept)
+    assert link.is_symlink() and outside.read_text() == "not the experiment's" and folder.is_dir()

@@ -26,16 +26,22 @@ Random generator states (``bit_generator.state``, a dict of big integers and sma
 restored into a bit generator of the same class, so a resumed run draws exactly the numbers the
 uninterrupted one would have.
 
-Modules: ``_format`` (the file: writing, reading, checking its structure), ``_model`` (model
-checkpoints and a model's fit to one), ``_training`` (the Solver's training state, its generators,
-and the rules for resuming from it), ``_solver`` (a Solver's training state taken and resumed).
+Reading is bounded: every entry's declared shape and dtype is read from its ``.npy`` header and
+checked against the metadata, and against what the caller's run can have, before any array is read;
+unknown entries are refused (see ``_bounds``).
+
+Modules: ``_format`` (the file: writing, reading, checking its structure), ``_bounds`` (what a file
+may hold, checked from its headers), ``_model`` (model checkpoints and a model's fit to one),
+``_training`` (the Solver's training state and its generators), ``_resume`` (the rules for resuming
+from it: the same model, the same run, a state that fits), ``_solver`` (a Solver's training
+state taken and resumed).
 """
 
 from ._format import FORMAT_VERSION, Checkpoint, generator_state, read_checkpoint, restore_generator
 from ._model import apply_model_state, check_model_compatible, load_checkpoint, save_checkpoint
+from ._resume import check_resume_compatible, resume_precheck
 from ._training import (
     TrainingState,
-    check_resume_compatible,
     generator_states,
     read_training_state,
     restore_generators,
@@ -57,6 +63,7 @@ __all__ = [
     "read_training_state",
     "restore_generator",
     "restore_generators",
+    "resume_precheck",
     "save_checkpoint",
     "settings_scalars",
     "write_training_state",

@@ -9,7 +9,8 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Mapping
+import zipfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ import numpy as np
 from .._io import atomic_writer
 from .._validation import check_path
 from ..errors import CheckpointError, InvalidTypeError
+from ._bounds import check_small_entries, check_training_entries, scan_headers
+from ._bounds import fail as fail
 
 FORMAT_VERSION = 1
 
@@ -188,60 +191,78 @@ def encode_bytes(arrays: Mapping[str, np.ndarray], metadata: Mapping[str, Any]) 
     return buffer.getvalue()
 
 
-def fail(path: Path | None, what: str) -> CheckpointError:
-    return CheckpointError(f"checkpoint {path} {what}")
+def _read_entry(archive: zipfile.ZipFile, name: str) -> np.ndarray:
+    # Read to its end, so zipfile checks the member's CRC: a corrupt byte fails here, not later.
+    with archive.open(name + ".npy") as member:
+        array: np.ndarray = np.lib.format.read_array(member, allow_pickle=False)
+    return array
 
 
-def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+def read_checkpoint(
+    path: str | os.PathLike[str], *, precheck: Callable[[Checkpoint], None] | None = None
+) -> Checkpoint:
     """Read and check a checkpoint file's structure (not yet its fit to any model).
+
+    Nothing is allocated for an entry before its declared size is checked (see
+    :mod:`dropout_lab.checkpoint._bounds`): every entry must be one the metadata accounts for, of the
+    size it allows.
+
+    Args:
+        precheck: called with the checkpoint as declared (its metadata and, as ``arrays``, memory-free
+            stand-ins of every entry's shape and dtype) before any array is read; it raises
+            :class:`CheckpointError` for a file the caller cannot take (another model's shapes, more
+            steps than the run has).
 
     Raises:
         CheckpointError: the file is missing, not an ``.npz`` archive, truncated or corrupt, holds
-            pickled objects, comes from another format version, or its entries disagree with its
-            metadata. The message names the file.
+            pickled objects or entries its metadata does not account for, comes from another format
+            version, or its entries disagree with its metadata. The message names the file.
     """
     path = check_path("path", path)
     if not path.is_file():
         raise fail(path, "does not exist or is not a file")
     try:
-        # Our own handle: np.load leaks the file it opened when a damaged archive fails to parse.
         with open(path, "rb") as handle:
             magic = handle.read(len(_ZIP_MAGIC))
             handle.seek(0)
             if magic[:1] == _PICKLE_MAGIC:
                 raise fail(path, "is refused: it is a pickle of Python objects, which dropout-lab never loads")
-            if magic not in (_ZIP_MAGIC, _EMPTY_ZIP_MAGIC, _NPY_MAGIC[: len(_ZIP_MAGIC)]):
-                # np.load would take anything else for a pickle: say what it really is.
-                raise fail(path, "is not an .npz checkpoint archive: it is corrupt, empty or another kind of file")
-            loaded = np.load(handle, allow_pickle=False)
-            if isinstance(loaded, np.ndarray):
+            if magic == _NPY_MAGIC[: len(_ZIP_MAGIC)]:
                 raise fail(path, "is a single .npy array, not an .npz checkpoint archive")
-            with loaded:
-                # Reading every entry now checks each one's CRC: a corrupt byte fails here, not later.
-                entries = {name: loaded[name] for name in loaded.files}
+            if magic not in (_ZIP_MAGIC, _EMPTY_ZIP_MAGIC):
+                raise fail(path, "is not an .npz checkpoint archive: it is corrupt, empty or another kind of file")
+            with zipfile.ZipFile(handle) as archive:
+                shells = scan_headers(archive, path)
+                check_small_entries(path, shells)
+                small: dict[str, np.ndarray] = {
+                    name: _read_entry(archive, name) for name in ("format_version", "metadata") if name in shells
+                }
+                metadata = _check_metadata(path, small)
+                declared = Checkpoint(path, metadata, {k: v for k, v in shells.items() if k not in small})
+                _check_layout(declared)
+                if precheck is not None:
+                    precheck(declared)
+                entries = {name: _read_entry(archive, name) for name in declared.arrays}
     except CheckpointError:
         raise
-    except ValueError as exc:
-        if "pickle" in str(exc) or "Object arrays" in str(exc):
-            raise fail(
-                path, "is refused: it holds Python objects (pickled data), which dropout-lab never loads"
-            ) from None
-        raise fail(path, f"is corrupt or truncated ({exc})") from None
     except Exception as exc:  # noqa: BLE001 - every failure to parse the archive is a damaged file
         # zipfile and NumPy's header parser fail in many ways on damaged bytes: besides OSError,
-        # EOFError, BadZipFile and KeyError, fuzzing a checkpoint gave NotImplementedError (a "zip file
-        # version" or compression method), RuntimeError ("encrypted") and tokenize.TokenError.
+        # EOFError, BadZipFile, KeyError and ValueError, fuzzing a checkpoint gave NotImplementedError (a
+        # "zip file version" or compression method), RuntimeError ("encrypted") and tokenize.TokenError.
         raise fail(path, f"is corrupt or truncated ({type(exc).__name__}: {str(exc)[:200]})") from None
+    return Checkpoint(path, metadata, entries)
 
-    version = entries.pop("format_version", None)
-    if version is None or version.shape != () or version.dtype.kind not in "iu":
+
+def _check_metadata(path: Path, small: dict[str, np.ndarray]) -> dict[str, Any]:
+    version = small.get("format_version")
+    if version is None:
         raise fail(path, "is not a dropout-lab checkpoint (no format_version entry)")
     if int(version) != FORMAT_VERSION:
         raise fail(
             path, f"has format version {int(version)}; this dropout-lab reads version {FORMAT_VERSION}"
         )
-    raw = entries.pop("metadata", None)
-    if raw is None or raw.shape != () or raw.dtype.kind != "U":
+    raw = small.get("metadata")
+    if raw is None:
         raise fail(path, "has no metadata entry")
     try:
         metadata = loads(str(raw[()]))
@@ -249,10 +270,20 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         raise fail(path, f"has unreadable metadata ({exc})") from None
     if not isinstance(metadata, dict) or metadata.get("kind") not in ("model", "training"):
         raise fail(path, "has metadata without a kind ('model' or 'training')")
-    checkpoint = Checkpoint(path, metadata, entries)
+    return metadata
+
+
+def _check_layout(checkpoint: Checkpoint) -> None:
+    """Every entry is one the metadata accounts for, of the size it allows (see ``_bounds``)."""
+    metadata = checkpoint.metadata
     for prefix, group in (("param", "params"), ("buffer", "buffers")):
         _check_group(checkpoint, prefix, metadata.get(group))
-    return checkpoint
+    if metadata["kind"] == "training":
+        unknown = check_training_entries(checkpoint.path, metadata, dict(checkpoint.arrays))
+    else:
+        unknown = [name for name in checkpoint.arrays if name.partition("/")[0] not in ("param", "buffer")]
+    if unknown:
+        raise fail(checkpoint.path, f"has entries its metadata does not list: {sorted(unknown)}")
 
 
 def _check_group(checkpoint: Checkpoint, prefix: str, record: Any) -> None:

@@ -148,7 +148,8 @@ def load_checkpoint(path: str | os.PathLike[str], model: Model) -> dict[str, Any
     """
     if not isinstance(getattr(model, "params", None), dict):
         raise InvalidTypeError(f"model must have a params dict, got {type(model).__name__}")
-    checkpoint = read_checkpoint(path)
+    # The model's shapes bound what is read: a file declaring larger arrays is refused unread.
+    checkpoint = read_checkpoint(path, precheck=lambda declared: check_model_compatible(declared, model))
     check_model_compatible(checkpoint, model)
     apply_model_state(checkpoint.path, model, checkpoint.params, checkpoint.buffers)
     return checkpoint.metadata

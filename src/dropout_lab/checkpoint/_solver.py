@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..models.protocol import model_buffers
 from ._model import apply_model_state
+from ._resume import check_resume_compatible, resume_precheck
 from ._training import (
     TrainingState,
-    check_resume_compatible,
     generator_states,
     read_training_state,
     restore_generators,
@@ -38,6 +38,7 @@ def solver_settings(solver: Solver) -> dict[str, Any]:
         "print_every": solver.print_every,
         "checkpoint_every": solver.checkpoint_every,
         "stop_on_nonfinite": solver.stop_on_nonfinite,
+        "run_id": solver.run_id,
     }
 
 
@@ -69,11 +70,20 @@ def resume_solver(solver: Solver, path: str | os.PathLike[str]) -> None:
         CheckpointError: see :func:`check_resume_compatible`; ``solver`` and its model are then left
             as they were.
     """
-    state = read_training_state(path)
+    # What this Solver can continue bounds what is read: another run's file, or one declaring more
+    # steps or larger arrays than this run has, is refused before its arrays are read.
+    settings = solver_settings(solver)
+    precheck = resume_precheck(
+        solver.model,
+        settings=settings,
+        num_epochs=solver.num_epochs,
+        iterations_per_epoch=solver.iterations_per_epoch,
+    )
+    state = read_training_state(path, precheck=precheck)
     check_resume_compatible(
         state,
         solver.model,
-        settings=solver_settings(solver),
+        settings=settings,
         num_epochs=solver.num_epochs,
         iterations_per_epoch=solver.iterations_per_epoch,
         update_rule=solver.update_rule,

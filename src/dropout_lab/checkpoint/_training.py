@@ -14,10 +14,9 @@ from typing import Any
 import numpy as np
 
 from .._io import atomic_write_bytes
-from ..errors import CheckpointError, InvalidArgumentError, InvalidTypeError
+from ..errors import CheckpointError
 from ..layers.dropout import MASK_STREAM_VERSION
-from ..models.protocol import Model, has_generator, model_draws_from_global_rng, model_rng, model_uses_dropout
-from ..optim.rules import rule_name, validate_config
+from ..models.protocol import Model, has_generator, model_draws_from_global_rng, model_rng
 from ._format import (
     Checkpoint,
     array_record,
@@ -31,7 +30,6 @@ from ._format import (
     read_checkpoint,
     restore_generator,
 )
-from ._model import check_model_compatible
 
 _HISTORY_KEYS = ("loss", "train_acc", "val_acc")
 # The mask stream of a checkpoint that records none (see TrainingState.mask_stream_version).
@@ -48,7 +46,9 @@ class TrainingState:
         best_params, best_buffers: the model's at the best validation accuracy so far.
         optim_configs: parameter name -> the update rule's config (arrays and scalars).
         epoch: epochs completed. iteration: steps completed. best_epoch, best_val_acc.
-        loss_history: one per step; train_acc_history, val_acc_history: epoch + 1 entries.
+        loss_history: one per step; train_acc_history, val_acc_history: epoch + 1 entries, or epoch
+            when the Solver was interrupted while recording that epoch (the next ``train()`` records it
+            first, drawing what the interrupted recording drew).
         path: the file it was read from (None for a state not read from a file).
         solver_rng, model_rng: ``bit_generator.state`` dicts, or None when that party draws from
             NumPy's global generator (or has no generator). shared_rng: the model and Solver held the
@@ -190,18 +190,31 @@ def write_training_state(paths: list[Path], state: TrainingState) -> None:
         atomic_write_bytes(path, data)
 
 
-def read_training_state(path: str | os.PathLike[str]) -> TrainingState:
+def read_training_state(
+    path: str | os.PathLike[str], *, precheck: Callable[[Checkpoint], None] | None = None
+) -> TrainingState:
     """Read a training checkpoint, checking every part of it (not yet its fit to a model).
+
+    Args:
+        precheck: see :func:`read_checkpoint`: what the caller checks before any array is read
+            (:func:`resume_precheck`: the fit to a Solver and its model).
 
     Raises:
         CheckpointError: see :func:`read_checkpoint`; also a model-only checkpoint, or any missing or
             malformed part of the training state.
     """
-    checkpoint = read_checkpoint(path)
+
+    def check_declared(declared: Checkpoint) -> None:
+        if declared.kind != "training":
+            raise fail(
+                declared.path, "holds a model's parameters only; resuming a Solver needs a training checkpoint"
+            )
+        if precheck is not None:
+            precheck(declared)
+
+    checkpoint = read_checkpoint(path, precheck=check_declared)
     path = checkpoint.path
     meta = checkpoint.metadata
-    if checkpoint.kind != "training":
-        raise fail(path, "holds a model's parameters only; resuming a Solver needs a training checkpoint")
 
     def optional_integer(key: str) -> int | None:
         value = meta.get(key)
@@ -230,7 +243,9 @@ def read_training_state(path: str | os.PathLike[str]) -> TrainingState:
 
     params = checkpoint.params
     best_params: dict[str, np.ndarray] = {}
-    for name, value in params.items():
+    # No epoch measured yet (a Solver interrupted while measuring epoch 0): no best parameters either.
+    unmeasured = best_epoch is None and not any(name.startswith("best_param/") for name in checkpoint.arrays)
+    for name, value in {} if unmeasured else params.items():
         best = checkpoint.arrays.get(f"best_param/{name}")
         if best is None or best.shape != value.shape or best.dtype != value.dtype:
             raise fail(path, f"is missing entry best_param/{name} of shape {value.shape} and dtype {value.dtype}")
@@ -252,7 +267,9 @@ def read_training_state(path: str | os.PathLike[str]) -> TrainingState:
             raise fail(path, f"is missing entry history/{key}")
         histories.append([float(x) for x in history])
     loss_history, train_acc_history, val_acc_history = histories
-    if len(loss_history) != iteration or len(train_acc_history) != epoch + 1 or len(val_acc_history) != epoch + 1:
+    # epoch entries, not epoch + 1: the Solver was interrupted while recording that epoch (see TrainingState).
+    recorded = len(train_acc_history)
+    if len(loss_history) != iteration or recorded != len(val_acc_history) or recorded not in (epoch, epoch + 1):
         raise fail(
             path,
             f"has histories of lengths {len(loss_history)}, {len(train_acc_history)}, {len(val_acc_history)} "
@@ -360,75 +377,3 @@ def restore_generators(
         # Shared here but not in the run being resumed: the two streams must be separate again.
         return restore_generator(None, state.solver_rng)
     return restore_generator(solver_rng, state.solver_rng)
-
-
-# ----------------------------------------------------------------------------- resuming
-# The Solver settings a resumed run must share with the one that wrote the checkpoint, and why.
-_RESUME_SETTINGS = {
-    "batch_size": "the epochs would not line up",
-    "num_train": "the epochs would not line up",
-    "update_rule": "the optimizer state would not fit",
-}
-
-
-def check_resume_compatible(
-    state: TrainingState,
-    model: Model,
-    *,
-    settings: Mapping[str, Any],
-    num_epochs: int,
-    iterations_per_epoch: int,
-    update_rule: Callable[..., Any],
-) -> None:
-    """Raise :class:`CheckpointError` unless a Solver with ``settings`` (its record of them, as
-    written to checkpoints), ``num_epochs`` and ``update_rule`` may continue ``state`` with ``model``.
-    Changes nothing.
-
-    Refused: a model of another architecture or dtype; another ``batch_size``, training set size or
-    update rule; more epochs done than ``num_epochs``, or a step count that does not fit them; an
-    optimizer state the built-in rule refuses; another source of dropout masks (a Generator against
-    NumPy's global generator); another mask stream version (:data:`MASK_STREAM_VERSION`).
-    """
-    where = f"checkpoint {state.path}"
-    check_model_compatible(state, model)
-    for key, why in _RESUME_SETTINGS.items():
-        if state.settings.get(key) != settings.get(key):
-            raise CheckpointError(
-                f"{where} was written with {key}={state.settings.get(key)!r} and this Solver has "
-                f"{key}={settings.get(key)!r}: {why}"
-            )
-    if state.mask_stream_version != MASK_STREAM_VERSION:
-        raise CheckpointError(
-            f"{where} was written with dropout mask stream version {state.mask_stream_version} and this "
-            f"dropout-lab draws version {MASK_STREAM_VERSION}: the resumed run would drop other units than "
-            "the run it continues. Resume it with the dropout-lab that wrote it, or start the run again"
-        )
-    if state.epoch > num_epochs:
-        raise CheckpointError(
-            f"{where} has already trained {state.epoch} epochs, more than this Solver's num_epochs={num_epochs}"
-        )
-    per_epoch, num_iterations = iterations_per_epoch, num_epochs * iterations_per_epoch
-    # An interrupted run stops mid-epoch: between the steps of its completed epochs and the next.
-    if not state.epoch * per_epoch <= state.iteration < (state.epoch + 1) * per_epoch or (
-        state.iteration > num_iterations
-    ):
-        raise CheckpointError(
-            f"{where} records {state.iteration} steps after {state.epoch} epochs of {per_epoch} "
-            f"steps, which does not fit this Solver's {num_iterations} steps"
-        )
-    if rule_name(update_rule) is not None:
-        for name, config in state.optim_configs.items():
-            try:
-                validate_config(update_rule, config, model.params[name])
-            except (InvalidArgumentError, InvalidTypeError) as exc:
-                raise CheckpointError(f"{where} holds a bad optimizer state for {name}: {exc}") from None
-    if model_draws_from_global_rng(model) and state.model_rng is not None:
-        raise CheckpointError(
-            f"{where} was written with a model that drew its dropout masks from a Generator "
-            "(rng=), but this model draws them from NumPy's global generator: build it with rng="
-        )
-    if model_rng(model) is not None and state.model_rng is None and model_uses_dropout(model):
-        raise CheckpointError(
-            f"{where} was written with a model that drew its dropout masks from NumPy's global "
-            "generator, but this model has its own rng"
-        )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -100,7 +101,23 @@ def _check_data(data: Any) -> dict[str, np.ndarray]:
 
 
 def run_name(keep_prob: float, seed: int) -> str:
-    return f"keep{keep_prob:g}_seed{seed}"
+    """``keep{keep_prob}_seed{seed}``, the keep probability in few digits where they are exact (0.5),
+    in full where they are not (0.5000001 is not 0.5: two runs never share a checkpoint file)."""
+    short = f"{keep_prob:g}"
+    return f"keep{short if float(short) == keep_prob else repr(keep_prob)}_seed{seed}"
+
+
+# The settings that do not change a run's numbers: which other runs there are, where the data lies,
+# how often checkpoints are written.
+_NOT_IN_RUN_ID = ("keep_probs", "seeds", "data_dir", "checkpoint_every")
+
+
+def run_identity(config: ExperimentConfig, keep_prob: float, seed: int) -> str:
+    """What one run's numbers are a function of, as canonical JSON: the config's settings that shape
+    them, the keep probability (exact: JSON writes a float's shortest exact digits) and the seed. The
+    Solver records it in every checkpoint and refuses to continue a checkpoint of another run."""
+    settings = {k: v for k, v in config.to_dict().items() if k not in _NOT_IN_RUN_ID}
+    return json.dumps({**settings, "keep_prob": keep_prob, "seed": seed}, sort_keys=True, allow_nan=False)
 
 
 def _run_generators(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
@@ -155,8 +172,10 @@ def _build_solver(
         rng=solver_rng,
         on_epoch_end=on_epoch_end,
         should_stop=should_stop,
+        run_id=run_identity(config, keep_prob, seed),
     )
     if checkpoint_name is not None:
+        # A checkpoint of another run (other settings, keep probability or seed) is refused, never continued.
         latest = Path(checkpoint_name + "_latest.npz")
         if latest.exists():
             solver.resume(latest)
@@ -218,6 +237,31 @@ def _check_checkpoint_config(config: ExperimentConfig, checkpoint_dir: Path) -> 
     if differ:
         detail = "; ".join(f"{k}: {theirs[k]!r} there, {ours[k]!r} in results.json" for k in differ)
         raise DataError(f"the checkpoints in {checkpoint_dir} were written with other settings ({detail})")
+
+
+# What a checkpoint write killed midway leaves beside the checkpoint: the temporary file of
+# dropout_lab._io.atomic_writer, ".<name>.<8 characters of tempfile.mkstemp>.tmp", for our runs' names.
+_CHECKPOINT_TEMP = re.compile(r"\.keep[0-9.e+-]+_seed[0-9]+_(latest|epoch_[0-9]+)\.npz\.[a-z0-9_]{8}\.tmp")
+
+
+def _remove_checkpoint_temp_files(checkpoint_dir: Path) -> list[Path]:
+    """Delete the temporary checkpoint files a killed process left in ``checkpoint_dir`` (a SIGKILL
+    during a write: up to the size of a checkpoint each) and return them.
+
+    Only regular files named as our checkpoint writes name them, directly in the folder; nothing
+    through a symbolic link (the folder itself included). For a resume, which holds the folder: no
+    other process of ours is writing there.
+    """
+    if checkpoint_dir.is_symlink() or not checkpoint_dir.is_dir():
+        return []
+    removed = []
+    with os.scandir(checkpoint_dir) as entries:
+        for entry in entries:
+            if _CHECKPOINT_TEMP.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    return removed
 
 
 def _validate_partial_runs(
@@ -309,6 +353,7 @@ def run_experiment(
     done = {(r.keep_prob, r.seed): r for r in previous if r.status == "complete"}
     todo = [p for p in pairs if p not in done]
     if resume and checkpoint_dir is not None:
+        _remove_checkpoint_temp_files(checkpoint_dir)
         _validate_partial_runs(config, todo, data, checkpoint_dir)
 
     # Until a run is redone, its earlier record (an interrupted one, say) stays in results.json.
