@@ -389,14 +389,9 @@ class Solver:
             self._restore_best()
 
     def _take_step(self, t: int, iterations_per_epoch: int) -> None:
-        """Step ``t``, counted, and with an epoch's last step the epoch (its learning rate decay).
-
-        An interruption (any exception but a divergence, which puts the best parameters back itself)
-        undoes all of it: the parameters, optimizer configs, counts and loss history are those from
-        before, so the Solver can be saved and trained on. The random draws the step made (its
-        minibatch, the model's masks) are not given back: training again redoes the step with the
-        next draws, a valid run, but not bit for bit the uninterrupted one.
-        """
+        """Step ``t``, counted, and with an epoch's last step the epoch (its learning rate decay); an
+        exception but a divergence (which restores the best parameters itself) undoes all of it, as
+        :meth:`train` describes."""
         params = self.model.params
         saved_params, saved_configs = dict(params), dict(self.optim_configs)
         losses, epoch = len(self.loss_history), self.epoch
