@@ -224,8 +224,12 @@ def _experiment(args: argparse.Namespace) -> int:
             raise _UsageError(f"dropout-lab experiment: argument {option}: expected a folder, got {value!r}")
     if args.resume is not None:
         given = [opt for opt in _CONFIG_OPTIONS if getattr(args, opt) is not None]
-        if given or args.seeds is not None or args.seed is not None or args.out is not None or args.force:
-            names = ", ".join("--" + o.replace("_", "-") for o in given) or "--out/--seed(s)/--force"
+        other = [name for name, used in (
+            ("--out/--seed(s)", args.seeds is not None or args.seed is not None or args.out is not None),
+            ("--force", args.force),
+        ) if used]  # fmt: skip
+        if given or other:
+            names = ", ".join("--" + o.replace("_", "-") for o in given) or ", ".join(other)
             raise InvalidArgumentError(f"--resume continues the saved configuration; drop {names}")
         progress = False if args.quiet else None  # None: a bar only when stderr is a terminal
         results = run_experiment(out_dir=args.resume, jobs=args.jobs, progress=progress, resume=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -202,8 +203,9 @@ def test_a_folder_locked_by_another_is_refused_with_who_holds_it(tmp_path):
     run_experiment(ExperimentConfig(**TINY), out_dir=out, progress=False)
     before = tree(out)
     with outdir.locked(out):
+        held = re.escape(f"{out} is in use by another dropout-lab process (pid {os.getpid()} on ")
         for call in (dict(resume=True), dict(config=ExperimentConfig(**TINY), force=True)):
-            with pytest.raises(DataError, match=rf"{out} is in use by another dropout-lab process \(pid {os.getpid()} on "):
+            with pytest.raises(DataError, match=held):
                 run_experiment(out_dir=out, progress=False, **call)
     assert tree(out) == before
     assert run_experiment(out_dir=out, resume=True, progress=False).status == "complete"  # released
