@@ -187,14 +187,14 @@ def test_divergence_is_reported_without_numpy_warnings(tmp_path, capsys):
 
 
 # ------------------------------------------------------------------------------------- signals, for real
-def start_experiment(tmp_path: Path, out: Path, *extra: str) -> subprocess.Popen:
+def start_experiment(tmp_path: Path, out: Path, *extra: str, delay: float = CALL_DELAY_S) -> subprocess.Popen:
     hook = tmp_path / "hook"
     hook.mkdir(exist_ok=True)
     (hook / "sitecustomize.py").write_text(SLOW_MODEL_HOOK)
     # The hook, then the dropout_lab this process imported (not whichever one the interpreter has installed).
     source = Path(cli.__file__).resolve().parents[1]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(hook), str(source)]),
-               DROPOUT_LAB_TEST_CALL_DELAY=str(CALL_DELAY_S))
+               DROPOUT_LAB_TEST_CALL_DELAY=str(delay))
     return subprocess.Popen(  # noqa: S603 - this interpreter on the test's own arguments
         [sys.executable, "-m", "dropout_lab.cli", "experiment", *CLI_ARGS, "--out", str(out), *extra],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -341,7 +341,8 @@ def test_a_running_experiment_is_locked_and_a_killed_one_resumes(tmp_path, refer
     """While the experiment runs, a second process on its folder (a --resume, a --force) is refused
     with the holder's pid; once it is SIGKILLed (no chance to unlock) the folder resumes exactly."""
     out = tmp_path / "out"
-    child = start_experiment(tmp_path, out)
+    # 0.2 s a call (2 s an epoch): the experiment outlasts the two processes started meanwhile.
+    child = start_experiment(tmp_path, out, delay=0.2)
     try:
         wait_for_progress(child, out, need_complete=False)
         for argv in (["--resume", str(out)], [*CLI_ARGS, "--out", str(out), "--force"]):
