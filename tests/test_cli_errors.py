@@ -33,6 +33,7 @@ import pytest
 
 from dropout_lab import cli
 from dropout_lab.experiments import results, runner
+from dropout_lab.experiments.outdir import LOCK_NAME
 
 from .data._batches import write_cifar_folder
 from .experiments.test_faults import corrupt_checkpoint, edit_config, make_interrupted
@@ -191,6 +192,15 @@ bad("--out inside a file", [*TINY, "--out", Tmp("file/out")], "cannot create the
     setup=_file("file"))
 bad("--out a folder without write permission", [*TINY, "--out", Tmp("locked")], "output folder", "locked",
     "not writable", setup=lambda folder: (folder / "locked").mkdir(), patch=_deny_writes)
+bad("--out a folder that holds another experiment", [*TINY, "--out", Tmp("exp")], "output folder", "exp",
+    "holds another experiment's files", "--resume", "--out", "--force",
+    setup=lambda folder: (folder / "exp").mkdir() or (folder / "exp" / "results.json").write_text("{}"))
+bad("--out --force a folder whose checkpoints is a link", [*TINY, "--out", Tmp("exp"), "--force"], "checkpoints",
+    "symbolic link", "neither followed nor removed",
+    setup=lambda folder: (folder / "exp").mkdir() or (folder / "exp" / "checkpoints").symlink_to(folder))
+bad("--out --force a folder whose results.json is another program's", [*TINY, "--out", Tmp("exp"), "--force"],
+    "results.json was not written by dropout-lab", "left alone",
+    setup=lambda folder: (folder / "exp").mkdir() or (folder / "exp" / "results.json").write_text("{}"))
 bad("the disk is full when results.json is written", [*TINY, "--out", Tmp("out")], "results.json",
     "No space left on device", patch=_results_fail(errno.ENOSPC), writes=True)
 bad("permission denied when results.json is written", [*TINY, "--out", Tmp("out")], "results.json",
@@ -236,6 +246,7 @@ bad("--resume: results.json whose runs is a string", RESUME, "results.json", "ru
 bad("--resume with --epochs", [*RESUME, "--epochs", "3"], "--resume continues the saved configuration", "--epochs")
 bad("--resume with --out", [*RESUME, "--out", Tmp("elsewhere")], "--resume", "--out")
 bad("--resume with --seed", [*RESUME, "--seed", "3"], "--resume", "--seed")
+bad("--resume with --force", [*RESUME, "--force"], "--resume", "--force")
 
 _TEMPLATE: list[Path] = []
 
@@ -296,9 +307,12 @@ def _resolve(argv: tuple, folder: Path) -> list[str]:
 
 
 def _tree(folder: Path) -> dict[str, str]:
+    # The lock file aside: every process that takes an experiment folder's lock writes its pid there
+    # (for the message of one refused it), and a resume takes the lock before it reads the checkpoints.
     return {
         str(p.relative_to(folder)): "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(folder.rglob("*"))
+        if p.name != LOCK_NAME
     }
 
 

@@ -20,6 +20,7 @@ from . import __version__
 from .data import DATA_ENV_VAR, DATASETS
 from .errors import DropoutLabError, InvalidArgumentError
 from .experiments.config import ExperimentConfig
+from .experiments.outdir import NewFolder
 from .experiments.runner import run_experiment
 from .optim import UPDATE_RULES
 
@@ -94,12 +95,18 @@ examples:
   dropout-lab experiment --dataset cifar10 --data-dir ~/data/cifar-10-batches-py --seeds 3
   dropout-lab experiment --keep-probs 1,0.5 --hidden-dims 256,256 --epochs 10
   dropout-lab experiment --resume results/digits          # continue an interrupted experiment
+  dropout-lab experiment --seeds 5 --out results/digits --force  # replace that experiment
+
+Without --out each experiment gets a new folder, results/experiment-YYYYMMDD-HHMMSS. A new experiment
+never writes into a folder that holds another experiment's files; --force replaces that experiment
+(removing only the files dropout-lab wrote there). While an experiment runs its folder is locked: a
+second process on it (a --resume included) is refused.
 
 Keep probabilities are probabilities of KEEPING a unit (1 = no dropout), the opposite of PyTorch's p.
 """
 
 
-DEFAULT_OUT = "results/experiment"
+DEFAULT_OUT = "results/experiment"  # a base name: each experiment gets DEFAULT_OUT-YYYYMMDD-HHMMSS
 
 
 def _shown(value: Any) -> str:
@@ -170,7 +177,10 @@ def _build_parser() -> _Parser:
     exp.add_argument("--jobs", type=_positive_int, default=jobs, metavar="N",
                      help=f"threads that train the runs, an epoch at a time in turn (default {jobs}; best: the "
                      "number of cores)")
-    exp.add_argument("--out", metavar="DIR", help=f"output folder (default {DEFAULT_OUT})")
+    exp.add_argument("--out", metavar="DIR",
+                     help=f"output folder (default: a new one, {DEFAULT_OUT}-YYYYMMDD-HHMMSS)")
+    exp.add_argument("--force", action="store_true",
+                     help="replace the experiment in --out (only the files dropout-lab wrote are removed)")
     exp.add_argument("--resume", metavar="DIR", help="continue the interrupted experiment in DIR")
     exp.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -214,12 +224,15 @@ def _experiment(args: argparse.Namespace) -> int:
             raise _UsageError(f"dropout-lab experiment: argument {option}: expected a folder, got {value!r}")
     if args.resume is not None:
         given = [opt for opt in _CONFIG_OPTIONS if getattr(args, opt) is not None]
-        if given or args.seeds is not None or args.seed is not None or args.out is not None:
-            names = ", ".join("--" + o.replace("_", "-") for o in given) or "--out/--seed(s)"
+        other = [name for name, used in (
+            ("--out/--seed(s)", args.seeds is not None or args.seed is not None or args.out is not None),
+            ("--force", args.force),
+        ) if used]  # fmt: skip
+        if given or other:
+            names = ", ".join("--" + o.replace("_", "-") for o in given) or ", ".join(other)
             raise InvalidArgumentError(f"--resume continues the saved configuration; drop {names}")
         progress = False if args.quiet else None  # None: a bar only when stderr is a terminal
         results = run_experiment(out_dir=args.resume, jobs=args.jobs, progress=progress, resume=True)
-        out = Path(args.resume)
     else:
         settings = {
             field: getattr(args, opt) for opt, field in _CONFIG_OPTIONS.items() if getattr(args, opt) is not None
@@ -229,8 +242,12 @@ def _experiment(args: argparse.Namespace) -> int:
         elif args.seed is not None:
             settings["seeds"] = (args.seed,)
         config = ExperimentConfig(**settings)
-        out = Path(args.out or DEFAULT_OUT)
-        results = run_experiment(config, out_dir=out, jobs=args.jobs, progress=False if args.quiet else None)
+        out_dir = NewFolder(DEFAULT_OUT) if args.out is None else Path(args.out)
+        results = run_experiment(
+            config, out_dir=out_dir, jobs=args.jobs, progress=False if args.quiet else None, force=args.force
+        )
+    # The folder the results went to (the one chosen when --out was not given).
+    out = results.out_dir if results.out_dir is not None else Path(args.resume or args.out)
 
     print(format_summary_table(results.summary))
     # The figure shows completed runs only: none is drawn while interrupted or when every run diverged.

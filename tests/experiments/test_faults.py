@@ -187,14 +187,14 @@ def test_divergence_is_reported_without_numpy_warnings(tmp_path, capsys):
 
 
 # ------------------------------------------------------------------------------------- signals, for real
-def start_experiment(tmp_path: Path, out: Path, *extra: str) -> subprocess.Popen:
+def start_experiment(tmp_path: Path, out: Path, *extra: str, delay: float = CALL_DELAY_S) -> subprocess.Popen:
     hook = tmp_path / "hook"
     hook.mkdir(exist_ok=True)
     (hook / "sitecustomize.py").write_text(SLOW_MODEL_HOOK)
     # The hook, then the dropout_lab this process imported (not whichever one the interpreter has installed).
     source = Path(cli.__file__).resolve().parents[1]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(hook), str(source)]),
-               DROPOUT_LAB_TEST_CALL_DELAY=str(CALL_DELAY_S))
+               DROPOUT_LAB_TEST_CALL_DELAY=str(delay))
     return subprocess.Popen(  # noqa: S603 - this interpreter on the test's own arguments
         [sys.executable, "-m", "dropout_lab.cli", "experiment", *CLI_ARGS, "--out", str(out), *extra],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -214,7 +214,7 @@ def _epochs_done(path: Path) -> int | None:
 
 def wait_for_progress(child: subprocess.Popen, out: Path, *, need_complete: bool = True) -> None:
     """Until a run is under way: its checkpoint records 1 to 6 of its 12 epochs, so at least 6 epochs
-    (120 ms and more) are left when the signal comes; with ``need_complete``, also until results.json
+    (120 ms and more) are left when the signal comes; with ``need_complete``, also until the journal
     lists a completed run (one run after another: ``--jobs 1``; parallel runs advance together, epoch
     by epoch, so none is complete while another is half done)."""
     deadline = time.monotonic() + 60
@@ -225,12 +225,23 @@ def wait_for_progress(child: subprocess.Popen, out: Path, *, need_complete: bool
             runs = json.loads((out / "results.json").read_text())["runs"]
         except FileNotFoundError:
             runs = []
+        # The runs finished since the start are in the journal (results.json is written at the end).
+        runs += journal_runs(out)
         if not need_complete or any(r["status"] == "complete" for r in runs):
             for path in (out / "checkpoints").glob("*_latest.npz"):
                 epochs = _epochs_done(path)
                 if epochs is not None and 1 <= epochs <= SETTINGS["epochs"] // 2:
                     return
         time.sleep(0.005)
+
+
+def journal_runs(out: Path) -> list[dict[str, Any]]:
+    """The whole lines of the experiment's journal of finished runs."""
+    try:
+        text = (out / "runs.jsonl").read_text()
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in text.split("\n")[:-1]]
 
 
 def signal_group(child: subprocess.Popen, sig: int) -> tuple[str, str]:
@@ -319,7 +330,32 @@ def test_sigkill_leaves_whole_files_and_resume_is_bit_for_bit(tmp_path, referenc
     assert all(p.name.startswith(".") and p.name.endswith(".tmp") for p in leftovers)
     for path in (out / "checkpoints").glob("*_latest.npz"):
         read_training_state(path)  # every checkpoint on disk is whole
+    assert any(r["status"] == "complete" for r in journal_runs(out))  # the finished run is in the journal
 
+    finished = resume(out, "1")
+    assert finished.returncode == 0, finished.stderr
+    assert histories(json.loads((out / "results.json").read_text())["runs"]) == reference
+
+
+def test_a_running_experiment_is_locked_and_a_killed_one_resumes(tmp_path, reference):
+    """While the experiment runs, a second process on its folder (a --resume, a --force) is refused
+    with the holder's pid; once it is SIGKILLed (no chance to unlock) the folder resumes exactly."""
+    out = tmp_path / "out"
+    # 0.2 s a call (2 s an epoch): the experiment outlasts the two processes started meanwhile.
+    child = start_experiment(tmp_path, out, delay=0.2)
+    try:
+        wait_for_progress(child, out, need_complete=False)
+        for argv in (["--resume", str(out)], [*CLI_ARGS, "--out", str(out), "--force"]):
+            second = subprocess.run(  # noqa: S603 - this interpreter on the test's own arguments
+                [sys.executable, "-m", "dropout_lab.cli", "experiment", *argv, "--quiet"],
+                capture_output=True, text=True, timeout=120,
+            )
+            assert second.returncode == 2, second.stderr
+            [line] = second.stderr.splitlines()
+            assert f"{out} is in use by another dropout-lab process (pid {child.pid} on " in line
+        assert child.poll() is None  # the first one is untouched
+    finally:
+        signal_group(child, signal.SIGKILL)
     finished = resume(out, "1")
     assert finished.returncode == 0, finished.stderr
     assert histories(json.loads((out / "results.json").read_text())["runs"]) == reference

@@ -152,16 +152,10 @@ def test_a_failure_in_the_calling_thread_stops_the_runs_before_it_is_raised(tmp_
     data = tiny_data()
     config = ExperimentConfig(keep_probs=(1.0, 0.5, 0.25), hidden_dims=(8,), num_train=30, epochs=200,
                               batch_size=10, checkpoint_every=0)
-    real_write = runner.write_results
-    writes = []
+    def failing_append(journal, run):  # the journal takes each finished run: fail at the first
+        raise OSError("disk full")
 
-    def failing_write(results, out_dir):
-        writes.append(len(results.runs))
-        if len(writes) > 1:  # the first write happens before training; fail at the first finished run
-            raise OSError("disk full")
-        real_write(results, out_dir)
-
-    monkeypatch.setattr(runner, "write_results", failing_write)
+    monkeypatch.setattr(runner.RunJournal, "append", failing_append)
     before = threading.active_count()
     monkeypatch.setattr(scheduler.Run, "advance", _finish_first_run(scheduler.Run.advance))
     with pytest.raises(OSError, match="disk full"):

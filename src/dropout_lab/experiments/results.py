@@ -1,11 +1,17 @@
-"""The experiment's results schema: one record per run, the experiment's record, and ``results.json``
-(written atomically, read back with every field checked)."""
+"""The experiment's results schema: one record per run, the experiment's record, ``results.json``
+(written atomically, read back with every field checked), and the journal of finished runs.
+
+While an experiment trains, ``results.json`` is written twice only, at the start and at the end (or
+on an interrupt); in between, each finished run is appended to ``runs.jsonl`` as one JSON line and
+fsynced, so that the cost of saving a run does not grow with the runs before it. ``--resume`` reads
+both (:func:`read_journal`); a last line cut short by a kill is ignored."""
 
 from __future__ import annotations
 
 import json
 import os
 import platform
+import stat
 from dataclasses import asdict, dataclass, field
 from numbers import Real
 from pathlib import Path
@@ -24,6 +30,7 @@ if TYPE_CHECKING:
     from .stats import KeepProbSummary
 
 RESULTS_NAME = "results.json"
+JOURNAL_NAME = "runs.jsonl"
 RESULTS_FORMAT = 1
 #: The statuses of a run and of a whole experiment, the only ones ``results.json`` holds:
 #: 'complete'; 'diverged' (a run's loss or gradients became non-finite); 'interrupted' (stopped, or
@@ -112,6 +119,8 @@ class ExperimentResults:
     runs: list[RunResult]
     status: str = "complete"
     versions: dict[str, str] = field(default_factory=versions)
+    #: The folder the results were written to (None: none); not part of ``results.json``.
+    out_dir: Path | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         _check_status("status", self.status)
@@ -193,6 +202,59 @@ def write_results(results: ExperimentResults, out_dir: Path) -> None:
     """Write ``out_dir/results.json`` atomically (a reader sees the old file or the new, never a part)."""
     text = json.dumps(results.to_dict(), indent=2, allow_nan=False, default=_json_default)
     atomic_write_text(out_dir / RESULTS_NAME, text + "\n")
+
+
+def _run_line(run: RunResult) -> bytes:
+    return (json.dumps(run.to_dict(), allow_nan=False, default=_json_default) + "\n").encode()
+
+
+class RunJournal:
+    """``out_dir/runs.jsonl``, emptied when opened: :meth:`append` adds one run as one JSON line and
+    fsyncs it (a line is whole once its newline is written; a kill midway leaves a last line without
+    one, which :func:`read_journal` ignores)."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.path = out_dir / JOURNAL_NAME
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+        self._fd = os.open(self.path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), 0o666)
+
+    def append(self, run: RunResult) -> None:
+        data = memoryview(_run_line(run))
+        while data:
+            data = data[os.write(self._fd, data) :]
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def read_journal(out_dir: Path, config: ExperimentConfig) -> list[RunResult]:
+    """The runs ``out_dir/runs.jsonl`` records, in the order they finished (none if there is no
+    journal). A last line without its newline (the process was killed while appending it) is ignored;
+    DataError names the line of any other that is malformed or lies outside the config's runs."""
+    path = out_dir / JOURNAL_NAME
+    try:
+        if not stat.S_ISREG(path.lstat().st_mode):
+            raise DataError(f"{path} is not a regular file")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise DataError(f"{path} cannot be read: {exc.strerror or exc}") from exc
+    lines = data.split(b"\n")[:-1]  # what follows the last newline is a torn append, or nothing
+    runs = []
+    for number, line in enumerate(lines, 1):
+        try:
+            run = RunResult.from_dict(json.loads(line))
+        except (ValueError, RecursionError, DropoutLabError) as exc:
+            raise DataError(f"{path}, line {number}: {exc}") from exc
+        if run.keep_prob not in config.keep_probs or run.seed not in config.seeds:
+            raise DataError(f"{path}, line {number}: run {(run.keep_prob, run.seed)} is not in the config's "
+                            "keep_probs x seeds")
+        runs.append(run)
+    return runs
 
 
 def _json_default(value: Any) -> Any:

@@ -22,11 +22,25 @@ from ..models import FullyConnectedNet
 from ..optim import kernels
 from ..solver import Solver
 from .config import ExperimentConfig
+from .outdir import (
+    CHECKPOINT_DIR,
+    CONFIG_NAME,
+    PLOT_NAME,
+    NewFolder,
+    check_checkpoint_dir,
+    locked,
+    make_new_folder,
+    refuse_if_taken,
+    remove_experiment_files,
+)
 from .results import (
+    JOURNAL_NAME,
     RESULTS_NAME,
     ExperimentResults,
+    RunJournal,
     RunResult,
     parse_results,
+    read_journal,
     read_results,
     write_results,
 )
@@ -34,11 +48,6 @@ from .scheduler import EpochDone, Run, StopFlag, run_all
 
 if TYPE_CHECKING:
     from tqdm import tqdm
-
-PLOT_NAME = "accuracy.png"
-CHECKPOINT_DIR = "checkpoints"
-CONFIG_NAME = "config.json"  # beside the checkpoints: the settings they were written with
-
 
 # ------------------------------------------------------------------------------------------ data
 def load_experiment_data(config: ExperimentConfig) -> dict[str, np.ndarray]:
@@ -100,11 +109,18 @@ def _check_data(data: Any) -> dict[str, np.ndarray]:
     return data
 
 
-def run_name(keep_prob: float, seed: int) -> str:
-    """``keep{keep_prob}_seed{seed}``, the keep probability in few digits where they are exact (0.5),
-    in full where they are not (0.5000001 is not 0.5: two runs never share a checkpoint file)."""
+def keep_text(keep_prob: float) -> str:
+    """``keep_prob`` as text that reads back as exactly it: the short form (``0.5``) when that is
+    exact, else the shortest exact one (``0.5000001``), so that two keep probabilities never share a
+    name."""
     short = f"{keep_prob:g}"
-    return f"keep{short if float(short) == keep_prob else repr(keep_prob)}_seed{seed}"
+    return short if float(short) == keep_prob else repr(float(keep_prob))
+
+
+def run_name(keep_prob: float, seed: int) -> str:
+    """The run's name, in its checkpoints' file names: ``keep{keep_text(keep_prob)}_seed{seed}`` (0.5000001
+    is not 0.5: two runs never share a checkpoint file)."""
+    return f"keep{keep_text(keep_prob)}_seed{seed}"
 
 
 # The settings that do not change a run's numbers: which other runs there are, where the data lies,
@@ -269,6 +285,7 @@ def _validate_partial_runs(
 ) -> None:
     """Load every checkpoint a resume will use before any training starts, so that a damaged one
     stops the resume before anything else is changed."""
+    check_checkpoint_dir(checkpoint_dir)
     _check_checkpoint_config(config, checkpoint_dir)
     for keep_prob, seed in todo:
         latest = checkpoint_dir / f"{run_name(keep_prob, seed)}_latest.npz"
@@ -293,17 +310,23 @@ def _progress_bar(total: int, progress: bool | None) -> Iterator[tqdm[NoReturn]]
 def run_experiment(
     config: ExperimentConfig | None = None,
     *,
-    out_dir: str | os.PathLike[str] | None = None,
+    out_dir: str | os.PathLike[str] | NewFolder | None = None,
     jobs: int = 1,
     progress: bool | None = None,
     resume: bool = False,
+    force: bool = False,
     data: dict[str, np.ndarray] | None = None,
 ) -> ExperimentResults:
     """Train one net per (keep probability, seed) and collect the results.
 
     Args:
         config: the experiment; with ``resume`` it is read from ``out_dir/results.json`` instead.
-        out_dir: where ``results.json``, ``accuracy.png`` and ``checkpoints/`` go (None: nothing written).
+        out_dir: where ``results.json``, ``accuracy.png`` and ``checkpoints/`` go (None: nothing
+            written; a :class:`~dropout_lab.experiments.outdir.NewFolder`: a new folder of its own). A
+            new experiment never writes into a folder that holds another experiment's files: it
+            stops before any work (see ``resume`` and ``force``); an empty or missing folder is fine.
+            The folder is locked for the whole experiment: a second process (a resume included) is
+            refused while this one runs.
         jobs: threads that train the runs (NumPy, the BLAS and the compiled optimizer kernels
             release the GIL). They take the runs an epoch at a time, round robin over up to 4 runs per
             thread, so that they run out of work together, and the BLAS and elementwise threads are
@@ -314,79 +337,123 @@ def run_experiment(
         progress: a progress bar on stderr (None: only when stderr is a terminal).
         resume: continue an interrupted experiment in ``out_dir``: finished runs are kept, a partial run
             restarts from its latest checkpoint, and the end result is the same as an uninterrupted run.
+        force: replace the experiment in ``out_dir``: its own files are removed first, and nothing else
+            (:mod:`~dropout_lab.experiments.outdir` says how they are recognized).
         data: the arrays to train on, ``X_train, y_train, X_val, y_val`` (default: loaded from the
             config's data set).
 
     Returns:
-        the results; ``status`` says whether every run completed. While the runs train,
-        ``results.json`` says 'interrupted' (what it is if the process dies), with the runs so far.
+        the results (``out_dir`` says where they were written); ``status`` says whether every run
+        completed. While the runs train, ``results.json`` says 'interrupted' (what it is if the process
+        dies) with the runs finished before the start, and ``runs.jsonl`` adds each run as it finishes.
 
     Raises:
-        DropoutLabError (a subclass): bad arguments, missing data, an unwritable folder, or (resume) a
-        damaged results file or checkpoint, all before any training.
+        DropoutLabError (a subclass): bad arguments, missing data, an unwritable folder, a folder that
+        holds another experiment or is locked by another process, or (resume) a damaged results file or
+        checkpoint, all before any training.
     """
     jobs = check_positive_int("jobs", jobs)
     if progress is not None and not isinstance(progress, bool):
         raise InvalidTypeError(f"progress must be True, False or None, got {progress!r}")
-    if not isinstance(resume, bool):
-        raise InvalidTypeError(f"resume must be True or False, got {resume!r}")
-    out = None if out_dir is None else check_path("out_dir", out_dir)
+    for name, flag_value in (("resume", resume), ("force", force)):
+        if not isinstance(flag_value, bool):
+            raise InvalidTypeError(f"{name} must be True or False, got {flag_value!r}")
+    if resume and force:
+        raise InvalidArgumentError("resume continues the experiment in out_dir and force replaces it: choose one")
+    new_folder = out_dir if isinstance(out_dir, NewFolder) else None
+    out = None if out_dir is None or new_folder is not None else check_path("out_dir", out_dir)
     if data is not None:
         _check_data(data)
-    previous: list[RunResult] = []
     if resume:
         if out is None:
             raise InvalidArgumentError("resume needs out_dir, the folder of the interrupted experiment")
-        values = read_results(out)
-        config, previous = parse_results(values, out / RESULTS_NAME)
+        config, _ = parse_results(read_results(out), out / RESULTS_NAME)  # read again under the lock
     if config is None:
         raise InvalidArgumentError("config is required (an ExperimentConfig)")
     config = _check_config(config)
+    if out is not None and not resume and not force:
+        refuse_if_taken(out)  # before any work
     kernels()  # a bad DROPOUT_LAB_KERNELS fails before anything is written
     if data is None:
         data = load_experiment_data(config)
-    if out is not None:
-        _prepare_out_dir(out)
-    checkpoint_dir = None if out is None or config.checkpoint_every == 0 else out / CHECKPOINT_DIR
+    if new_folder is not None:
+        out = make_new_folder(new_folder)
+    if out is None:
+        return _train(config, [], data, None, jobs=jobs, progress=progress, resume=False)
+    _prepare_out_dir(out)
+    with locked(out):
+        previous: list[RunResult] = []
+        if resume:
+            # Read again: until the lock was taken another process may have written the folder.
+            config, previous = parse_results(read_results(out), out / RESULTS_NAME)
+            previous += read_journal(out, config)
+        elif force:
+            remove_experiment_files(out)
+        else:
+            refuse_if_taken(out)  # another experiment may have started here since the first look
+        return _train(config, previous, data, out, jobs=jobs, progress=progress, resume=resume)
 
+
+def _train(
+    config: ExperimentConfig,
+    previous: list[RunResult],
+    data: dict[str, np.ndarray],
+    out: Path | None,
+    *,
+    jobs: int,
+    progress: bool | None,
+    resume: bool,
+) -> ExperimentResults:
+    """The runs of ``config`` not complete among ``previous`` (later records of a pair win), trained
+    and written to ``out`` (locked by the caller)."""
+    checkpoint_dir = None if out is None or config.checkpoint_every == 0 else out / CHECKPOINT_DIR
     pairs = [(k, s) for k in config.keep_probs for s in config.seeds]
-    done = {(r.keep_prob, r.seed): r for r in previous if r.status == "complete"}
-    todo = [p for p in pairs if p not in done]
+    # Until a run is redone, its earlier record (an interrupted one, say) stays in results.json.
+    by_pair: dict[tuple[float, int], RunResult] = {(r.keep_prob, r.seed): r for r in previous}
+    todo = [p for p in pairs if p not in by_pair or by_pair[p].status != "complete"]
     if resume and checkpoint_dir is not None:
         _remove_checkpoint_temp_files(checkpoint_dir)
         _validate_partial_runs(config, todo, data, checkpoint_dir)
 
-    # Until a run is redone, its earlier record (an interrupted one, say) stays in results.json.
-    by_pair: dict[tuple[float, int], RunResult] = {(r.keep_prob, r.seed): r for r in previous}
-    results = ExperimentResults(config, [by_pair[p] for p in pairs if p in by_pair], status="interrupted")
+    def ordered_runs() -> list[RunResult]:
+        return [by_pair[p] for p in pairs if p in by_pair]
 
-    def record(run: RunResult) -> None:
-        by_pair[(run.keep_prob, run.seed)] = run
-        results.runs = [by_pair[p] for p in pairs if p in by_pair]
-        if out is not None:
-            write_results(results, out)
-
+    results = ExperimentResults(config, ordered_runs(), status="interrupted", out_dir=out)
+    journal = None
     if out is not None:
+        # results.json first, with every earlier record; then the journal is emptied (a crash between
+        # the two leaves records in both, which a resume merges to the same runs).
         write_results(results, out)
+        journal = RunJournal(out)
     if checkpoint_dir is not None:
+        check_checkpoint_dir(checkpoint_dir)
         checkpoint_dir.mkdir(exist_ok=True)
         atomic_write_text(checkpoint_dir / CONFIG_NAME, json.dumps(config.to_dict(), indent=2) + "\n")
 
+    def record(run: RunResult) -> None:
+        by_pair[(run.keep_prob, run.seed)] = run
+        if journal is not None:
+            journal.append(run)
+
     flag = StopFlag()
-    train_data, train_config = data, config  # narrowed, for the closure
 
     def start_run(keep_prob: float, seed: int) -> Run:
-        solver = _build_solver(train_config, keep_prob, seed, train_data, checkpoint_dir, should_stop=flag)
+        solver = _build_solver(config, keep_prob, seed, data, checkpoint_dir, should_stop=flag)
         return Run(solver, keep_prob, seed)
 
-    with _progress_bar(len(todo) * config.epochs, progress) as bar:
+    try:
+        with _progress_bar(len(todo) * config.epochs, progress) as bar:
 
-        def epoch_done(event: EpochDone) -> None:
-            bar.set_postfix(run=run_name(event.keep_prob, event.seed), val=f"{event.val_acc:.3f}", refresh=False)
-            bar.update(1)
+            def epoch_done(event: EpochDone) -> None:
+                bar.set_postfix(run=run_name(event.keep_prob, event.seed), val=f"{event.val_acc:.3f}", refresh=False)
+                bar.update(1)
 
-        failure = run_all(todo, start_run, jobs=jobs, flag=flag, on_epoch=epoch_done, on_result=record)
+            failure = run_all(todo, start_run, jobs=jobs, flag=flag, on_epoch=epoch_done, on_result=record)
+    finally:
+        if journal is not None:
+            journal.close()
 
+    results.runs = ordered_runs()
     statuses = {r.status for r in results.runs}
     if failure is not None or flag() or "interrupted" in statuses or len(results.runs) < len(pairs):
         results.status = "interrupted"
@@ -399,6 +466,7 @@ def run_experiment(
         (checkpoint_dir / CONFIG_NAME).unlink(missing_ok=True)
     if out is not None:
         write_results(results, out)
+        (out / JOURNAL_NAME).unlink(missing_ok=True)  # results.json holds every run now
         if failure is None and results.status != "interrupted" and any(r.status == "complete" for r in results.runs):
             from .plot import plot_accuracy
 
