@@ -218,6 +218,7 @@ _CONFIG_OPTIONS = {
 
 def _experiment(args: argparse.Namespace) -> int:
     from .experiments import format_summary_table
+    from .experiments.records import keep_text
 
     for option, value in (("--resume", args.resume), ("--out", args.out)):
         if value is not None and not value.strip():
@@ -259,7 +260,7 @@ def _experiment(args: argparse.Namespace) -> int:
     if results.status == "diverged":
         for run in results.runs:
             if run.status == "diverged":
-                print(f"dropout-lab: keep {run.keep_prob:g} seed {run.seed}: {run.message}", file=sys.stderr)
+                print(f"dropout-lab: keep {keep_text(run.keep_prob)} seed {run.seed}: {run.message}", file=sys.stderr)
         return EXIT_DIVERGED
     return EXIT_OK
 

@@ -59,3 +59,11 @@ def test_run_accuracy_wants_a_fraction(value, error):
 def test_run_keep_prob_is_a_keep_probability():
     with pytest.raises(InvalidArgumentError, match=r"runs\[0\].keep_prob is the probability of KEEPING"):
         run_keep_prob({**RUN, "keep_prob": 0.0}, 0)
+
+
+def test_keep_text_is_short_where_exact_and_exact_where_not():
+    from dropout_lab.experiments.records import keep_text
+
+    assert [keep_text(k) for k in (1.0, 0.5, 0.25, 0.1)] == ["1", "0.5", "0.25", "0.1"]
+    for keep in (0.5000001, 1 / 3, 0.123456789):
+        assert float(keep_text(keep)) == keep and keep_text(keep) != f"{keep:g}"

@@ -63,3 +63,9 @@ def test_format_summary_table_mixed_seed_counts_show_na():
 def test_format_summary_table_without_baseline_has_no_difference_column():
     table = format_summary_table(summarize([r for r in experiment_runs() if r["keep_prob"] != 1.0]))
     assert "±" in table and "verdict" not in table and "vs keep 1" not in table
+
+
+def test_keep_probabilities_that_differ_get_rows_that_say_so():
+    runs = [run_record(keep, seed, 0.9, 0.5) for keep in (1.0, 0.5, 0.5000001) for seed in (0, 1)]
+    labels = [line.split()[0] for line in format_summary_table(summarize(runs)).splitlines()[2:5]]
+    assert sorted(labels) == ["0.5", "0.5000001", "1"]

@@ -19,7 +19,7 @@ import numpy as np
 from .._io import atomic_writer
 from .._validation import _describe, check_file_to_write
 from ..errors import InvalidArgumentError, InvalidTypeError
-from .records import run_field, run_keep_prob, run_list, run_seed
+from .records import keep_text, run_field, run_keep_prob, run_list, run_seed
 from .stats import check_confidence, t_critical
 
 __all__ = ["plot_accuracy"]
@@ -65,13 +65,13 @@ def _group_histories(runs: list[Any]) -> dict[float, dict[str, np.ndarray]]:
         by_seed = grouped.setdefault(keep_prob, {})
         if seed in by_seed:
             raise InvalidArgumentError(
-                f"runs[{index}] repeats keep_prob={keep_prob:g}, seed={seed}: each pair must appear once"
+                f"runs[{index}] repeats keep_prob={keep_text(keep_prob)}, seed={seed}: each pair must appear once"
             )
         if by_seed:
             expected = next(iter(by_seed.values()))[0].size
             if train.size != expected:
                 raise InvalidArgumentError(
-                    f"runs[{index}] (keep_prob={keep_prob:g}, seed={seed}) has {train.size} epochs of "
+                    f"runs[{index}] (keep_prob={keep_text(keep_prob)}, seed={seed}) has {train.size} epochs of "
                     f"history, but earlier seeds at this keep probability have {expected}"
                 )
         by_seed[seed] = (train, val)
@@ -142,7 +142,7 @@ def plot_accuracy(
             seed_counts.add(seeds)
             epochs = np.arange(points)
             mean = values.mean(axis=0)
-            ax.plot(epochs, mean, color=color, marker="o", markersize=3, label=f"keep {keep_prob:g}")
+            ax.plot(epochs, mean, color=color, marker="o", markersize=3, label=f"keep {keep_text(keep_prob)}")
             if seeds >= 2:
                 half_width = t_critical(confidence, seeds) * values.std(axis=0, ddof=1) / math.sqrt(seeds)
                 ax.fill_between(

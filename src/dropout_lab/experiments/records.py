@@ -14,7 +14,15 @@ from typing import Any
 from .._validation import _describe, check_keep_prob
 from ..errors import InvalidArgumentError, InvalidTypeError
 
-__all__ = ["run_accuracy", "run_field", "run_keep_prob", "run_list", "run_seed"]
+__all__ = ["keep_text", "run_accuracy", "run_field", "run_keep_prob", "run_list", "run_seed"]
+
+
+def keep_text(keep_prob: float) -> str:
+    """``keep_prob`` as text that reads back as exactly it: the short form (``0.5``) when that is
+    exact, else the shortest exact one (``0.5000001``), so that two keep probabilities never share a
+    file name, a table row's label or a legend entry."""
+    short = f"{keep_prob:g}"
+    return short if float(short) == keep_prob else repr(float(keep_prob))
 
 
 def run_list(runs: Any) -> list[Any]:

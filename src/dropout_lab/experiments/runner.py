@@ -33,6 +33,7 @@ from .outdir import (
     refuse_if_taken,
     remove_experiment_files,
 )
+from .records import keep_text
 from .results import (
     JOURNAL_NAME,
     RESULTS_NAME,
@@ -107,14 +108,6 @@ def _check_data(data: Any) -> dict[str, np.ndarray]:
         if not isinstance(data[key], np.ndarray):
             raise InvalidTypeError(f"data[{key!r}] must be a NumPy array, got {type(data[key]).__name__}")
     return data
-
-
-def keep_text(keep_prob: float) -> str:
-    """``keep_prob`` as text that reads back as exactly it: the short form (``0.5``) when that is
-    exact, else the shortest exact one (``0.5000001``), so that two keep probabilities never share a
-    name."""
-    short = f"{keep_prob:g}"
-    return short if float(short) == keep_prob else repr(float(keep_prob))
 
 
 def run_name(keep_prob: float, seed: int) -> str:

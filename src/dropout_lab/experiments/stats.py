@@ -27,7 +27,7 @@ import numpy as np
 
 from .._validation import _describe, check_finite, check_positive_int
 from ..errors import InvalidArgumentError, InvalidTypeError
-from .records import run_accuracy, run_keep_prob, run_list, run_seed
+from .records import keep_text, run_accuracy, run_keep_prob, run_list, run_seed
 
 __all__ = [
     "HELPED",
@@ -291,7 +291,7 @@ def summarize(runs: Iterable[Any], confidence: float = 0.95) -> list[KeepProbSum
         by_seed = groups.setdefault(keep_prob, {})
         if seed in by_seed:
             raise InvalidArgumentError(
-                f"runs[{index}] repeats keep_prob={keep_prob:g}, seed={seed}: each pair must appear "
+                f"runs[{index}] repeats keep_prob={keep_text(keep_prob)}, seed={seed}: each pair must appear "
                 "once, or the pairing by seed is ambiguous"
             )
         by_seed[seed] = (train_acc, val_acc, best_acc)

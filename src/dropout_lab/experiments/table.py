@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from .records import keep_text
 from .stats import Interval, KeepProbSummary, check_summary_rows
 
 __all__ = ["format_summary_table"]
@@ -46,7 +47,7 @@ def format_summary_table(rows: Sequence[KeepProbSummary]) -> str:
     body = []
     for row in rows:
         cells = [
-            f"{row.keep_prob:g}",
+            keep_text(row.keep_prob),
             str(row.n_seeds),
             _cell(row.final_train_acc, with_spread),
             _cell(row.final_val_acc, with_spread),
