@@ -229,3 +229,36 @@ def test_cifar10_batches_are_read_once_and_split_as_the_course_does(tmp_path, mo
         np.testing.assert_array_equal(data["X_val"], expected["X_val"])
         np.testing.assert_array_equal(data["y_val"], expected["y_val"])
         assert data["X_train"].dtype == data["X_val"].dtype == np.dtype(dtype)
+
+
+@pytest.mark.parametrize("kind", ["link to /dev/zero", "fifo", "too large"])
+def test_resume_reads_results_json_only_from_a_regular_file_of_sane_size(tmp_path, monkeypatch, kind):
+    """A results.json that is a link to /dev/zero read until memory ran out, a FIFO blocked forever."""
+    import os
+    import threading
+
+    from dropout_lab.errors import DataError
+    from dropout_lab.experiments import results as results_module
+
+    path = tmp_path / "results.json"
+    if kind == "link to /dev/zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        monkeypatch.setattr(results_module, "MAX_RESULTS_BYTES", 100)
+        path.write_text(json.dumps({"format": 1, "config": {}, "padding": "x" * 200}))
+    outcome: list[BaseException] = []
+
+    def resume() -> None:
+        try:
+            run_experiment(out_dir=tmp_path, resume=True, progress=False)
+        except BaseException as exc:  # noqa: BLE001 (handed to the test's thread)
+            outcome.append(exc)
+
+    reader = threading.Thread(target=resume, daemon=True)
+    reader.start()
+    reader.join(timeout=30)
+    assert not reader.is_alive(), "still reading results.json after 30 s"
+    assert len(outcome) == 1 and isinstance(outcome[0], DataError), outcome
+    assert str(path) in str(outcome[0]) and "results file" in str(outcome[0])

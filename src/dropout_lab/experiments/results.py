@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import __version__
-from .._io import atomic_write_text
+from .._io import atomic_write_text, read_regular_file
 from .._validation import check_keep_prob, check_path, check_seed
 from ..errors import DataError, DropoutLabError, InvalidArgumentError, InvalidTypeError
 from ..layers.dropout import MASK_STREAM_VERSION
@@ -144,15 +144,22 @@ class ExperimentResults:
         }
 
 
+# The most a results file or a journal may hold when read back: far more than any experiment writes
+# (a run's histories take tens of kilobytes; 1,600 runs of the exercise, about 40 MB), far less than
+# what reading a runaway file (a link to /dev/zero) would take before failing.
+MAX_RESULTS_BYTES = 1 << 30
+
+
 def read_results(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """Read and check ``results.json`` from an experiment folder: its format, status, config and run
     records."""
     path = check_path("out_dir", out_dir) / RESULTS_NAME
+    if not os.path.lexists(path):
+        raise DataError(f"{path} does not exist: is {out_dir} an experiment's output folder?")
+    data = read_regular_file(path, max_bytes=MAX_RESULTS_BYTES, what="the results file", error=DataError)
     try:
-        values = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise DataError(f"{path} does not exist: is {out_dir} an experiment's output folder?") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # nested thousands deep
+        values = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # nested thousands deep
         raise DataError(f"{path} cannot be read as JSON: {exc}") from exc
     if not isinstance(values, dict) or values.get("format") != RESULTS_FORMAT or "config" not in values:
         raise DataError(f"{path} is not a dropout-lab results file (format {RESULTS_FORMAT})")
@@ -238,11 +245,11 @@ def read_journal(out_dir: Path, config: ExperimentConfig) -> list[RunResult]:
     try:
         if not stat.S_ISREG(path.lstat().st_mode):
             raise DataError(f"{path} is not a regular file")
-        data = path.read_bytes()
     except FileNotFoundError:
         return []
     except OSError as exc:
         raise DataError(f"{path} cannot be read: {exc.strerror or exc}") from exc
+    data = read_regular_file(path, max_bytes=MAX_RESULTS_BYTES, what="the run journal", error=DataError)
     lines = data.split(b"\n")[:-1]  # what follows the last newline is a torn append, or nothing
     runs = []
     for number, line in enumerate(lines, 1):

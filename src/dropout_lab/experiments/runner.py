@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
-from .._io import atomic_write_text
+from .._io import atomic_write_text, read_regular_file
 from .._validation import check_keep_prob, check_path, check_positive_int, check_seed
 from ..errors import DataError, DropoutLabError, InvalidArgumentError, InvalidTypeError
 from ..models import FullyConnectedNet
@@ -235,11 +235,12 @@ def _prepare_out_dir(out_dir: Path) -> None:
 def _check_checkpoint_config(config: ExperimentConfig, checkpoint_dir: Path) -> None:
     """Refuse to resume checkpoints written under other settings than ``config``'s."""
     path = checkpoint_dir / CONFIG_NAME
-    if not path.exists():
+    if not os.path.lexists(path):
         return
+    data = read_regular_file(path, max_bytes=1 << 20, what="the checkpoints' settings", error=DataError)
     try:
-        saved = ExperimentConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError, DropoutLabError) as exc:
+        saved = ExperimentConfig.from_dict(json.loads(data.decode("utf-8")))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, DropoutLabError) as exc:
         raise DataError(f"{path} cannot be read: {exc}") from exc
     ours, theirs = config.to_dict(), saved.to_dict()
     differ = [k for k in ours if ours[k] != theirs[k] and k not in ("seeds", "keep_probs", "data_dir")]
