@@ -325,14 +325,18 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 
 def _stdout_is_gone() -> bool:
-    """Whether standard output's reader went away (a flush fails with EPIPE)."""
+    """Whether standard output is a pipe whose reader went away: poll() reports an error condition on
+    it (where poll() does not exist, any broken pipe is taken to be standard output's)."""
     try:
-        sys.stdout.flush()
-    except BrokenPipeError:
+        import select
+
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except AttributeError:  # no select.poll (Windows)
         return True
-    except (OSError, ValueError):  # closed, or another error: not a broken pipe
+    except (OSError, ValueError):  # no file descriptor: not a pipe that broke
         return False
-    return False
 
 
 def _silence_stdout() -> None:
