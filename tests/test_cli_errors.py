@@ -256,7 +256,7 @@ for what, history, accuracy, words in (
     ("10**400 as an accuracy", "[2.3]", str(10**400), ("final_val_acc", "finite", "integer of 1329 bits")),
 ):
     bad(f"--resume: results.json with {what}", RESUME, "results.json", "runs[0]", *words,
-        setup=_results('{"format": 1, ' + GOOD_CONFIG + ', "runs": [' + _RUN % (history, accuracy) + "]}"))
+        setup=_results('{"format": 1, "status": "interrupted", ' + GOOD_CONFIG + ', "runs": [' + _RUN % (history, accuracy) + "]}"))
 bad("--resume with --epochs", [*RESUME, "--epochs", "3"], "--resume continues the saved configuration", "--epochs")
 bad("--resume with --out", [*RESUME, "--out", Tmp("elsewhere")], "--resume", "--out")
 bad("--resume with --seed", [*RESUME, "--seed", "3"], "--resume", "--seed")
