@@ -808,9 +808,14 @@ for kwargs, error, names, given in (
     ({"seeds": 3}, TYPE, "seeds", "int"),
     ({"num_train_samples": 0}, ARG, "num_train_samples", "0"),
     ({"checkpoint_every": -1}, ARG, "checkpoint_every", "-1"),
+    ({"threads_per_run": 0}, ARG, "threads_per_run", "0"),
+    ({"threads_per_run": 5000}, ARG, "threads_per_run", "5000"),
+    ({"threads_per_run": 1.5}, TYPE, "threads_per_run", "1.5"),
 ):
     case("ExperimentConfig", _show(kwargs), error, names, given)(
         ExperimentConfig, **kwargs)
+case("ExperimentConfig", "seeds=(0, ..., 100000), more runs than an experiment holds", ARG, "runs", "100001")(
+    ExperimentConfig, seeds=tuple(range(100_001)))
 case("ExperimentConfig.from_dict", "a list", TYPE, "config", "list")(ExperimentConfig.from_dict, [1])
 case("ExperimentConfig.from_dict", "an unknown setting 'colour'", ARG, "settings", "colour")(
     ExperimentConfig.from_dict, {"colour": "red"})
@@ -849,6 +854,15 @@ for bad, args, error, names, given in (
 ):
     case("run_one", bad, error, names, given)(run_one, *args)
 case("RunResult.from_dict", "a record missing its histories", ARG, "loss_history", None)(RunResult.from_dict, {"keep_prob": 1.0, "seed": 0})
+_RECORD = {"keep_prob": 1.0, "seed": 0, "loss_history": [2.3], "train_acc_history": [0.5], "val_acc_history": [0.5],
+           "final_train_acc": 0.5, "final_val_acc": 0.5, "best_val_acc": 0.5, "wall_s": 1.0}
+for bad, changes, names, given in (
+    ("an infinite loss (JSON's Infinity or 1e999)", {"loss_history": [2.3, INF]}, "loss_history", "item 1 is inf"),
+    ("a NaN accuracy in a history", {"val_acc_history": [NAN]}, "val_acc_history", "item 0 is nan"),
+    ("an accuracy of 10**400 (an int no float holds)", {"best_val_acc": 10**400}, "best_val_acc", "1329 bits"),
+    ("an infinite wall time", {"wall_s": INF}, "wall_s", "inf"),
+):
+    case("RunResult.from_dict", bad, ARG, names, given)(RunResult.from_dict, {**_RECORD, **changes})
 for bad, values, error, names, given in (
     ("an empty list", [], ARG, "values", "none"),
     ("a NaN", [0.1, NAN], ARG, "values", "NaN"),

@@ -32,6 +32,7 @@ import numpy as np
 import pytest
 
 from dropout_lab import cli
+from dropout_lab.experiments import config as config_module
 from dropout_lab.experiments import results, runner
 from dropout_lab.experiments.outdir import LOCK_NAME
 
@@ -107,6 +108,9 @@ for option, value, words in (
     ("--seed", "-1", ("--seed", "non-negative integer", "-1")),
     ("--seed", "4294967296", ("seeds[0]", "2**32", "4294967296")),
     ("--seeds", "0", ("--seeds", "positive integer", "0")),
+    ("--seeds", "1000000000", ("--seeds", "at most 100000 seeds", "at most 100000 runs", "1000000000")),
+    ("--threads-per-run", "0", ("--threads-per-run", "positive integer", "0")),
+    ("--threads-per-run", "5000", ("threads_per_run", "at most 1024", "5000")),
     ("--jobs", "0", ("--jobs", "positive integer", "0")),
     ("--jobs", "two", ("--jobs", "'two'")),
     ("--out", "", ("--out", "expected a folder", "''")),
@@ -119,6 +123,15 @@ bad("experiment --lr -1e-3 (argparse takes -1e-3 for an option)", [*EXP, "--lr",
 bad("experiment --seed 1 --seeds 2", [*EXP, "--seed", "1", "--seeds", "2"], "--seeds", "not allowed with argument --seed")
 bad("experiment --num-train 100000, more than the digits hold", [*EXP, "--num-train", "100000", "--out", Tmp("out")],
     "num_train", "at most 1000", "100000")
+# Sizes no memory holds: refused before anything is loaded or allocated, against a machine of 16 GiB.
+for option, value, words in (
+    ("--batch-size", "1000000000000", ("batch_size 1000000000000", "7.5 PiB")),
+    ("--batch-size", str(10**30), (f"batch_size {10**30}", "10**33 bytes")),
+    ("--hidden-dims", "1000000000000", ("hidden_dims [1000000000000]", "2.1 PiB for the parameters")),
+):
+    bad(f"experiment {option} {value}, more than the memory holds", [*EXP, option, value, "--out", Tmp("out")],
+        *words, "one run needs about", "more than this machine's 16.0 GiB of memory",
+        patch=lambda folder: mock.patch.object(config_module, "machine_memory", lambda: 16 * 1024**3))
 bad("experiment --num-val 100000, more than the digits hold", [*EXP, "--num-val", "100000", "--out", Tmp("out")],
     "num_val", "at most 397", "100000")
 
@@ -224,7 +237,7 @@ RESUME = [*EXP, "--resume", Tmp("exp")]
 bad("--resume a folder that does not exist", RESUME, "results.json does not exist", "exp")
 bad("--resume a folder that is not an experiment", RESUME, "results.json does not exist", "output folder",
     setup=lambda folder: (folder / "exp").mkdir())
-bad("--resume a file", RESUME, "results.json", "cannot be read", setup=_file("exp"))
+bad("--resume a file", RESUME, "results.json", "cannot read", setup=_file("exp"))
 bad("--resume: results.json is not JSON", RESUME, "results.json", "cannot be read as JSON", setup=_results("{oops"))
 bad("--resume: results.json is not UTF-8", RESUME, "results.json", "cannot be read", setup=_results(b"\xff\xfe{}"))
 # json.loads raises RecursionError, not JSONDecodeError, on arrays nested thousands deep.
@@ -243,6 +256,17 @@ bad("--resume: results.json whose runs are not run records", RESUME, "results.js
     setup=_results('{"format": 1, ' + GOOD_CONFIG + ', "runs": [{"keep_prob": 1.0}]}'))
 bad("--resume: results.json whose runs is a string", RESUME, "results.json", "runs",
     setup=_results('{"format": 1, ' + GOOD_CONFIG + ', "runs": "all of them"}'))
+_RUN = ('{"keep_prob": 1.0, "seed": 0, "loss_history": %s, "train_acc_history": [0.5], "val_acc_history": [0.5], '
+        '"final_train_acc": 0.5, "final_val_acc": %s, "best_val_acc": 0.5, "wall_s": 1.0}')
+# JSON reads Infinity and 1e999 as infinite floats, 10**400 as an int no float holds.
+for what, history, accuracy, words in (
+    ("Infinity in a loss history", "[2.3, Infinity]", "0.5", ("loss_history", "finite", "item 1 is inf")),
+    ("1e999 in a loss history", "[1e999]", "0.5", ("loss_history", "finite", "item 0 is inf")),
+    ("NaN in a loss history", "[NaN]", "0.5", ("loss_history", "finite", "item 0 is nan")),
+    ("10**400 as an accuracy", "[2.3]", str(10**400), ("final_val_acc", "finite", "integer of 1329 bits")),
+):
+    bad(f"--resume: results.json with {what}", RESUME, "results.json", "runs[0]", *words,
+        setup=_results('{"format": 1, "status": "interrupted", ' + GOOD_CONFIG + ', "runs": [' + _RUN % (history, accuracy) + "]}"))
 bad("--resume with --epochs", [*RESUME, "--epochs", "3"], "--resume continues the saved configuration", "--epochs")
 bad("--resume with --out", [*RESUME, "--out", Tmp("elsewhere")], "--resume", "--out")
 bad("--resume with --seed", [*RESUME, "--seed", "3"], "--resume", "--seed")

@@ -3,8 +3,13 @@ ranges of a large array can be processed by threads at the same time.
 
 The number of threads follows the BLAS's: the cores this process may run on, capped by
 ``OMP_NUM_THREADS`` (then ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``) when set, and by
-:func:`limit_threads`, which the experiment runner uses while several runs share the process, so that
-runs and threads never oversubscribe the cores. Small arrays stay on the calling thread.
+:func:`limit_threads`, which holds every experiment run to its ``threads_per_run``, so that runs and
+threads never oversubscribe the cores. Small arrays stay on the calling thread.
+
+The number of threads never changes a value: every body is elementwise over its own range, and ranges
+are cut at block boundaries (``align``), so each element is computed by the same operations, in the
+same block, whatever the split (tests/optim/test_rules_blocked.py and
+tests/layers/test_dropout_masks.py compare the bits across thread counts).
 """
 
 from __future__ import annotations

@@ -2,29 +2,40 @@
 and prints. User errors become one line on stderr and exit status 2; bugs keep their traceback.
 
 Exit statuses: 0 success; 1 a bug (traceback) or failed sanity checks; 2 bad input (arguments,
-data, files); 3 training diverged (results are still written); 130 interrupted (resumable).
+data, files); 3 training diverged (results are still written); 130 interrupted by SIGINT (Ctrl-C) and
+143 by SIGTERM (``kill``, systemd, cluster schedulers), both at any moment and resumable (128 + the
+signal's number, as a shell reports a process the signal ended); 141 the reader of standard output
+went away (``dropout-lab check | head -2``: 128 + SIGPIPE, as for a C program, quietly: the output was
+cut short, so not 0).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import errno
 import inspect
+import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from . import __version__
 from .data import DATA_ENV_VAR, DATASETS
 from .errors import DropoutLabError, InvalidArgumentError
-from .experiments.config import ExperimentConfig
+from .experiments.config import MAX_RUNS, ExperimentConfig
 from .experiments.outdir import NewFolder
 from .experiments.runner import run_experiment
+from .experiments.scheduler import last_stop_signal
 from .optim import UPDATE_RULES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_TERMINATED = 128 + signal.SIGTERM  # 143
+EXIT_BROKEN_PIPE = 128 + 13  # 141: SIGPIPE's number (signal.SIGPIPE does not exist on Windows)
 
 # OSErrors the user's machine causes, not the program: a folder without permission, a full or
 # read-only disk, a file-size limit (ulimit -f), a path too long. They get one line and status 2 like
@@ -78,6 +89,17 @@ def _nonneg_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
+    return value
+
+
+def _seed_count(text: str) -> int:
+    """--seeds K: refused before the K seeds are made (10**9 of them would fill the memory first)."""
+    value = _positive_int(text)
+    if value > MAX_RUNS:
+        raise argparse.ArgumentTypeError(
+            f"expected at most {MAX_RUNS} seeds (an experiment holds at most {MAX_RUNS} runs: each run's record "
+            f"stays in memory and in results.json), got {value}"
+        )
     return value
 
 
@@ -170,13 +192,16 @@ def _build_parser() -> _Parser:
     exp.add_argument("--data-dir", metavar="DIR",
                      help=f"CIFAR-10 folder (default {_default('data_dir', none=f'${DATA_ENV_VAR} or the cache')})")
     seeds = exp.add_mutually_exclusive_group()
-    seeds.add_argument("--seeds", type=_positive_int, metavar="K",
+    seeds.add_argument("--seeds", type=_seed_count, metavar="K",
                        help=f"run seeds 0..K-1 (default: seeds {_default('seeds')})")
     seeds.add_argument("--seed", type=_nonneg_int, metavar="S", help="run the single seed S")
     jobs = inspect.signature(run_experiment).parameters["jobs"].default
     exp.add_argument("--jobs", type=_positive_int, default=jobs, metavar="N",
                      help=f"threads that train the runs, an epoch at a time in turn (default {jobs}; best: the "
                      "number of cores)")
+    exp.add_argument("--threads-per-run", type=_positive_int, metavar="N",
+                     help=f"BLAS threads of each run, whatever --jobs is (default {_default('threads_per_run')}; a "
+                     "run's numbers depend on it, never on --jobs)")
     exp.add_argument("--out", metavar="DIR",
                      help=f"output folder (default: a new one, {DEFAULT_OUT}-YYYYMMDD-HHMMSS)")
     exp.add_argument("--force", action="store_true",
@@ -213,6 +238,7 @@ _CONFIG_OPTIONS = {
     "keep_probs": "keep_probs", "hidden_dims": "hidden_dims", "num_train": "num_train", "num_val": "num_val",
     "epochs": "epochs", "batch_size": "batch_size", "update_rule": "update_rule", "lr": "learning_rate",
     "weight_scale": "weight_scale", "reg": "reg", "dtype": "dtype", "dataset": "dataset", "data_dir": "data_dir",
+    "threads_per_run": "threads_per_run",
 }
 
 
@@ -256,7 +282,7 @@ def _experiment(args: argparse.Namespace) -> int:
     print(f"\nwrote {out / 'results.json'}" + (f" and {out / 'accuracy.png'}" if plotted else ""))
     if results.status == "interrupted":
         print(f"dropout-lab: interrupted; continue with: dropout-lab experiment --resume {out}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if last_stop_signal() == signal.SIGTERM else EXIT_INTERRUPTED
     if results.status == "diverged":
         for run in results.runs:
             if run.status == "diverged":
@@ -293,8 +319,60 @@ def _error_line(text: str) -> None:
     print(" ".join(text.splitlines()), file=sys.stderr)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where SIGINT raises KeyboardInterrupt: whatever handles an interrupt (a run's
+    checkpoint, an atomic write's clean-up) handles it alike."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise _Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM interrupts like SIGINT inside this block (the main thread's handlers only; the previous
+    handler comes back afterwards). The experiment's runs catch both themselves while they train."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stdout_is_gone() -> bool:
+    """Whether standard output is a pipe whose reader went away: poll() reports an error condition on
+    it (where poll() does not exist, any broken pipe is taken to be standard output's)."""
+    try:
+        import select
+
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except AttributeError:  # no select.poll (Windows)
+        return True
+    except (OSError, ValueError):  # no file descriptor: not a pipe that broke
+        return False
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so that the interpreter's own flush at exit does not fail
+    again on the broken pipe (and print 'Exception ignored')."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    with _sigterm_as_interrupt():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _build_parser()
     try:
         args = parser.parse_args(argv)
@@ -311,15 +389,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DropoutLabError as exc:
         _error_line(f"dropout-lab: error: {exc}")
         return EXIT_USAGE
+    except BrokenPipeError:
+        if not _stdout_is_gone():  # another pipe (a socket, a subprocess): not ours to hide
+            raise
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except OSError as exc:
         if exc.errno not in _ENVIRONMENT_ERRNOS:
             raise
         where = f"{exc.filename}: " if exc.filename else ""
         _error_line(f"dropout-lab: error: {where}{exc.strerror or exc}")
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("dropout-lab: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if isinstance(exc, _Terminated) else EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ def test_end_to_end_files_and_schema(tmp_path):
     assert set(saved) == {"format", "status", "config", "versions", "summary", "runs"}
     assert saved["status"] == "complete"
     assert ExperimentConfig.from_dict(saved["config"]) == config
-    assert set(saved["versions"]) == {"dropout_lab", "numpy", "python", "mask_stream"}
+    assert set(saved["versions"]) == {"dropout_lab", "numpy", "python", "mask_stream", "blas", "blas_kernel"}
     assert saved["versions"]["mask_stream"] == str(MASK_STREAM_VERSION)
     assert [(r["keep_prob"], r["seed"]) for r in saved["runs"]] == [(1.0, 0), (1.0, 1), (0.5, 0), (0.5, 1)]
     iterations = config.epochs * (config.num_train // config.batch_size)

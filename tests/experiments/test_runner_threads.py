@@ -1,6 +1,7 @@
-"""Parallel runs share the process: threads train them an epoch at a time, round robin; each gets its
-share of the BLAS and elementwise threads while they run, the limits are restored afterwards, and the
-results are those of the serial runs."""
+"""Parallel runs share the process: threads train them an epoch at a time, round robin; every run gets
+its config's threads_per_run BLAS and elementwise threads whatever --jobs is, the limits are restored
+afterwards, and the results are those of the serial runs, bit for bit, also at CIFAR-10's shapes (where
+the BLAS splits its sums among its threads)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import threading
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_info
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from dropout_lab import _parallel
 from dropout_lab.experiments import ExperimentConfig, run_experiment, run_one, runner, scheduler
@@ -37,10 +38,13 @@ def blas_threads() -> list[int]:
     return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
 
 
-def test_runs_in_threads_get_one_blas_thread_each_and_the_limits_are_restored(monkeypatch):
+@pytest.mark.parametrize("jobs, threads", [(2, 1), (1, 1), (2, 2)])
+def test_every_run_gets_threads_per_run_blas_threads_whatever_jobs_and_the_limits_are_restored(
+    monkeypatch, jobs, threads
+):
     data = tiny_data()
     config = ExperimentConfig(keep_probs=(1.0, 0.5, 0.25), hidden_dims=(8,), num_train=30, epochs=2,
-                              batch_size=10, checkpoint_every=0)
+                              batch_size=10, checkpoint_every=0, threads_per_run=threads)
     # First, so that every library a run loads (numba loads SciPy's BLAS) is loaded before the limits
     # are read.
     serial = [run_one(config, k, 0, data) for k in config.keep_probs]
@@ -52,14 +56,18 @@ def test_runs_in_threads_get_one_blas_thread_each_and_the_limits_are_restored(mo
         return real_advance(self, epochs)
 
     monkeypatch.setattr(scheduler.Run, "advance", spy)
-    monkeypatch.setattr(scheduler, "available_threads", lambda: 2)  # as on a 2-core machine
-    before = (blas_threads(), _parallel._limit)
-    parallel = run_experiment(config, data=data, jobs=2, progress=False)
-    assert (blas_threads(), _parallel._limit) == before
+    monkeypatch.setattr(_parallel.os, "sched_getaffinity", lambda pid: set(range(4)), raising=False)  # 4 cores
+    for name in _parallel._THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    with threadpool_limits(limits=3):  # what the process had: neither 1 nor threads_per_run
+        before = (blas_threads(), _parallel._limit)
+        parallel = run_experiment(config, data=data, jobs=jobs, progress=False)
+        assert (blas_threads(), _parallel._limit) == before
     assert len(seen) == 3 * config.epochs  # one call per epoch of each run
     for name, blas, elementwise in seen:
-        assert name.startswith("dropout-lab-run")
-        assert all(n == 1 for n in blas) and elementwise == 1
+        if jobs > 1:
+            assert name.startswith("dropout-lab-run")
+        assert blas and all(n == threads for n in blas) and elementwise == threads
     by_keep = {r.keep_prob: r for r in parallel.runs}
     for expected in serial:
         got = by_keep[expected.keep_prob]
@@ -189,3 +197,52 @@ def test_serial_is_the_scheduler_with_one_worker_the_calling_thread(monkeypatch)
     assert threading.active_count() == before
     main = threading.main_thread().name
     assert calls == [(main, 1.0, 0, 1), (main, 1.0, 1, 1), (main, 0.5, 0, 1), (main, 0.5, 1, 1)]
+
+
+# ------------------------------------------------------------------------- CIFAR-10's shapes, for real
+def cifar_shaped_data() -> dict[str, np.ndarray]:
+    """Random images of CIFAR-10's size: the products (100, 3072) @ (3072, 500), their gradients and
+    the scoring batches are large enough for the BLAS to split their sums among threads."""
+    g = np.random.default_rng(0)
+    return {
+        "X_train": g.standard_normal((200, 3072)).astype(np.float32),
+        "y_train": g.integers(0, 10, 200),
+        "X_val": g.standard_normal((100, 3072)).astype(np.float32),
+        "y_val": g.integers(0, 10, 100),
+    }
+
+
+def test_openblas_sums_depend_on_its_thread_count_at_cifar_shapes():
+    """Why threads_per_run exists: (100, 3072) @ (3072, 500), a training step's forward product, comes
+    out differently in the last bit with 1 and 2 BLAS threads (where the BLAS is OpenBLAS; others may
+    split their sums alike)."""
+    blas = [info for info in threadpool_info() if info["user_api"] == "blas"]
+    if not any(info["internal_api"] == "openblas" for info in blas):
+        pytest.skip("NumPy's BLAS is not OpenBLAS here")
+    g = np.random.default_rng(0)
+    x = g.standard_normal((100, 3072)).astype(np.float32)
+    w = (g.standard_normal((3072, 500)) * 1e-2).astype(np.float32)
+    products = []
+    for threads in (1, 2):
+        with threadpool_limits(limits=threads, user_api="blas"):
+            products.append(x @ w)
+    assert not np.array_equal(*products)
+
+
+def test_the_same_seed_gives_the_same_numbers_whatever_jobs_at_cifar_shapes():
+    """Four runs (keep 1 and 0.5, two seeds) of a 3,072-500-10 net, serial and on two threads, from a
+    process whose BLAS has 2 threads (as on any machine of 2 or more cores): every history is the
+    same, bit for bit, and results.json's versions name the BLAS and its kernel."""
+    data = cifar_shaped_data()
+    config = ExperimentConfig(keep_probs=(1.0, 0.5), seeds=(0, 1), num_train=200, epochs=2, checkpoint_every=0)
+    with threadpool_limits(limits=2, user_api="blas"):
+        by_jobs = {jobs: run_experiment(config, data=data, jobs=jobs, progress=False) for jobs in (1, 2)}
+    histories = {
+        jobs: {(r.keep_prob, r.seed): (r.loss_history, r.train_acc_history, r.val_acc_history) for r in res.runs}
+        for jobs, res in by_jobs.items()
+    }
+    assert len(histories[1]) == 4
+    assert histories[1] == histories[2]
+    versions = by_jobs[1].to_dict()["versions"]
+    assert versions["blas"] != "" and versions["blas_kernel"] != ""
+    assert by_jobs[1].to_dict()["config"]["threads_per_run"] == 1

@@ -9,6 +9,7 @@ both (:func:`read_journal`); a last line cut short by a kill is ignored."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import stat
@@ -80,30 +81,79 @@ class RunResult:
         check_keep_prob("keep_prob", values["keep_prob"])
         if check_seed("seed", values["seed"]) is None:
             raise InvalidArgumentError("seed of a run record must be an integer, got None")
+        # JSON reads Infinity and 1e999 as infinite floats and 10**400 as an int no float can hold:
+        # none is a value dropout-lab writes (it writes finite numbers only), and each would break the
+        # summary's arithmetic later.
         for name in ("loss_history", "train_acc_history", "val_acc_history"):
             history = values[name]
-            if not isinstance(history, list) or not all(
-                isinstance(v, Real) and not isinstance(v, bool) for v in history
-            ):
+            if not isinstance(history, list):
                 raise InvalidArgumentError(f"{name} of a run record must be a list of numbers")
+            for i, v in enumerate(history):
+                if not _is_finite_number(v):
+                    raise InvalidArgumentError(
+                        f"{name} of a run record must be a list of finite numbers; item {i} is {_describe_number(v)}"
+                    )
         for name in ("final_train_acc", "final_val_acc", "best_val_acc", "wall_s"):
-            if not isinstance(values[name], Real) or isinstance(values[name], bool):
-                raise InvalidArgumentError(f"{name} of a run record must be a number, got {values[name]!r}")
+            if not _is_finite_number(values[name]):
+                raise InvalidArgumentError(
+                    f"{name} of a run record must be a finite number, got {_describe_number(values[name])}"
+                )
         _check_status("status of a run record", values.get("status", "complete"))
         if values.get("message") is not None and not isinstance(values["message"], str):
             raise InvalidArgumentError("message of a run record must be a string or null")
         return cls(**values)
 
 
+def _is_finite_number(value: Any) -> bool:
+    """A real number (not a bool) that a float holds finitely."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond the floats' range
+        return False
+
+
+def _describe_number(value: Any) -> str:
+    """``value`` for an error message; an int too large for a float by its size (printing an int of
+    thousands of digits is refused by Python, and would not fit on one line)."""
+    if isinstance(value, int) and not isinstance(value, bool) and not _is_finite_number(value):
+        return f"an integer of {value.bit_length()} bits, too large for a float"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def versions() -> dict[str, str]:
-    """The versions a result was computed with: dropout-lab's, NumPy's and Python's, and the dropout
-    masks' stream (:data:`~dropout_lab.layers.dropout.MASK_STREAM_VERSION`)."""
+    """What a result's numbers depend on besides its settings: dropout-lab's, NumPy's and Python's
+    versions, the dropout masks' stream (:data:`~dropout_lab.layers.dropout.MASK_STREAM_VERSION`), and
+    NumPy's BLAS: ``blas`` (its implementation and version, ``openblas 0.3.31``) and ``blas_kernel``
+    (the CPU kernel it chose at load, ``Haswell``), since another BLAS or kernel may round a product
+    differently. (The threads each run used are the config's ``threads_per_run``.)"""
+    blas, kernel = _numpy_blas()
     return {
         "dropout_lab": __version__,
         "numpy": np.__version__,
         "python": platform.python_version(),
         "mask_stream": str(MASK_STREAM_VERSION),
+        "blas": blas,
+        "blas_kernel": kernel,
     }
+
+
+def _numpy_blas() -> tuple[str, str]:
+    """NumPy's BLAS as threadpoolctl sees it: ('openblas 0.3.31', 'Haswell'); 'unknown' for what it
+    cannot tell. Several BLAS libraries may be loaded (SciPy brings its own): NumPy's is the one in
+    its wheel's folder; failing that, every one loaded is listed."""
+    from threadpoolctl import threadpool_info
+
+    libraries = [info for info in threadpool_info() if info.get("user_api") == "blas"]
+    own = [info for info in libraries if "numpy" in Path(str(info.get("filepath", ""))).parent.name]
+    chosen = own or libraries
+    if not chosen:
+        return "unknown", "unknown"
+    names = sorted({f"{info.get('internal_api', 'unknown')} {info.get('version') or 'unknown'}" for info in chosen})
+    kernels = sorted({str(info.get("architecture") or info.get("corecore_type") or "unknown") for info in chosen})
+    return "; ".join(names), "; ".join(kernels)
 
 
 @dataclass
@@ -154,12 +204,16 @@ def read_results(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """Read and check ``results.json`` from an experiment folder: its format, status, config and run
     records."""
     path = check_path("out_dir", out_dir) / RESULTS_NAME
-    if not os.path.lexists(path):
-        raise DataError(f"{path} does not exist: is {out_dir} an experiment's output folder?")
+    try:
+        os.lstat(path)
+    except FileNotFoundError as exc:
+        raise DataError(f"{path} does not exist: is {out_dir} an experiment's output folder?") from exc
+    except OSError:
+        pass  # read_regular_file names the reason (out_dir is a file, say)
     data = read_regular_file(path, max_bytes=MAX_RESULTS_BYTES, what="the results file", error=DataError)
     try:
         values = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # nested thousands deep
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: JSON, or an int of 4,301+ digits
         raise DataError(f"{path} cannot be read as JSON: {exc}") from exc
     if not isinstance(values, dict) or values.get("format") != RESULTS_FORMAT or "config" not in values:
         raise DataError(f"{path} is not a dropout-lab results file (format {RESULTS_FORMAT})")

@@ -45,7 +45,7 @@ from .results import (
     read_results,
     write_results,
 )
-from .scheduler import EpochDone, Run, StopFlag, run_all
+from .scheduler import EpochDone, Run, StopFlag, run_all, threads_per_run
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -218,7 +218,8 @@ def run_one(
         config, keep_prob, seed, data, checkpoint_dir, on_epoch_end=on_epoch_end, should_stop=should_stop
     )
     run = Run(solver, keep_prob, seed)
-    run.advance()
+    with threads_per_run(config.threads_per_run):  # as in run_experiment: the same numbers
+        run.advance()
     return run.result()
 
 
@@ -323,11 +324,10 @@ def run_experiment(
             refused while this one runs.
         jobs: threads that train the runs (NumPy, the BLAS and the compiled optimizer kernels
             release the GIL). They take the runs an epoch at a time, round robin over up to 4 runs per
-            thread, so that they run out of work together, and the BLAS and elementwise threads are
-            divided among them (cores // jobs each, at least one) while they run. Best: the number of
-            cores; small nets (the digits) are bound by Python and gain nothing (BENCHMARKS.md). A
-            run's numbers depend on its BLAS thread count in the last bit (the BLAS may split a sum
-            differently), so they are reproducible for a given ``jobs`` and core count.
+            thread, so that they run out of work together. Every run trains with
+            ``config.threads_per_run`` BLAS and elementwise threads whatever ``jobs`` is, so ``jobs``
+            changes the speed, never a number. Best: cores // threads_per_run; small nets (the digits)
+            are bound by Python and gain nothing (BENCHMARKS.md).
         progress: a progress bar on stderr (None: only when stderr is a terminal).
         resume: continue an interrupted experiment in ``out_dir``: finished runs are kept, a partial run
             restarts from its latest checkpoint, and the end result is the same as an uninterrupted run.
@@ -365,6 +365,8 @@ def run_experiment(
     if config is None:
         raise InvalidArgumentError("config is required (an ExperimentConfig)")
     config = _check_config(config)
+    # Sizes that cannot fit in memory fail before anything is loaded or allocated.
+    config.check_fits_memory(None if data is None else int(np.prod(data["X_train"].shape[1:])))
     if out is not None and not resume and not force:
         refuse_if_taken(out)  # before any work
     kernels()  # a bad DROPOUT_LAB_KERNELS fails before anything is written
@@ -442,7 +444,10 @@ def _train(
                 bar.set_postfix(run=run_name(event.keep_prob, event.seed), val=f"{event.val_acc:.3f}", refresh=False)
                 bar.update(1)
 
-            failure = run_all(todo, start_run, jobs=jobs, flag=flag, on_epoch=epoch_done, on_result=record)
+            failure = run_all(
+                todo, start_run, jobs=jobs, threads=config.threads_per_run, flag=flag, on_epoch=epoch_done,
+                on_result=record,
+            )
     finally:
         if journal is not None:
             journal.close()

@@ -1,8 +1,17 @@
 """Scheduling the experiment's runs: a stop flag set by SIGINT/SIGTERM, and worker threads that train
-the runs an epoch at a time, round robin, with the BLAS and elementwise threads divided among them.
+the runs an epoch at a time, round robin, each run with the same fixed number of BLAS and elementwise
+threads whatever the number of workers.
 
 Serial execution is the same scheduler with one worker (and a window of one run: each run trains to
 its end before the next starts).
+
+Why a fixed number of threads per run: the BLAS splits a matrix product's sums among its threads, so
+its results depend on their number in the last bit (OpenBLAS does at the exercise's shapes, (100, 3072)
+@ (3072, 500) and the gradients), and training amplifies that bit. With the thread count a setting of
+the experiment (``ExperimentConfig.threads_per_run``), a run's numbers depend on its settings, the
+machine's BLAS and its kernel, not on ``jobs``. The elementwise threads (:mod:`.._parallel`) cannot
+change a value (every element is computed the same way in whichever range), but they are held to the
+same count, so that ``jobs`` runs use ``jobs * threads_per_run`` cores.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._parallel import available_threads, limit_threads
+from .._parallel import limit_threads
 from ..errors import TrainingDivergedError
 from ..solver import Solver
 from .results import RunResult
@@ -31,26 +40,51 @@ RUNS_PER_WORKER = 4
 
 class StopFlag:
     """Set by SIGINT/SIGTERM (or by a failed run); polled between iterations by every run, in whatever
-    thread, so that a run always stops in a consistent state."""
+    thread, so that a run always stops in a consistent state. ``signal``: the first signal that set it
+    (None: none did)."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self.signal: int | None = None
 
     def __call__(self) -> bool:
         return self._event.is_set()
 
-    def request(self, *_: Any) -> None:
+    def request(self, signum: int | None = None, _frame: Any = None) -> None:
+        if signum is not None and self.signal is None:
+            self.signal = signum
         self._event.set()
+
+
+# The signal that stopped the latest block of catch_stop_signals (None: none did); the command line
+# reads it for its exit status (128 + the signal's number), since the runs end as they do for either.
+_last_stop_signal: int | None = None
+
+
+def last_stop_signal() -> int | None:
+    """The first signal (SIGINT or SIGTERM) caught by the latest :func:`catch_stop_signals` block of
+    this process, or None if none was caught there (or no block ran)."""
+    return _last_stop_signal
 
 
 @contextlib.contextmanager
 def catch_stop_signals(flag: StopFlag) -> Iterator[None]:
     """SIGINT and SIGTERM set ``flag`` inside this block instead of raising (main thread only: Python
-    delivers signals there); the previous handlers come back afterwards."""
+    delivers signals there); the previous handlers come back afterwards, and :func:`last_stop_signal`
+    tells which signal, if any, came."""
+    global _last_stop_signal
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.signal(sig, flag.request) for sig in (signal.SIGINT, signal.SIGTERM)}
+    _last_stop_signal = None
+
+    def handle(signum: int, frame: Any) -> None:
+        global _last_stop_signal
+        if _last_stop_signal is None:
+            _last_stop_signal = signum
+        flag.request(signum, frame)
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
@@ -60,10 +94,14 @@ def catch_stop_signals(flag: StopFlag) -> Iterator[None]:
 
 @contextlib.contextmanager
 def threads_per_run(n: int) -> Iterator[None]:
-    """Limit the BLAS (and any OpenMP runtime) and dropout-lab's elementwise threads to ``n`` per call
-    while runs share the process. Both limits are process-wide and restored afterwards. Without them
-    every run's matrix products would ask the BLAS for all the cores at once, oversubscribing them."""
-    from threadpoolctl import threadpool_limits  # only where runs share the process
+    """Set the BLAS (and any OpenMP runtime) to ``n`` threads and hold dropout-lab's elementwise
+    threads to at most ``n`` per call, inside this block (both process-wide, restored afterwards).
+
+    Every run trains inside such a block with its config's ``threads_per_run``, alone or beside other
+    runs: a run's BLAS thread count, and so its numbers, never depends on how many runs share the
+    process. (A BLAS built for fewer threads than ``n`` uses as many as it has.)
+    """
+    from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=n), limit_threads(n):
         yield
@@ -257,6 +295,7 @@ def run_all(
     start_run: StartRun,
     *,
     jobs: int,
+    threads: int = 1,
     flag: StopFlag,
     on_epoch: Callable[[EpochDone], None],
     on_result: Callable[[RunResult], None],
@@ -265,13 +304,12 @@ def run_all(
     SIGINT and SIGTERM setting ``flag`` meanwhile; see :meth:`Scheduler.drain` for the callbacks and
     what is returned.
 
-    With several workers the BLAS and elementwise threads are divided among them (``cores // jobs``
-    each, at least one) while they run. With one worker the runs train one after another, each with
-    every thread the process has.
+    Every run gets ``threads`` BLAS and elementwise threads (:func:`threads_per_run`), whatever
+    ``jobs`` is: ``jobs`` changes how many runs train at once, never a run's numbers. With one worker
+    the runs train one after another.
     """
     workers = max(1, min(jobs, len(todo)))
     window = 1 if workers == 1 else RUNS_PER_WORKER * workers  # one worker has no loads to balance
     scheduler = Scheduler(todo, start_run, flag, workers, window)
-    limits = threads_per_run(max(1, available_threads() // jobs)) if workers > 1 else contextlib.nullcontext()
-    with catch_stop_signals(flag), limits:
+    with catch_stop_signals(flag), threads_per_run(threads):
         return scheduler.drain(on_epoch, on_result)
