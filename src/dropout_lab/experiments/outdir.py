@@ -37,6 +37,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._io import read_regular_file
 from ..errors import DataError, DropoutLabError
 from .config import ExperimentConfig
 from .results import JOURNAL_NAME, RESULTS_FORMAT, RESULTS_NAME
@@ -251,3 +252,56 @@ def _holder(fd: int) -> str:
         return f"pid {int(holder['pid'])} on {holder['host']}, started {holder['started']}"
     except (OSError, ValueError, TypeError, KeyError):
         return "it has not recorded itself yet"  # locked a moment ago; it writes its pid next
+
+
+# ------------------------------------------------------------------------------ writing and resuming
+def prepare_out_dir(out_dir: Path) -> None:
+    """Create ``out_dir`` (and its parents) and check that it is writable; DataError names it if not."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot create the output folder {out_dir}: {exc.strerror or exc}") from exc
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise DataError(f"the output folder {out_dir} is not writable")
+
+
+def check_checkpoint_config(config: ExperimentConfig, checkpoint_dir: Path) -> None:
+    """Refuse to resume checkpoints written under other settings than ``config``'s."""
+    path = checkpoint_dir / CONFIG_NAME
+    if not os.path.lexists(path):
+        return
+    data = read_regular_file(path, max_bytes=1 << 20, what="the checkpoints' settings", error=DataError)
+    try:
+        saved = ExperimentConfig.from_dict(json.loads(data.decode("utf-8")))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, DropoutLabError) as exc:
+        raise DataError(f"{path} cannot be read: {exc}") from exc
+    ours, theirs = config.to_dict(), saved.to_dict()
+    differ = [k for k in ours if ours[k] != theirs[k] and k not in ("seeds", "keep_probs", "data_dir")]
+    if differ:
+        detail = "; ".join(f"{k}: {theirs[k]!r} there, {ours[k]!r} in results.json" for k in differ)
+        raise DataError(f"the checkpoints in {checkpoint_dir} were written with other settings ({detail})")
+
+
+# What a checkpoint write killed midway leaves beside the checkpoint: the temporary file of
+# dropout_lab._io.atomic_writer, ".<name>.<8 characters of tempfile.mkstemp>.tmp", for our runs' names.
+_CHECKPOINT_TEMP = re.compile(r"\.keep[0-9.e+-]+_seed[0-9]+_(latest|epoch_[0-9]+)\.npz\.[a-z0-9_]{8}\.tmp")
+
+
+def remove_checkpoint_temp_files(checkpoint_dir: Path) -> list[Path]:
+    """Delete the temporary checkpoint files a killed process left in ``checkpoint_dir`` (a SIGKILL
+    during a write: up to the size of a checkpoint each) and return them.
+
+    Only regular files named as our checkpoint writes name them, directly in the folder; nothing
+    through a symbolic link (the folder itself included). For a resume, which holds the folder: no
+    other process of ours is writing there.
+    """
+    if checkpoint_dir.is_symlink() or not checkpoint_dir.is_dir():
+        return []
+    removed = []
+    with os.scandir(checkpoint_dir) as entries:
+        for entry in entries:
+            if _CHECKPOINT_TEMP.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    return removed

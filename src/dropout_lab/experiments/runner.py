@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,9 +14,9 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
-from .._io import atomic_write_text, read_regular_file
+from .._io import atomic_write_text
 from .._validation import check_keep_prob, check_path, check_positive_int, check_seed
-from ..errors import DataError, DropoutLabError, InvalidArgumentError, InvalidTypeError
+from ..errors import InvalidArgumentError, InvalidTypeError
 from ..models import FullyConnectedNet
 from ..optim import kernels
 from ..solver import Solver
@@ -27,10 +26,13 @@ from .outdir import (
     CONFIG_NAME,
     PLOT_NAME,
     NewFolder,
+    check_checkpoint_config,
     check_checkpoint_dir,
     locked,
     make_new_folder,
+    prepare_out_dir,
     refuse_if_taken,
+    remove_checkpoint_temp_files,
     remove_experiment_files,
 )
 from .records import keep_text
@@ -224,64 +226,13 @@ def run_one(
 
 
 # ------------------------------------------------------------------------------------------ experiment
-def _prepare_out_dir(out_dir: Path) -> None:
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DataError(f"cannot create the output folder {out_dir}: {exc.strerror or exc}") from exc
-    if not os.access(out_dir, os.W_OK | os.X_OK):
-        raise DataError(f"the output folder {out_dir} is not writable")
-
-
-def _check_checkpoint_config(config: ExperimentConfig, checkpoint_dir: Path) -> None:
-    """Refuse to resume checkpoints written under other settings than ``config``'s."""
-    path = checkpoint_dir / CONFIG_NAME
-    if not os.path.lexists(path):
-        return
-    data = read_regular_file(path, max_bytes=1 << 20, what="the checkpoints' settings", error=DataError)
-    try:
-        saved = ExperimentConfig.from_dict(json.loads(data.decode("utf-8")))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, DropoutLabError) as exc:
-        raise DataError(f"{path} cannot be read: {exc}") from exc
-    ours, theirs = config.to_dict(), saved.to_dict()
-    differ = [k for k in ours if ours[k] != theirs[k] and k not in ("seeds", "keep_probs", "data_dir")]
-    if differ:
-        detail = "; ".join(f"{k}: {theirs[k]!r} there, {ours[k]!r} in results.json" for k in differ)
-        raise DataError(f"the checkpoints in {checkpoint_dir} were written with other settings ({detail})")
-
-
-# What a checkpoint write killed midway leaves beside the checkpoint: the temporary file of
-# dropout_lab._io.atomic_writer, ".<name>.<8 characters of tempfile.mkstemp>.tmp", for our runs' names.
-_CHECKPOINT_TEMP = re.compile(r"\.keep[0-9.e+-]+_seed[0-9]+_(latest|epoch_[0-9]+)\.npz\.[a-z0-9_]{8}\.tmp")
-
-
-def _remove_checkpoint_temp_files(checkpoint_dir: Path) -> list[Path]:
-    """Delete the temporary checkpoint files a killed process left in ``checkpoint_dir`` (a SIGKILL
-    during a write: up to the size of a checkpoint each) and return them.
-
-    Only regular files named as our checkpoint writes name them, directly in the folder; nothing
-    through a symbolic link (the folder itself included). For a resume, which holds the folder: no
-    other process of ours is writing there.
-    """
-    if checkpoint_dir.is_symlink() or not checkpoint_dir.is_dir():
-        return []
-    removed = []
-    with os.scandir(checkpoint_dir) as entries:
-        for entry in entries:
-            if _CHECKPOINT_TEMP.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry.path)
-                    removed.append(Path(entry.path))
-    return removed
-
-
 def _validate_partial_runs(
     config: ExperimentConfig, todo: list[tuple[float, int]], data: dict[str, np.ndarray], checkpoint_dir: Path
 ) -> None:
     """Load every checkpoint a resume will use before any training starts, so that a damaged one
     stops the resume before anything else is changed."""
     check_checkpoint_dir(checkpoint_dir)
-    _check_checkpoint_config(config, checkpoint_dir)
+    check_checkpoint_config(config, checkpoint_dir)
     for keep_prob, seed in todo:
         latest = checkpoint_dir / f"{run_name(keep_prob, seed)}_latest.npz"
         if latest.exists():
@@ -376,7 +327,7 @@ def run_experiment(
         out = make_new_folder(new_folder)
     if out is None:
         return _train(config, [], data, None, jobs=jobs, progress=progress, resume=False)
-    _prepare_out_dir(out)
+    prepare_out_dir(out)
     with locked(out):
         previous: list[RunResult] = []
         if resume:
@@ -408,7 +359,7 @@ def _train(
     by_pair: dict[tuple[float, int], RunResult] = {(r.keep_prob, r.seed): r for r in previous}
     todo = [p for p in pairs if p not in by_pair or by_pair[p].status != "complete"]
     if resume and checkpoint_dir is not None:
-        _remove_checkpoint_temp_files(checkpoint_dir)
+        remove_checkpoint_temp_files(checkpoint_dir)
         _validate_partial_runs(config, todo, data, checkpoint_dir)
 
     def ordered_runs() -> list[RunResult]:
