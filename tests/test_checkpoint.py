@@ -20,10 +20,10 @@ from dropout_lab.checkpoint import (
     load_checkpoint,
     read_checkpoint,
     read_training_state,
-    restore_generator,
     save_checkpoint,
     write_training_state,
 )
+from dropout_lab.checkpoint._format import restore_generator
 from dropout_lab.errors import CheckpointError, InvalidTypeError
 from dropout_lab.layers.dropout import MASK_STREAM_VERSION
 

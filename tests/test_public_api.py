@@ -16,6 +16,7 @@ API_DOC = Path(__file__).resolve().parent.parent / "docs" / "api.md"
 # The modules whose ``__all__`` is the public API that docs/api.md lists.
 DOCUMENTED = (
     "dropout_lab",
+    "dropout_lab.checkpoint",
     "dropout_lab.course",
     "dropout_lab.data",
     "dropout_lab.errors",

@@ -37,34 +37,17 @@ from it: the same model, the same run, a state that fits), ``_solver`` (a Solver
 state taken and resumed).
 """
 
-from ._format import FORMAT_VERSION, Checkpoint, generator_state, read_checkpoint, restore_generator
-from ._model import apply_model_state, check_model_compatible, load_checkpoint, save_checkpoint
-from ._resume import check_resume_compatible, resume_precheck
-from ._training import (
-    TrainingState,
-    generator_states,
-    read_training_state,
-    restore_generators,
-    settings_scalars,
-    write_training_state,
-)
+from ._format import FORMAT_VERSION, Checkpoint, read_checkpoint
+from ._model import load_checkpoint, save_checkpoint
+from ._training import TrainingState, read_training_state, write_training_state
 
 __all__ = [
     "FORMAT_VERSION",
     "Checkpoint",
     "TrainingState",
-    "apply_model_state",
-    "check_model_compatible",
-    "check_resume_compatible",
-    "generator_state",
-    "generator_states",
     "load_checkpoint",
     "read_checkpoint",
     "read_training_state",
-    "restore_generator",
-    "restore_generators",
-    "resume_precheck",
     "save_checkpoint",
-    "settings_scalars",
     "write_training_state",
 ]
