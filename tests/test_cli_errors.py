@@ -16,6 +16,7 @@ import errno
 import hashlib
 import io
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -160,6 +161,21 @@ def _tiny_cifar(folder: Path) -> None:
     write_cifar_folder(folder / "cifar", np.random.default_rng(0), rows=10, train_batches=1)
 
 
+def _batch_of(folder: Path, data: bytes) -> None:
+    """A CIFAR-10 folder whose data_batch_1 is ``data``."""
+    write_cifar_folder(folder / "cifar", np.random.default_rng(0), rows=10, train_batches=1)
+    (folder / "cifar" / "data_batch_1").write_bytes(data)
+
+
+def _hash_bomb(levels: int = 60) -> bytes:
+    """A dict whose key is ``t = (0,)``, then ``levels`` times ``t = (t, t)``: hashing it visits
+    ``2**levels`` tuples. Made by hand: pickle.dumps of the dict would hash the key."""
+    key: tuple = (0,)
+    for _ in range(levels):
+        key = (key, key)
+    return b"\x80\x02}" + pickle.dumps(key, protocol=2)[2:-1] + b"K\x01s."
+
+
 CIFAR = [*EXP, "--dataset", "cifar10", "--epochs", "1", "--out", Tmp("out"), "--data-dir"]
 bad("a --data-dir that does not exist", [*CIFAR, Tmp("missing")], "CIFAR-10 not found", "missing",
     "dropout-lab data download cifar10")
@@ -167,6 +183,10 @@ bad("a --data-dir that is a file", [*CIFAR, Tmp("file")], "CIFAR-10 not found", 
 bad("a --data-dir whose batches are not CIFAR-10 pickles", [*CIFAR, Tmp("cifar")], "data_batch_1", setup=_garbage_cifar)
 bad("a --data-dir whose batch would run os.system", [*CIFAR, Tmp("cifar")], "data_batch_1", "refused", "os",
     setup=_payload_cifar)
+bad("a --data-dir whose batch has a 5,000-digit integer key", [*CIFAR, Tmp("cifar")], "data_batch_1", "refused",
+    "more than 64 nodes", setup=lambda folder: _batch_of(folder, pickle.dumps({10**5000: 1}, protocol=2)))
+bad("a --data-dir whose batch has a key that would take centuries to hash", [*CIFAR, Tmp("cifar")], "data_batch_1",
+    "refused", "hashes a dict key", setup=lambda folder: _batch_of(folder, _hash_bomb()))
 bad("a --data-dir without test_batch", [*CIFAR, Tmp("cifar")], "test_batch", "incomplete", setup=_no_test_batch)
 bad("a --data-dir with too few images for the validation split", [*CIFAR, Tmp("cifar")], "holds 10 training images",
     setup=_tiny_cifar)

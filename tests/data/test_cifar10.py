@@ -416,3 +416,24 @@ def test_fuzz_batch_structures_raise_data_error_only(scratch_file, batch, protoc
         assert data.dtype == np.uint8 and data.ndim == 2 and data.shape[1] == 3072 and data.shape[0] >= 1
         assert labels.shape == (data.shape[0],) and labels.dtype == np.int64
         assert labels.min() >= 0 and labels.max() <= 9
+
+
+def test_keys_too_long_for_repr_are_described_in_one_line(tmp_path, monkeypatch):
+    # Python refuses str() of an integer of more than 4,300 digits (a ValueError, a traceback through
+    # the CLI). The unpickler refuses such keys in a file; the message does not depend on that.
+    import dropout_lab.data.cifar10 as cifar10
+
+    batch = {10**5000: 1, (2, 10**5000): 2, b"x" * 10**6: 3, "labels": [0]}
+    monkeypatch.setattr(cifar10, "load_pickle_file", lambda path: batch)
+    with pytest.raises(DataError) as info:
+        read_cifar10_batch(tmp_path / "data_batch_1")
+    message = str(info.value)
+    assert "no 'data' entry" in message and "<an integer of 16,610 bits>" in message and "\n" not in message
+    assert "<a tuple too long to show>" in message and "b'xxxx" in message and len(message) < 400
+
+
+def test_a_batch_with_an_integer_key_of_5000_digits_is_a_data_error(tmp_path):
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps({10**5000: 1}, protocol=2))
+    with pytest.raises(DataError, match=r"data_batch_1: refused: .* more than 64 nodes"):
+        read_cifar10_batch(path)

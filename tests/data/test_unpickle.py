@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dropout_lab.data._pickle_scan import MAX_CHOSEN_HASH_KEYS, MAX_KEY_NODES
 from dropout_lab.data._unpickle import ALLOWED_GLOBALS, load_pickle_file, restricted_loads
 from dropout_lab.errors import DataError
 
@@ -133,16 +134,23 @@ def test_refusal_names_the_global(tmp_path):
         restricted_loads(payloads(marker)["subprocess.Popen STACK_GLOBAL"], SOURCE)
 
 
-def test_extension_registry_opcodes_are_refused_too(tmp_path):
+@pytest.mark.parametrize("warm", [False, True], ids=["registry", "cached"])
+@pytest.mark.parametrize(("opcode", "width"), [(b"\x82", 1), (b"\x83", 2), (b"\x84", 4)], ids=["EXT1", "EXT2", "EXT4"])
+def test_extension_registry_opcodes_are_refused_too(opcode, width, warm, tmp_path):
     marker = tmp_path / "marker"
-    code = 0x7F3A1  # an extension code nobody else registers
+    code = {1: 0xF1, 2: 0xF1F2, 4: 0x7F3A1}[width]  # extension codes nobody else registers
     copyreg.add_extension("os", "system", code)
+    ext = opcode + code.to_bytes(width, "little")
     try:
-        data = PROTO2 + b"\x84" + code.to_bytes(4, "little") + b"(" + _unicode(_touch_command(marker)) + b"tR."
-        with pytest.raises(DataError, match=r"refused to load the global os\.system"):
+        if warm:  # a plain unpickling of the opcode alone caches os.system; nothing is called
+            assert pickle.loads(PROTO2 + ext + b".") is os.system  # noqa: S301 - our own bytes
+        data = PROTO2 + ext + b"(" + _unicode(_touch_command(marker)) + b"tR."
+        name = {1: "EXT1", 2: "EXT2", 4: "EXT4"}[width]
+        with pytest.raises(DataError, match=rf"{SOURCE}: refused: opcode 1 \({name}\) loads a global through copyreg"):
             restricted_loads(data, SOURCE)
     finally:
         copyreg.remove_extension("os", "system", code)
+        copyreg.clear_extension_cache()
     assert not marker.exists()
 
 
@@ -638,3 +646,93 @@ def test_pickles_of_more_opcodes_than_any_batch_are_refused_at_once():
     with pytest.raises(DataError, match=f"more than {MAX_PICKLE_OPCODES:,} opcodes"):
         restricted_loads(data, SOURCE)
     assert restricted_loads(PROTO2 + b"N0" * 1000 + b"N.", SOURCE) is None  # control: fewer of them
+
+
+# ------------------------------------------------------------------------------- keys cheap to hash
+
+
+def _tuple_bomb(levels: int) -> tuple:
+    """``t = (0,)``, then ``levels`` times ``t = (t, t)``: a few bytes a level in a pickle (memo GETs),
+    but hashing it visits ``2**levels`` tuples (a tuple's hash is not cached)."""
+    nested: tuple = (0,)
+    for _ in range(levels):
+        nested = (nested, nested)
+    return nested
+
+
+def _key_bombs(levels: int) -> dict[str, bytes]:
+    # Made by hand: pickle.dumps({key: 1}) would hash the key itself (a tuple pickles without hashing).
+    bomb = pickle.dumps(_tuple_bomb(levels), protocol=2)[2:-1]  # its opcodes, without PROTO and STOP
+    proto4 = b"\x80\x04"
+    return {
+        "dict key (SETITEMS)": PROTO2 + b"}(" + bomb + b"K\x01" + binstring(b"b") + b"K\x02u.",
+        "dict key (SETITEM)": PROTO2 + b"}" + bomb + b"K\x01s.",
+        "dict key (DICT)": PROTO2 + b"(" + bomb + b"K\x01d.",
+        "set member (ADDITEMS)": proto4 + b"\x8f(" + bomb + b"\x90.",
+        "frozenset member (FROZENSET)": proto4 + b"(" + bomb + b"\x91.",
+    }
+
+
+@pytest.mark.parametrize("levels", [26, 60])
+@pytest.mark.parametrize("kind", sorted(_key_bombs(1)))
+def test_keys_that_take_exponential_time_to_hash_are_refused_at_once(kind, levels):
+    # 26 levels took CPython's unpickler 2.4 s to hash (at constant memory), 60 would take centuries.
+    data = _key_bombs(levels)[kind]
+    assert len(data) < 1000
+    refused = rf"{SOURCE}: refused: opcode [\d,]+ hashes a dict key or set member of more than {MAX_KEY_NODES} nodes"
+    with pytest.raises(DataError, match=refused):
+        restricted_loads(data, SOURCE)
+
+
+@pytest.mark.parametrize("kind", sorted(_key_bombs(1)))
+def test_small_tuples_as_keys_still_load(kind):
+    # 4 levels: 47 nodes (the 1 and the tuple (1,), then each level one tuple and its two items):
+    # within the bound, so loaded as pickle.loads loads them.
+    data = _key_bombs(4)[kind]
+    assert restricted_loads(data, SOURCE) == pickle.loads(data, encoding="bytes")  # noqa: S301 - our own bytes
+
+
+def test_a_shared_tuple_as_a_value_is_not_a_key_and_loads():
+    data = pickle.dumps({b"shape": _tuple_bomb(60)}, protocol=2)
+    loaded = restricted_loads(data, SOURCE)[b"shape"]
+    assert loaded[0] is loaded[1]
+
+
+def test_an_integer_key_of_thousands_of_digits_is_refused():
+    # Cheap to hash, but such keys are what colliding hashes are made of, and no batch has one.
+    data = pickle.dumps({10**5000: 1}, protocol=2)
+    with pytest.raises(DataError, match=rf"{SOURCE}: refused: .* more than {MAX_KEY_NODES} nodes"):
+        restricted_loads(data, SOURCE)
+    assert restricted_loads(pickle.dumps({2**1000: 1}, protocol=2), SOURCE) == {2**1000: 1}
+
+
+def _colliding(count: int) -> dict[int, int]:
+    # k * (2**61 - 1) hashes to 0 for every k: each insertion compares with every key before it.
+    return {k * ((1 << 61) - 1): 0 for k in range(1, count + 1)}
+
+
+def test_keys_with_colliding_hashes_are_bounded_in_number():
+    # 20,000 of them took CPython's unpickler 6.4 s (quadratic); the opcode bound allows 300,000.
+    refused = rf"{SOURCE}: refused: the pickle has more than {MAX_CHOSEN_HASH_KEYS:,} dict keys"
+    with pytest.raises(DataError, match=refused):
+        restricted_loads(pickle.dumps(_colliding(MAX_CHOSEN_HASH_KEYS + 1), protocol=2), SOURCE)
+    assert restricted_loads(pickle.dumps(_colliding(MAX_CHOSEN_HASH_KEYS), protocol=2), SOURCE) == _colliding(
+        MAX_CHOSEN_HASH_KEYS
+    )
+
+
+def test_string_and_small_integer_keys_are_not_counted():
+    many = {**{i: i for i in range(5000)}, **{str(i): i for i in range(5000)}, **{b"%d" % i: i for i in range(5000)}}
+    assert restricted_loads(pickle.dumps(many, protocol=2), SOURCE) == many
+
+
+@pytest.mark.parametrize(
+    "data",
+    [PROTO2 + b"a.", PROTO2 + b"Nu.", PROTO2 + b"h\x05.", PROTO2 + b"]NN(s.", PROTO2 + b"(2."],
+    ids=["APPEND on nothing", "SETITEMS without a mark", "GET never PUT", "SETITEM under a mark", "DUP under a mark"],
+)
+def test_opcodes_with_nothing_to_work_on_are_refused_by_the_scan(data):
+    with pytest.raises(DataError, match=rf"{SOURCE}: not a valid pickle: opcode \d+ \(\w+\) finds no object"):
+        restricted_loads(data, SOURCE)
+    with pytest.raises(Exception):  # noqa: B017 - whatever it raises, the C unpickler refuses them too
+        pickle.loads(data)  # noqa: S301 - our own bytes

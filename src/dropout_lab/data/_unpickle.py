@@ -33,13 +33,13 @@ import io
 import math
 import os
 import pickle
-import pickletools
 from typing import Any, Literal, cast
 
 import numpy as np
 
 from .._io import read_regular_file
 from ..errors import DataError
+from ._pickle_scan import MAX_PICKLE_OPCODES, check_opcodes
 
 try:  # NumPy >= 1.26 has numpy._core; NumPy 2 warns on any use of numpy.core
     from numpy._core.multiarray import _reconstruct as _np_reconstruct
@@ -48,7 +48,7 @@ except ImportError:  # pragma: no cover - NumPy < 1.26
     from numpy.core.multiarray import _reconstruct as _np_reconstruct  # type: ignore[no-redef]  # the same names, on old NumPy
     from numpy.core.multiarray import scalar as _np_scalar  # type: ignore[no-redef]  # the same names, on old NumPy
 
-__all__ = ["ALLOWED_GLOBALS", "restricted_loads", "load_pickle_file"]
+__all__ = ["ALLOWED_GLOBALS", "MAX_PICKLE_OPCODES", "restricted_loads", "load_pickle_file"]
 
 
 class _Global:
@@ -322,38 +322,6 @@ MAX_PICKLE_BYTES = 64 << 20
 ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(_ALLOWED)
 
 
-#: The most opcodes a pickle may hold. A CIFAR-10 batch has about 20,000 (a label and a file name per
-#: image; the pixels are one string); the bound keeps what the unpickler builds (its stack, its memo,
-#: the objects) and the scan below within a small multiple of a batch, whatever a file holds.
-MAX_PICKLE_OPCODES = 1 << 20
-
-_MEMO_PUTS = frozenset({"PUT", "BINPUT", "LONG_BINPUT"})
-
-
-def _check_opcodes(data: bytes, source: str) -> None:
-    """Refuse, before anything is built, a pickle that would make the unpickler use memory out of
-    proportion to it: more than :data:`MAX_PICKLE_OPCODES` opcodes, or a memo index beyond the objects
-    made so far (CPython's unpickler sizes its memo by the index: ``LONG_BINPUT 2**27`` in a 9-byte
-    file took 2 GB). Malformed opcodes are left to the unpickler, which names what is wrong."""
-    try:
-        for count, (opcode, arg, _) in enumerate(pickletools.genops(data)):
-            if count >= MAX_PICKLE_OPCODES:
-                raise DataError(
-                    f"{source}: refused: the pickle holds more than {MAX_PICKLE_OPCODES:,} opcodes, more "
-                    "than any CIFAR-10 batch"
-                )
-            # Each object takes an opcode to make, so no pickler writes an index beyond the count.
-            if opcode.name in _MEMO_PUTS and isinstance(arg, int) and not 0 <= arg <= count:
-                raise DataError(
-                    f"{source}: not a valid pickle: opcode {count:,} stores memo entry {arg:,}, beyond "
-                    "the objects made before it"
-                )
-    except DataError:
-        raise
-    except Exception:  # noqa: BLE001 - malformed opcodes: restricted_loads reports them
-        return
-
-
 class _RestrictedUnpickler(pickle.Unpickler):
     def __init__(self, file: io.BytesIO, source: str) -> None:
         # encoding="bytes": Python 2 str (BINSTRING) stays bytes, as the arrays' raw data must.
@@ -361,7 +329,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         self._source = source
 
     def find_class(self, module: str, name: str) -> Any:
-        # Called for GLOBAL, STACK_GLOBAL, INST and the EXT* opcodes before anything is built, with
+        # Called for GLOBAL, STACK_GLOBAL and INST (check_opcodes refuses EXT*) before anything is built, with
         # the names exactly as written in the file (no Python 2 -> 3 renaming has happened yet).
         allowed = _ALLOWED.get((module, name))
         if allowed is not None:
@@ -390,7 +358,7 @@ def restricted_loads(data: bytes, source: str = "<bytes>") -> Any:
         DataError: a refused global, or data that is truncated, malformed or not a pickle, naming
             ``source`` and what was wrong.
     """
-    _check_opcodes(data, source)
+    check_opcodes(data, source)  # limits on what the unpickler may build, before it builds anything
     stream = io.BytesIO(data)
     try:
         obj = _as_plain(_RestrictedUnpickler(stream, source).load())

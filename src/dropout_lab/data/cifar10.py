@@ -113,6 +113,20 @@ def resolve_cifar10_dir(root: str | os.PathLike[str] | None = None) -> Path:
     return folder
 
 
+def _key_text(key: object) -> str:
+    """The first 40 characters of ``repr(key)``, whatever the key: a long string is cut before its repr
+    is made, and an integer too long for ``repr`` (more than ``sys.get_int_max_str_digits()`` digits,
+    a ValueError) is described by its size."""
+    if isinstance(key, (str, bytes)) and len(key) > 1000:
+        key = key[:1000]
+    if isinstance(key, int) and key.bit_length() > 128:
+        return f"<an integer of {key.bit_length():,} bits>"
+    try:
+        return repr(key)[:40]
+    except ValueError:  # a huge integer inside a tuple key: repr refuses it
+        return f"<a {type(key).__name__} too long to show>"
+
+
 def _get_item(batch: dict[Any, Any], key: str) -> Any:
     # Python 2 batches have bytes keys; batches re-saved from Python 3 may have str keys.
     for candidate in (key.encode("ascii"), key):
@@ -143,7 +157,7 @@ def read_cifar10_batch(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.nda
         data = _get_item(batch, "data")
         labels = _get_item(batch, "labels")
     except KeyError as exc:
-        keys = sorted(repr(k)[:40] for k in batch)[:10]
+        keys = sorted(_key_text(k) for k in batch)[:10]
         raise DataError(
             f"{path}: not a CIFAR-10 batch: no {exc.args[0]!r} entry (keys: {', '.join(keys) or 'none'})"
         ) from None
