@@ -736,3 +736,21 @@ def test_opcodes_with_nothing_to_work_on_are_refused_by_the_scan(data):
         restricted_loads(data, SOURCE)
     with pytest.raises(Exception):  # noqa: B017 - whatever it raises, the C unpickler refuses them too
         pickle.loads(data)  # noqa: S301 - our own bytes
+
+
+@pytest.mark.parametrize(
+    "dims",
+    [
+        [1] * 65,  # more dimensions than NumPy has
+        [2**63, 0],  # a size NumPy cannot have (the product is 0: only the bound refuses it)
+        [10**600] * 2000 + [0],  # thousands of huge integers: their product alone would take long
+    ],
+    ids=["65 dims", "2**63", "2000 huge ints"],
+)
+def test_array_shapes_are_bounded_before_their_product(dims):
+    good = py2_array(np.zeros((2, 3), dtype=np.uint8))
+    shape = b"(" + binint(2) + binint(3) + b"t"
+    assert good.count(shape) == 1
+    huge = b"(" + b"".join(b"L%dL\n" % n for n in dims) + b"t"  # LONG opcodes: any size
+    with pytest.raises(DataError, match="at most 64 non-negative integers below 2\\*\\*63"):
+        restricted_loads(PROTO2 + good.replace(shape, huge).replace(binstring(bytes(6)), binstring(b"")) + b".", SOURCE)

@@ -142,8 +142,14 @@ class _Array(np.ndarray):
             raise TypeError("an array's state must have version 1")
         shape, dtype, fortran, data = state[-4:]
         dtype = _dtype_of(dtype, "an array")
-        if not isinstance(shape, tuple) or not all(type(n) is int and n >= 0 for n in shape):
-            raise TypeError("an array's shape must be a tuple of non-negative integers")
+        # At most NumPy's 64 dimensions, each below 2**63 (as NumPy's own sizes are): checked before
+        # the product, which a shape of thousands of huge integers would make slow.
+        if (
+            not isinstance(shape, tuple)
+            or len(shape) > 64
+            or not all(type(n) is int and 0 <= n < 2**63 for n in shape)
+        ):
+            raise TypeError("an array's shape must be a tuple of at most 64 non-negative integers below 2**63")
         if not isinstance(fortran, bool) or not isinstance(data, bytes):
             raise TypeError("an array's state must hold a bool and the array's bytes")
         if len(data) != math.prod(shape) * dtype.itemsize:
