@@ -16,14 +16,19 @@ from dropout_lab.experiments import ExperimentConfig, run_experiment, run_one, r
 from dropout_lab.experiments.results import RunResult
 
 
-def tiny_data() -> dict[str, np.ndarray]:
+def random_data(num_train: int, num_val: int, dim: int, classes: int) -> dict[str, np.ndarray]:
+    """Standard-normal float32 inputs of ``dim`` features and uniform labels, from seed 0."""
     g = np.random.default_rng(0)
     return {
-        "X_train": g.standard_normal((30, 6)).astype(np.float32),
-        "y_train": g.integers(0, 3, 30),
-        "X_val": g.standard_normal((12, 6)).astype(np.float32),
-        "y_val": g.integers(0, 3, 12),
+        "X_train": g.standard_normal((num_train, dim)).astype(np.float32),
+        "y_train": g.integers(0, classes, num_train),
+        "X_val": g.standard_normal((num_val, dim)).astype(np.float32),
+        "y_val": g.integers(0, classes, num_val),
     }
+
+
+def tiny_data() -> dict[str, np.ndarray]:
+    return random_data(30, 12, 6, 3)
 
 
 def starter(config, data, flag):
@@ -203,22 +208,15 @@ def test_serial_is_the_scheduler_with_one_worker_the_calling_thread(monkeypatch)
 def cifar_shaped_data() -> dict[str, np.ndarray]:
     """Random images of CIFAR-10's size: the products (100, 3072) @ (3072, 500), their gradients and
     the scoring batches are large enough for the BLAS to split their sums among threads."""
-    g = np.random.default_rng(0)
-    return {
-        "X_train": g.standard_normal((200, 3072)).astype(np.float32),
-        "y_train": g.integers(0, 10, 200),
-        "X_val": g.standard_normal((100, 3072)).astype(np.float32),
-        "y_val": g.integers(0, 10, 100),
-    }
+    return random_data(200, 100, 3072, 10)
 
 
 def test_openblas_sums_depend_on_its_thread_count_at_cifar_shapes():
     """Why threads_per_run exists: (100, 3072) @ (3072, 500), a training step's forward product, comes
     out differently in the last bit with 1 and 2 BLAS threads (where the BLAS is OpenBLAS; others may
     split their sums alike)."""
-    blas = [info for info in threadpool_info() if info["user_api"] == "blas"]
-    if not any(info["internal_api"] == "openblas" for info in blas):
-        pytest.skip("NumPy's BLAS is not OpenBLAS here")
+    blas = [info["internal_api"] for info in threadpool_info() if info["user_api"] == "blas"]
+    assert "openblas" in blas, f"NumPy's wheels bring OpenBLAS; this NumPy uses {blas}"
     g = np.random.default_rng(0)
     x = g.standard_normal((100, 3072)).astype(np.float32)
     w = (g.standard_normal((3072, 500)) * 1e-2).astype(np.float32)
