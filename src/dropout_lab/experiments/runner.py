@@ -253,6 +253,23 @@ def _progress_bar(total: int, progress: bool | None) -> Iterator[tqdm[NoReturn]]
         yield bar
 
 
+def _run_line_printer(total: int) -> Callable[[RunResult], None]:
+    """What a log gets instead of the bar: one line on stderr per finished run, with the count done,
+    which run, its status, final accuracies and wall time (called by one thread at a time)."""
+    done = 0
+
+    def line(run: RunResult) -> None:
+        nonlocal done
+        done += 1
+        print(
+            f"[{done}/{total}] keep {keep_text(run.keep_prob)} seed {run.seed}: {run.status}, train acc "
+            f"{run.final_train_acc:.3f}, val acc {run.final_val_acc:.3f}, {run.wall_s:.1f} s",
+            file=sys.stderr, flush=True,
+        )
+
+    return line
+
+
 def run_experiment(
     config: ExperimentConfig | None = None,
     *,
@@ -279,7 +296,8 @@ def run_experiment(
             ``config.threads_per_run`` BLAS and elementwise threads whatever ``jobs`` is, so ``jobs``
             changes the speed, never a number. Best: cores // threads_per_run; small nets (the digits)
             are bound by Python and gain nothing (BENCHMARKS.md).
-        progress: a progress bar on stderr (None: only when stderr is a terminal).
+        progress: a progress bar on stderr (False: nothing; None: the bar when stderr is a terminal,
+            else one line per finished run, for a log).
         resume: continue an interrupted experiment in ``out_dir``: finished runs are kept, a partial run
             restarts from its latest checkpoint, and the end result is the same as an uninterrupted run.
         force: replace the experiment in ``out_dir``: its own files are removed first, and nothing else
@@ -377,10 +395,14 @@ def _train(
         checkpoint_dir.mkdir(exist_ok=True)
         atomic_write_text(checkpoint_dir / CONFIG_NAME, json.dumps(config.to_dict(), indent=2) + "\n")
 
+    report: list[Callable[[RunResult], None]] = []  # the line per finished run, once the bar is known
+
     def record(run: RunResult) -> None:
         by_pair[(run.keep_prob, run.seed)] = run
         if journal is not None:
             journal.append(run)
+        for line in report:
+            line(run)
 
     flag = StopFlag()
 
@@ -390,6 +412,8 @@ def _train(
 
     try:
         with _progress_bar(len(todo) * config.epochs, progress) as bar:
+            if progress is None and bar.disable:  # stderr is no terminal (a log): a line per run instead
+                report.append(_run_line_printer(len(todo)))
 
             def epoch_done(event: EpochDone) -> None:
                 bar.set_postfix(run=run_name(event.keep_prob, event.seed), val=f"{event.val_acc:.3f}", refresh=False)
