@@ -242,8 +242,7 @@ _CONFIG_OPTIONS = {
     "threads_per_run": "threads_per_run",
 }
 
-# The flag that sets each config field: the option's name is its argparse dest with dashes (how argparse
-# made the dest), so the table cannot drift from the parser (test_cli checks each flag is one).
+# Each config field's flag: its argparse dest with dashes, as argparse made the dest (test_cli checks them).
 _FIELD_FLAGS = {field: "--" + option.replace("_", "-") for option, field in _CONFIG_OPTIONS.items()}
 _LEADING_FIELD = re.compile(r"(?P<field>[a-z_]+)(?:\[(?P<index>\d+)\])?(?![\w\[])")
 
@@ -256,7 +255,7 @@ def _errors_name_flags(args: argparse.Namespace) -> Iterator[None]:
     try:
         yield
     except DropoutLabError as exc:
-        if len(exc.args) != 1:
+        if len(exc.args) != 1:  # an OSError's (errno, text): not a message to rewrite
             raise
         text = str(exc)
         flags = {**_FIELD_FLAGS, "seeds": "--seed" if args.seed is not None else "--seeds"}
@@ -274,25 +273,21 @@ def _errors_name_flags(args: argparse.Namespace) -> Iterator[None]:
 
 
 def _finished_before(folder: Path) -> bool:
-    """Whether the experiment in ``folder`` was complete before a resume: results.json says so (a
-    diverged run is trained again; a damaged file is for run_experiment to report)."""
+    """Whether results.json in ``folder`` says its experiment is complete (diverged runs are trained
+    again on a resume; a damaged file is run_experiment's to report)."""
     from .experiments.results import read_results
 
-    try:
+    with contextlib.suppress(DropoutLabError, OSError):
         return read_results(folder).get("status") == "complete"
-    except (DropoutLabError, OSError):
-        return False
+    return False
 
 
 def _table_notes(config: ExperimentConfig) -> list[str]:
     """What the summary table leaves out, and how to get it."""
-    notes = []
-    if len(config.seeds) == 1:
-        notes.append("one seed: run with --seeds K (K >= 2, say --seeds 5) for confidence intervals and a verdict")
-    if 1.0 not in config.keep_probs:
-        notes.append("no keep probability 1 (no dropout) in --keep-probs: the columns that compare with it are "
-                     "missing; add 1 to the list to get them")  # fmt: skip
-    return notes
+    one_seed = "one seed: run with --seeds K (K >= 2, say --seeds 5) for confidence intervals and a verdict"
+    no_keep_1 = ("no keep probability 1 (no dropout) in --keep-probs: the columns that compare with it are "
+                 "missing; add 1 to the list to get them")  # fmt: skip
+    return [one_seed] * (len(config.seeds) == 1) + [no_keep_1] * (1.0 not in config.keep_probs)
 
 
 def _experiment(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ plot and checkpoints safely into an output folder."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import sys
@@ -254,20 +255,12 @@ def _progress_bar(total: int, progress: bool | None) -> Iterator[tqdm[NoReturn]]
 
 
 def _run_line_printer(total: int) -> Callable[[RunResult], None]:
-    """What a log gets instead of the bar: one line on stderr per finished run, with the count done,
-    which run, its status, final accuracies and wall time (called by one thread at a time)."""
-    done = 0
-
-    def line(run: RunResult) -> None:
-        nonlocal done
-        done += 1
-        print(
-            f"[{done}/{total}] keep {keep_text(run.keep_prob)} seed {run.seed}: {run.status}, train acc "
-            f"{run.final_train_acc:.3f}, val acc {run.final_val_acc:.3f}, {run.wall_s:.1f} s",
-            file=sys.stderr, flush=True,
-        )
-
-    return line
+    """A log's stand-in for the bar: a line on stderr per finished run (one thread calls it at a time)."""
+    done = itertools.count(1)
+    return lambda run: print(
+        f"[{next(done)}/{total}] keep {keep_text(run.keep_prob)} seed {run.seed}: {run.status}, train acc "
+        f"{run.final_train_acc:.3f}, val acc {run.final_val_acc:.3f}, {run.wall_s:.1f} s", file=sys.stderr, flush=True
+    )
 
 
 def run_experiment(
@@ -395,7 +388,7 @@ def _train(
         checkpoint_dir.mkdir(exist_ok=True)
         atomic_write_text(checkpoint_dir / CONFIG_NAME, json.dumps(config.to_dict(), indent=2) + "\n")
 
-    report: list[Callable[[RunResult], None]] = []  # the line per finished run, once the bar is known
+    report: list[Callable[[RunResult], None]] = []  # a line per finished run, if the bar is off
 
     def record(run: RunResult) -> None:
         by_pair[(run.keep_prob, run.seed)] = run
