@@ -15,7 +15,6 @@ import argparse
 import contextlib
 import dataclasses
 import errno
-import inspect
 import os
 import re
 import signal
@@ -30,7 +29,7 @@ from .data import DATA_ENV_VAR, DATASETS
 from .errors import DropoutLabError, InvalidArgumentError
 from .experiments.config import MAX_RUNS, ExperimentConfig
 from .experiments.outdir import NewFolder
-from .experiments.runner import run_experiment
+from .experiments.runner import default_jobs, run_experiment
 from .experiments.scheduler import last_stop_signal
 from .optim import UPDATE_RULES
 
@@ -196,10 +195,9 @@ def _build_parser() -> _Parser:
     seeds.add_argument("--seeds", type=_seed_count, metavar="K",
                        help=f"run seeds 0..K-1 (default: seeds {_default('seeds')})")
     seeds.add_argument("--seed", type=_nonneg_int, metavar="S", help="run the single seed S")
-    jobs = inspect.signature(run_experiment).parameters["jobs"].default
-    exp.add_argument("--jobs", type=_positive_int, default=jobs, metavar="N",
-                     help=f"threads that train the runs, an epoch at a time in turn (default {jobs}; best: the "
-                     "number of cores)")
+    exp.add_argument("--jobs", type=_positive_int, metavar="N",
+                     help="threads that train the runs, an epoch at a time in turn (default: the cores this process "
+                     f"may use over --threads-per-run, {default_jobs(1)} here at 1 thread a run; the best choice)")
     exp.add_argument("--threads-per-run", type=_positive_int, metavar="N",
                      help=f"BLAS threads of each run, whatever --jobs is (default {_default('threads_per_run')}; a "
                      "run's numbers depend on it, never on --jobs)")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import numpy as np
 
 from .._io import atomic_write_text
+from .._parallel import available_threads
 from .._validation import check_keep_prob, check_path, check_positive_int, check_seed
 from ..errors import InvalidArgumentError, InvalidTypeError
 from ..models import FullyConnectedNet
@@ -263,11 +264,17 @@ def _run_line_printer(total: int) -> Callable[[RunResult], None]:
     )
 
 
+def default_jobs(threads_per_run: int) -> int:
+    """``jobs`` None (the command line's default): the cores this process may use (affinity, capped by
+    OMP_NUM_THREADS and the like) over each run's ``threads_per_run`` BLAS threads; at least 1."""
+    return max(1, available_threads() // threads_per_run)
+
+
 def run_experiment(
     config: ExperimentConfig | None = None,
     *,
     out_dir: str | os.PathLike[str] | NewFolder | None = None,
-    jobs: int = 1,
+    jobs: int | None = 1,
     progress: bool | None = None,
     resume: bool = False,
     force: bool = False,
@@ -287,8 +294,10 @@ def run_experiment(
             release the GIL). They take the runs an epoch at a time, round robin over up to 4 runs per
             thread, so that they run out of work together. Every run trains with
             ``config.threads_per_run`` BLAS and elementwise threads whatever ``jobs`` is, so ``jobs``
-            changes the speed, never a number. Best: cores // threads_per_run; small nets (the digits)
-            are bound by Python and gain nothing (BENCHMARKS.md).
+            changes the speed, never a number. Best: cores // threads_per_run, what None picks
+            (:func:`default_jobs`; the command line's default). 1 by default: a library call does not
+            take every core of a process that may run other work. Small nets (the digits) are bound
+            by Python and gain nothing (BENCHMARKS.md).
         progress: a progress bar on stderr (False: nothing; None: the bar when stderr is a terminal,
             else one line per finished run, for a log).
         resume: continue an interrupted experiment in ``out_dir``: finished runs are kept, a partial run
@@ -308,7 +317,7 @@ def run_experiment(
         holds another experiment or is locked by another process, or (resume) a damaged results file or
         checkpoint, all before any training.
     """
-    jobs = check_positive_int("jobs", jobs)
+    jobs = None if jobs is None else check_positive_int("jobs", jobs)
     if progress is not None and not isinstance(progress, bool):
         raise InvalidTypeError(f"progress must be True, False or None, got {progress!r}")
     for name, flag_value in (("resume", resume), ("force", force)):
@@ -327,6 +336,8 @@ def run_experiment(
     if config is None:
         raise InvalidArgumentError("config is required (an ExperimentConfig)")
     config = _check_config(config)
+    if jobs is None:
+        jobs = default_jobs(config.threads_per_run)
     # Sizes that cannot fit in memory fail before anything is loaded or allocated.
     config.check_fits_memory(None if data is None else int(np.prod(data["X_train"].shape[1:])))
     if out is not None and not resume and not force:
