@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import subprocess
 import sys
@@ -134,7 +133,8 @@ def experiment_help(capsys, monkeypatch) -> dict[str, str]:
 
 
 def test_experiment_help_shows_the_configs_defaults(capsys, monkeypatch):
-    from dropout_lab.experiments import ExperimentConfig, run_experiment
+    from dropout_lab.experiments import ExperimentConfig
+    from dropout_lab.experiments.runner import default_jobs
 
     defaults = ExperimentConfig()
     shown = experiment_help(capsys, monkeypatch)
@@ -145,8 +145,7 @@ def test_experiment_help_shows_the_configs_defaults(capsys, monkeypatch):
     assert "$DROPOUT_LAB_DATA" in shown["--data-dir"] and defaults.data_dir is None
     assert "sgd, sgd_momentum, rmsprop or adam" in shown["--update-rule"]
     assert "digits or cifar10" in shown["--dataset"]
-    jobs = inspect.signature(run_experiment).parameters["jobs"].default
-    assert f"(default {jobs};" in shown["--jobs"]
+    assert f"(default: the cores this process may use over --threads-per-run, {default_jobs(1)} here" in shown["--jobs"]
 
 
 def test_experiment_help_follows_a_changed_config_default(capsys, monkeypatch):
@@ -161,3 +160,58 @@ def test_experiment_help_follows_a_changed_config_default(capsys, monkeypatch):
     assert "(default 7)" in shown["--epochs"]
     assert "(default 0.125)" in shown["--lr"]
     assert "(default 1,0.3)" in shown["--keep-probs"]
+
+
+def test_each_config_field_maps_to_a_flag_of_the_experiment_parser(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["experiment", "--help"])
+    shown = capsys.readouterr().out
+    fields = {f.name for f in dataclasses.fields(cli.ExperimentConfig)}
+    for field, flag in cli._FIELD_FLAGS.items():
+        assert field in fields and f"{flag} " in shown, (field, flag)
+
+
+def test_a_one_seed_run_says_how_to_get_intervals_and_a_verdict(tmp_path, capsys):
+    assert cli.main(["experiment", *SMALL, "--out", str(tmp_path / "one"), "--quiet"]) == 0
+    [note] = [line for line in capsys.readouterr().out.splitlines() if "--seeds K" in line]
+    assert "confidence intervals and a verdict" in note
+    assert cli.main(["experiment", *SMALL, "--seeds", "2", "--out", str(tmp_path / "two"), "--quiet"]) == 0
+    assert "--seeds K" not in capsys.readouterr().out
+
+
+def test_a_list_without_keep_1_says_why_the_comparison_columns_are_missing(tmp_path, capsys):
+    small = [*SMALL[2:], "--keep-probs", "0.5,0.75", "--seeds", "2", "--out", str(tmp_path / "exp"), "--quiet"]
+    assert cli.main(["experiment", *small]) == 0
+    out = capsys.readouterr().out
+    assert "vs keep 1" not in out
+    assert "no keep probability 1 (no dropout) in --keep-probs: the columns that compare with it are missing" in out
+
+
+def test_resuming_a_finished_experiment_says_there_was_nothing_to_do(tmp_path, capsys):
+    out = tmp_path / "exp"
+    assert cli.main(["experiment", *SMALL, "--out", str(out), "--quiet"]) == 0
+    assert "nothing to do" not in capsys.readouterr().out
+    assert cli.main(["experiment", "--resume", str(out), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith(f"nothing to do: every run in {out} was complete already\n")
+    assert "keep prob" in captured.out and captured.err == ""
+
+
+@pytest.mark.parametrize(("given", "threads", "expected"), [([], "1", 3), ([], "2", 1), (["--jobs", "2"], "1", 2)])
+def test_jobs_defaults_to_the_usable_cores_over_threads_per_run(tmp_path, monkeypatch, given, threads, expected):
+    from dropout_lab.experiments import runner
+
+    used = []
+    real_run_all = runner.run_all
+
+    def spy(*args, jobs, **kwargs):
+        used.append(jobs)
+        return real_run_all(*args, jobs=jobs, **kwargs)
+
+    monkeypatch.setattr(runner, "run_all", spy)
+    monkeypatch.setattr(runner, "available_threads", lambda: 3)
+    out = tmp_path / "exp"
+    args = ["experiment", *SMALL, "--threads-per-run", threads, "--out", str(out), "--quiet", *given]
+    assert cli.main(args) == 0
+    assert cli.main(["experiment", "--resume", str(out), "--quiet", *given]) == 0  # the saved threads count too
+    assert used == [expected, expected]

@@ -79,14 +79,14 @@ def bad(what: str, argv: list, *words: str, **options: Any) -> None:
 # ----------------------------------------------------------------------------------- option values
 EXP = ["experiment", "--quiet"]
 for option, value, words in (
-    ("--keep-probs", "0", ("keep_probs[0]", "KEEPING", "(0, 1]", "0.0")),
-    ("--keep-probs", "1.5", ("keep_probs[0]", "1.5")),
-    ("--keep-probs", "nan", ("keep_probs[0]", "nan")),
-    ("--keep-probs", "1,0.5,1", ("keep_probs", "repeat", "[1.0, 0.5, 1.0]")),
+    ("--keep-probs", "0", ("--keep-probs item 1 is", "KEEPING", "(0, 1]", "0.0")),
+    ("--keep-probs", "1.5", ("--keep-probs item 1 ", "1.5")),
+    ("--keep-probs", "nan", ("--keep-probs item 1 ", "nan")),
+    ("--keep-probs", "1,0.5,1", ("--keep-probs must not", "repeat", "[1.0, 0.5, 1.0]")),
     ("--keep-probs", "abc", ("--keep-probs", "keep probabilities", "'abc'")),
     ("--keep-probs", ",", ("--keep-probs", "','")),
-    ("--hidden-dims", "0", ("hidden_dims[0]", "positive integer", "0")),
-    ("--hidden-dims", "64,-3", ("hidden_dims[1]", "-3")),
+    ("--hidden-dims", "0", ("--hidden-dims item 1 ", "positive integer", "0")),
+    ("--hidden-dims", "64,-3", ("--hidden-dims item 2 ", "-3")),
     ("--hidden-dims", "1.5", ("--hidden-dims", "layer sizes", "'1.5'")),
     ("--num-train", "0", ("--num-train", "positive integer", "0")),
     ("--num-train", "ten", ("--num-train", "'ten'")),
@@ -95,46 +95,46 @@ for option, value, words in (
     ("--epochs", "-1", ("--epochs", "-1")),
     ("--epochs", "2.5", ("--epochs", "'2.5'")),
     ("--batch-size", "0", ("--batch-size", "0")),
-    ("--lr", "0", ("learning_rate", "> 0", "0.0")),
-    ("--lr", "nan", ("learning_rate", "finite", "nan")),
-    ("--lr", "inf", ("learning_rate", "finite", "inf")),
+    ("--lr", "0", ("--lr must", "> 0", "0.0")),
+    ("--lr", "nan", ("--lr must", "finite", "nan")),
+    ("--lr", "inf", ("--lr must", "finite", "inf")),
     ("--lr", "fast", ("--lr", "'fast'")),
-    ("--weight-scale", "0", ("weight_scale", "0.0")),
-    ("--reg", "-1", ("reg", ">= 0", "-1.0")),
-    ("--reg", "nan", ("reg", "nan")),
-    ("--update-rule", "adamw", ("update_rule", "adam, rmsprop, sgd, sgd_momentum", "'adamw'")),
-    ("--dtype", "float16", ("dtype", "float32 or float64", "float16")),
-    ("--dtype", "double-ish", ("dtype", "'double-ish'")),
-    ("--dataset", "mnist", ("dataset", "digits, cifar10", "'mnist'")),
+    ("--weight-scale", "0", ("--weight-scale must", "0.0")),
+    ("--reg", "-1", ("--reg must", ">= 0", "-1.0")),
+    ("--reg", "nan", ("--reg must", "nan")),
+    ("--update-rule", "adamw", ("--update-rule must", "adam, rmsprop, sgd, sgd_momentum", "'adamw'")),
+    ("--dtype", "float16", ("--dtype must", "float32 or float64", "float16")),
+    ("--dtype", "double-ish", ("--dtype must", "'double-ish'")),
+    ("--dataset", "mnist", ("--dataset must", "digits, cifar10", "'mnist'")),
     ("--seed", "-1", ("--seed", "non-negative integer", "-1")),
-    ("--seed", "4294967296", ("seeds[0]", "2**32", "4294967296")),
+    ("--seed", "4294967296", ("--seed must", "2**32", "4294967296")),
     ("--seeds", "0", ("--seeds", "positive integer", "0")),
     ("--seeds", "1000000000", ("--seeds", "at most 100000 seeds", "at most 100000 runs", "1000000000")),
     ("--threads-per-run", "0", ("--threads-per-run", "positive integer", "0")),
-    ("--threads-per-run", "5000", ("threads_per_run", "at most 1024", "5000")),
+    ("--threads-per-run", "5000", ("--threads-per-run must", "at most 1024", "5000")),
     ("--jobs", "0", ("--jobs", "positive integer", "0")),
     ("--jobs", "two", ("--jobs", "'two'")),
     ("--out", "", ("--out", "expected a folder", "''")),
     ("--resume", "", ("--resume", "expected a folder", "''")),
 ):
     bad(f"experiment {option} {value!r}", [*EXP, option, value], *words)
-bad("experiment --lr=-1e-3", [*EXP, "--lr=-1e-3"], "learning_rate", "-0.001")
+bad("experiment --lr=-1e-3", [*EXP, "--lr=-1e-3"], "--lr must", "-0.001")
 bad("experiment --lr -1e-3 (argparse takes -1e-3 for an option)", [*EXP, "--lr", "-1e-3"], "--lr",
     "expected one argument")
 bad("experiment --seed 1 --seeds 2", [*EXP, "--seed", "1", "--seeds", "2"], "--seeds", "not allowed with argument --seed")
 bad("experiment --num-train 100000, more than the digits hold", [*EXP, "--num-train", "100000", "--out", Tmp("out")],
-    "num_train", "at most 1000", "100000")
+    "--num-train must", "at most 1000", "100000")
 # Sizes no memory holds: refused before anything is loaded or allocated, against a machine of 16 GiB.
 for option, value, words in (
-    ("--batch-size", "1000000000000", ("batch_size 1000000000000", "7.5 PiB")),
-    ("--batch-size", str(10**30), (f"batch_size {10**30}", "10**33 bytes")),
-    ("--hidden-dims", "1000000000000", ("hidden_dims [1000000000000]", "2.1 PiB for the parameters")),
+    ("--batch-size", "1000000000000", ("(--batch-size 1000000000000)", "7.5 PiB")),
+    ("--batch-size", str(10**30), (f"(--batch-size {10**30})", "10**33 bytes")),
+    ("--hidden-dims", "1000000000000", ("(--hidden-dims [1000000000000])", "2.1 PiB for the parameters")),
 ):
     bad(f"experiment {option} {value}, more than the memory holds", [*EXP, option, value, "--out", Tmp("out")],
         *words, "one run needs about", "more than this machine's 16.0 GiB of memory",
         patch=lambda folder: mock.patch.object(config_module, "machine_memory", lambda: 16 * 1024**3))
 bad("experiment --num-val 100000, more than the digits hold", [*EXP, "--num-val", "100000", "--out", Tmp("out")],
-    "num_val", "at most 397", "100000")
+    "--num-val must", "at most 397", "100000")
 
 # -------------------------------------------------------------------------------- unknown options
 bad("an unknown option", ["experiment", "--bogus"], "unrecognized arguments: --bogus")
@@ -177,7 +177,7 @@ def _hash_bomb(levels: int = 60) -> bytes:
 
 
 CIFAR = [*EXP, "--dataset", "cifar10", "--epochs", "1", "--out", Tmp("out"), "--data-dir"]
-bad("a --data-dir that does not exist", [*CIFAR, Tmp("missing")], "CIFAR-10 not found", "missing",
+bad("a --data-dir that does not exist", [*CIFAR, Tmp("missing")], "CIFAR-10 not found", "missing", "pass --data-dir",
     "dropout-lab data download cifar10")
 bad("a --data-dir that is a file", [*CIFAR, Tmp("file")], "CIFAR-10 not found", "file", setup=_file("file"))
 bad("a --data-dir whose batches are not CIFAR-10 pickles", [*CIFAR, Tmp("cifar")], "data_batch_1", setup=_garbage_cifar)
@@ -491,10 +491,10 @@ def test_a_message_with_a_newline_still_prints_one_line(tmp_path, capsys):
 @pytest.mark.parametrize(
     "command, words",
     [
-        ([sys.executable, "-m", "dropout_lab.cli", "experiment", "--keep-probs", "0"], "keep_probs[0]"),
+        ([sys.executable, "-m", "dropout_lab.cli", "experiment", "--keep-probs", "0"], "--keep-probs item 1 is"),
         ([sys.executable, "-m", "dropout_lab.cli", "experiment", "--frobnicate"], "unrecognized arguments"),
         ([str(VENV_SCRIPT), "experiment", "--resume", "no-such-folder"], "no-such-folder/results.json does not exist"),
-        ([str(VENV_SCRIPT), "experiment", "--lr", "nan", "--quiet"], "learning_rate"),
+        ([str(VENV_SCRIPT), "experiment", "--lr", "nan", "--quiet"], "--lr must be a finite number"),
     ],
 )
 def test_user_errors_in_a_real_process(tmp_path, command, words):

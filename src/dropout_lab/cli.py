@@ -15,8 +15,8 @@ import argparse
 import contextlib
 import dataclasses
 import errno
-import inspect
 import os
+import re
 import signal
 import sys
 import threading
@@ -29,7 +29,7 @@ from .data import DATA_ENV_VAR, DATASETS
 from .errors import DropoutLabError, InvalidArgumentError
 from .experiments.config import MAX_RUNS, ExperimentConfig
 from .experiments.outdir import NewFolder
-from .experiments.runner import run_experiment
+from .experiments.runner import default_jobs, run_experiment
 from .experiments.scheduler import last_stop_signal
 from .optim import UPDATE_RULES
 
@@ -195,10 +195,9 @@ def _build_parser() -> _Parser:
     seeds.add_argument("--seeds", type=_seed_count, metavar="K",
                        help=f"run seeds 0..K-1 (default: seeds {_default('seeds')})")
     seeds.add_argument("--seed", type=_nonneg_int, metavar="S", help="run the single seed S")
-    jobs = inspect.signature(run_experiment).parameters["jobs"].default
-    exp.add_argument("--jobs", type=_positive_int, default=jobs, metavar="N",
-                     help=f"threads that train the runs, an epoch at a time in turn (default {jobs}; best: the "
-                     "number of cores)")
+    exp.add_argument("--jobs", type=_positive_int, metavar="N",
+                     help="threads that train the runs, an epoch at a time in turn (default: the cores this process "
+                     f"may use over --threads-per-run, {default_jobs(1)} here at 1 thread a run; the best choice)")
     exp.add_argument("--threads-per-run", type=_positive_int, metavar="N",
                      help=f"BLAS threads of each run, whatever --jobs is (default {_default('threads_per_run')}; a "
                      "run's numbers depend on it, never on --jobs)")
@@ -241,6 +240,53 @@ _CONFIG_OPTIONS = {
     "threads_per_run": "threads_per_run",
 }
 
+# Each config field's flag: its argparse dest with dashes, as argparse made the dest (test_cli checks them).
+_FIELD_FLAGS = {field: "--" + option.replace("_", "-") for option, field in _CONFIG_OPTIONS.items()}
+_LEADING_FIELD = re.compile(r"(?P<field>[a-z_]+)(?:\[(?P<index>\d+)\])?(?![\w\[])")
+
+
+@contextlib.contextmanager
+def _errors_name_flags(args: argparse.Namespace) -> Iterator[None]:
+    """A library error raised inside this block that starts with a config field (``learning_rate must
+    be ...``, ``keep_probs[1] ...``) names the flag the user typed instead (``--lr must be ...``,
+    ``--keep-probs item 2 ...``): the one line on stderr then speaks the command line's language."""
+    try:
+        yield
+    except DropoutLabError as exc:
+        if len(exc.args) != 1:  # an OSError's (errno, text): not a message to rewrite
+            raise
+        text = str(exc)
+        flags = {**_FIELD_FLAGS, "seeds": "--seed" if args.seed is not None else "--seeds"}
+        match = _LEADING_FIELD.match(text)
+        if match is not None and match["field"] in flags:
+            named = flags[match["field"]]
+            if match["index"] is not None and match["field"] != "seeds":  # --seed is one value; --seeds K can't fail
+                named += f" item {int(match['index']) + 1}"
+            text = named + text[match.end() :]
+        # Sizes quoted in parentheses (the memory estimate's "(batch_size 100)"), and the data folder.
+        for field, flag in flags.items():
+            text = text.replace(f"({field} ", f"({flag} ")
+        exc.args = (text.replace("pass root= (or set", "pass --data-dir (or set"),)
+        raise
+
+
+def _finished_before(folder: Path) -> bool:
+    """Whether results.json in ``folder`` says its experiment is complete (diverged runs are trained
+    again on a resume; a damaged file is run_experiment's to report)."""
+    from .experiments.results import read_results
+
+    with contextlib.suppress(DropoutLabError, OSError):
+        return read_results(folder).get("status") == "complete"
+    return False
+
+
+def _table_notes(config: ExperimentConfig) -> list[str]:
+    """What the summary table leaves out, and how to get it."""
+    one_seed = "one seed: run with --seeds K (K >= 2, say --seeds 5) for confidence intervals and a verdict"
+    no_keep_1 = ("no keep probability 1 (no dropout) in --keep-probs: the columns that compare with it are "
+                 "missing; add 1 to the list to get them")  # fmt: skip
+    return [one_seed] * (len(config.seeds) == 1) + [no_keep_1] * (1.0 not in config.keep_probs)
+
 
 def _experiment(args: argparse.Namespace) -> int:
     from .experiments import format_summary_table
@@ -259,7 +305,10 @@ def _experiment(args: argparse.Namespace) -> int:
             names = ", ".join("--" + o.replace("_", "-") for o in given) or ", ".join(other)
             raise InvalidArgumentError(f"--resume continues the saved configuration; drop {names}")
         progress = False if args.quiet else None  # None: a bar only when stderr is a terminal
+        finished = _finished_before(Path(args.resume))
         results = run_experiment(out_dir=args.resume, jobs=args.jobs, progress=progress, resume=True)
+        if finished:
+            print(f"nothing to do: every run in {args.resume} was complete already\n")
     else:
         settings = {
             field: getattr(args, opt) for opt, field in _CONFIG_OPTIONS.items() if getattr(args, opt) is not None
@@ -268,15 +317,18 @@ def _experiment(args: argparse.Namespace) -> int:
             settings["seeds"] = tuple(range(args.seeds))
         elif args.seed is not None:
             settings["seeds"] = (args.seed,)
-        config = ExperimentConfig(**settings)
         out_dir = NewFolder(DEFAULT_OUT) if args.out is None else Path(args.out)
-        results = run_experiment(
-            config, out_dir=out_dir, jobs=args.jobs, progress=False if args.quiet else None, force=args.force
-        )
+        with _errors_name_flags(args):  # the config comes from the flags: its errors name them
+            config = ExperimentConfig(**settings)
+            results = run_experiment(
+                config, out_dir=out_dir, jobs=args.jobs, progress=False if args.quiet else None, force=args.force
+            )
     # The folder the results went to (the one chosen when --out was not given).
     out = results.out_dir if results.out_dir is not None else Path(args.resume or args.out)
 
     print(format_summary_table(results.summary))
+    for note in _table_notes(results.config):
+        print(note)
     # The figure shows completed runs only: none is drawn while interrupted or when every run diverged.
     plotted = results.status != "interrupted" and any(run.status == "complete" for run in results.runs)
     print(f"\nwrote {out / 'results.json'}" + (f" and {out / 'accuracy.png'}" if plotted else ""))

@@ -52,11 +52,26 @@ def test_one_bar_counts_every_epoch_of_every_run_on_stderr(bars, capsys, jobs):
     assert shown == expected
 
 
-@pytest.mark.parametrize("progress", [False, None])  # None: only on a terminal, and capsys's stderr is not one
-def test_nothing_is_printed_when_progress_is_off_or_stderr_is_no_terminal(bars, capsys, progress):
-    run_experiment(ExperimentConfig(**CONFIG), jobs=1, progress=progress)
+def test_nothing_is_printed_when_progress_is_off(bars, capsys):
+    run_experiment(ExperimentConfig(**CONFIG), jobs=1, progress=False)
     assert capsys.readouterr() == ("", "")
-    assert bars[0].given["disable"] is (None if progress is None else True)
+    assert bars[0].given["disable"] is True
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_line_per_finished_run_when_stderr_is_no_terminal(bars, capsys, jobs):
+    # None: the bar only on a terminal, and capsys's stderr is not one; a log gets a line per run.
+    results = run_experiment(ExperimentConfig(**CONFIG), jobs=jobs, progress=None)
+    captured = capsys.readouterr()
+    assert bars[0].given["disable"] is None and bars[0].disable
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == len(results.runs) == 4
+    assert [line.split("]")[0] for line in lines] == ["[1/4", "[2/4", "[3/4", "[4/4"]
+    for run in results.runs:
+        [line] = [line for line in lines if f"keep {run.keep_prob:g} seed {run.seed}:" in line]
+        assert f": complete, train acc {run.final_train_acc:.3f}, val acc {run.final_val_acc:.3f}, " in line
+        assert line.endswith(f"{run.wall_s:.1f} s")
 
 
 @pytest.mark.parametrize("jobs", [1, 2])

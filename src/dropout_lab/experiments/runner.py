@@ -5,6 +5,7 @@ plot and checkpoints safely into an output folder."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import sys
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import numpy as np
 
 from .._io import atomic_write_text
+from .._parallel import available_threads
 from .._validation import check_keep_prob, check_path, check_positive_int, check_seed
 from ..errors import InvalidArgumentError, InvalidTypeError
 from ..models import FullyConnectedNet
@@ -253,11 +255,26 @@ def _progress_bar(total: int, progress: bool | None) -> Iterator[tqdm[NoReturn]]
         yield bar
 
 
+def _run_line_printer(total: int) -> Callable[[RunResult], None]:
+    """A log's stand-in for the bar: a line on stderr per finished run (one thread calls it at a time)."""
+    done = itertools.count(1)
+    return lambda run: print(
+        f"[{next(done)}/{total}] keep {keep_text(run.keep_prob)} seed {run.seed}: {run.status}, train acc "
+        f"{run.final_train_acc:.3f}, val acc {run.final_val_acc:.3f}, {run.wall_s:.1f} s", file=sys.stderr, flush=True
+    )
+
+
+def default_jobs(threads_per_run: int) -> int:
+    """``jobs`` None (the command line's default): the cores this process may use (affinity, capped by
+    OMP_NUM_THREADS and the like) over each run's ``threads_per_run`` BLAS threads; at least 1."""
+    return max(1, available_threads() // threads_per_run)
+
+
 def run_experiment(
     config: ExperimentConfig | None = None,
     *,
     out_dir: str | os.PathLike[str] | NewFolder | None = None,
-    jobs: int = 1,
+    jobs: int | None = 1,
     progress: bool | None = None,
     resume: bool = False,
     force: bool = False,
@@ -277,9 +294,12 @@ def run_experiment(
             release the GIL). They take the runs an epoch at a time, round robin over up to 4 runs per
             thread, so that they run out of work together. Every run trains with
             ``config.threads_per_run`` BLAS and elementwise threads whatever ``jobs`` is, so ``jobs``
-            changes the speed, never a number. Best: cores // threads_per_run; small nets (the digits)
-            are bound by Python and gain nothing (BENCHMARKS.md).
-        progress: a progress bar on stderr (None: only when stderr is a terminal).
+            changes the speed, never a number. Best: cores // threads_per_run, what None picks
+            (:func:`default_jobs`; the command line's default). 1 by default: a library call does not
+            take every core of a process that may run other work. Small nets (the digits) are bound
+            by Python and gain nothing (BENCHMARKS.md).
+        progress: a progress bar on stderr (False: nothing; None: the bar when stderr is a terminal,
+            else one line per finished run, for a log).
         resume: continue an interrupted experiment in ``out_dir``: finished runs are kept, a partial run
             restarts from its latest checkpoint, and the end result is the same as an uninterrupted run.
         force: replace the experiment in ``out_dir``: its own files are removed first, and nothing else
@@ -297,7 +317,7 @@ def run_experiment(
         holds another experiment or is locked by another process, or (resume) a damaged results file or
         checkpoint, all before any training.
     """
-    jobs = check_positive_int("jobs", jobs)
+    jobs = None if jobs is None else check_positive_int("jobs", jobs)
     if progress is not None and not isinstance(progress, bool):
         raise InvalidTypeError(f"progress must be True, False or None, got {progress!r}")
     for name, flag_value in (("resume", resume), ("force", force)):
@@ -316,6 +336,8 @@ def run_experiment(
     if config is None:
         raise InvalidArgumentError("config is required (an ExperimentConfig)")
     config = _check_config(config)
+    if jobs is None:
+        jobs = default_jobs(config.threads_per_run)
     # Sizes that cannot fit in memory fail before anything is loaded or allocated.
     config.check_fits_memory(None if data is None else int(np.prod(data["X_train"].shape[1:])))
     if out is not None and not resume and not force:
@@ -377,10 +399,14 @@ def _train(
         checkpoint_dir.mkdir(exist_ok=True)
         atomic_write_text(checkpoint_dir / CONFIG_NAME, json.dumps(config.to_dict(), indent=2) + "\n")
 
+    report: list[Callable[[RunResult], None]] = []  # a line per finished run, if the bar is off
+
     def record(run: RunResult) -> None:
         by_pair[(run.keep_prob, run.seed)] = run
         if journal is not None:
             journal.append(run)
+        for line in report:
+            line(run)
 
     flag = StopFlag()
 
@@ -390,6 +416,8 @@ def _train(
 
     try:
         with _progress_bar(len(todo) * config.epochs, progress) as bar:
+            if progress is None and bar.disable:  # stderr is no terminal (a log): a line per run instead
+                report.append(_run_line_printer(len(todo)))
 
             def epoch_done(event: EpochDone) -> None:
                 bar.set_postfix(run=run_name(event.keep_prob, event.seed), val=f"{event.val_acc:.3f}", refresh=False)
