@@ -316,7 +316,7 @@ def test_sigkill_leaves_whole_files_and_resume_is_bit_for_bit(tmp_path, referenc
     the checkpoints are whatever the last atomic write left, and resuming must still reproduce the
     uninterrupted run exactly."""
     out = tmp_path / "out"
-    child = start_experiment(tmp_path, out)
+    child = start_experiment(tmp_path, out, "--jobs", "1")
     wait_for_progress(child, out)
     time.sleep(np.random.default_rng(5).uniform(0.0, 0.05))
     signal_group(child, signal.SIGKILL)
@@ -342,7 +342,7 @@ def test_a_running_experiment_is_locked_and_a_killed_one_resumes(tmp_path, refer
     with the holder's pid; once it is SIGKILLed (no chance to unlock) the folder resumes exactly."""
     out = tmp_path / "out"
     # 0.2 s a call (2 s an epoch): the experiment outlasts the two processes started meanwhile.
-    child = start_experiment(tmp_path, out, delay=0.2)
+    child = start_experiment(tmp_path, out, "--jobs", "1", delay=0.2)
     try:
         wait_for_progress(child, out, need_complete=False)
         for argv in (["--resume", str(out)], [*CLI_ARGS, "--out", str(out), "--force"]):
