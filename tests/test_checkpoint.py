@@ -410,3 +410,16 @@ def test_generator_states_survive_a_checkpoint(cls, seed, draws_before):
     assert replaced is not other and type(replaced.bit_generator) is cls
     assert np.array_equal(replaced.random(5), expected)
     assert np.array_equal(restore_generator(None, back.solver_rng).random(5), expected)
+
+
+def test_a_model_whose_params_are_not_arrays_is_not_called_a_corrupt_file(tmp_path):
+    """The model-fit check runs inside the reader, before any array is read; an error in the model is
+    the caller's, named as such, not "corrupt" (which is for the file's bytes)."""
+    net = trained_batchnorm_net(0)
+    path = save_checkpoint(tmp_path / "m.npz", net)
+
+    class ListModel:
+        params = {name: w.tolist() for name, w in net.params.items()}
+
+    with pytest.raises(InvalidTypeError, match=r"model.params\['\w+'\] must be a NumPy array, got list"):
+        load_checkpoint(path, ListModel())

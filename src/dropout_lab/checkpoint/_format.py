@@ -241,8 +241,15 @@ def read_checkpoint(
                 declared = Checkpoint(path, metadata, {k: v for k, v in shells.items() if k not in small})
                 _check_layout(declared)
                 if precheck is not None:
-                    precheck(declared)
+                    try:
+                        precheck(declared)
+                    except Exception as exc:  # noqa: BLE001 (the caller's error, carried past the handler below)
+                        raise _CallerError(exc) from None
                 entries = {name: _read_entry(archive, name) for name in declared.arrays}
+    except _CallerError as wrapped:
+        # The caller's check failed (its model is not what it should be, say): its error as it is,
+        # not "corrupt", which is for what the file's bytes do to zipfile and NumPy.
+        raise wrapped.error from None
     except CheckpointError:
         raise
     except Exception as exc:  # noqa: BLE001 - every failure to parse the archive is a damaged file
@@ -251,6 +258,14 @@ def read_checkpoint(
         # "zip file version" or compression method), RuntimeError ("encrypted") and tokenize.TokenError.
         raise fail(path, f"is corrupt or truncated ({type(exc).__name__}: {str(exc)[:200]})") from None
     return Checkpoint(path, metadata, entries)
+
+
+class _CallerError(Exception):
+    """Carries an error of ``read_checkpoint``'s precheck past its handler for damaged files."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _check_metadata(path: Path, small: dict[str, np.ndarray]) -> dict[str, Any]:

@@ -45,6 +45,8 @@ def check_model_compatible(checkpoint: Checkpoint | TrainingState, model: Model)
         )
     for name, value in stored.items():
         here = current[name]
+        if not isinstance(here, np.ndarray):
+            raise InvalidTypeError(f"model.params[{name!r}] must be a NumPy array, got {type(here).__name__}")
         if value.shape != here.shape:
             raise fail(
                 path,
