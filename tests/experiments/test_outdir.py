@@ -221,6 +221,18 @@ with locked(Path(sys.argv[1])):
 """
 
 
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+def test_a_lock_file_that_is_not_a_file_is_one_clear_error(tmp_path, kind):
+    """A folder or a FIFO where the lock file goes was a traceback (IsADirectoryError, EINVAL)."""
+    lock = tmp_path / "out" / outdir.LOCK_NAME
+    lock.parent.mkdir()
+    lock.mkdir() if kind == "folder" else os.mkfifo(lock)
+    with pytest.raises(DataError, match=r"not dropout-lab's lock file"):
+        with outdir.locked(tmp_path / "out"):
+            pass
+    assert lock.exists()  # left as it was
+
+
 def test_a_lock_held_by_another_process_and_released_when_it_is_killed(tmp_path):
     out = tmp_path / "exp"
     run_experiment(ExperimentConfig(**TINY), out_dir=out, progress=False)

@@ -222,13 +222,21 @@ def locked(folder: Path) -> Iterator[None]:
             regular file.
     """
     path = folder / LOCK_NAME
-    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    # O_NONBLOCK: a FIFO put there opens at once (and is then refused) instead of blocking.
+    flags = os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(path, flags, 0o644)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise DataError(f"{path} is a symbolic link; dropout-lab does not follow it") from exc
+        if exc.errno == errno.EISDIR:
+            raise DataError(
+                f"{path} is a folder, not dropout-lab's lock file; remove it or choose another --out"
+            ) from exc
         raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise DataError(f"{path} is not a regular file, not dropout-lab's lock file; remove it or choose another --out")
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
