@@ -323,3 +323,14 @@ def test_the_journal_holds_each_run_as_it_finishes(tmp_path, monkeypatch):
     run_experiment(ExperimentConfig(**TINY), out_dir=tmp_path, progress=False)
     assert seen == [[1.0], [1.0, 0.5]]
     assert not (tmp_path / JOURNAL_NAME).exists()  # results.json holds them all at the end
+
+
+def test_checkpoint_settings_are_compared_on_what_a_runs_numbers_depend_on(tmp_path):
+    """checkpoint_every does not change a run's numbers (the run identity leaves it out), so checkpoints
+    written with another one resume; a setting that does change them is refused."""
+    config = ExperimentConfig(keep_probs=(1.0,), seeds=(0,), epochs=2, checkpoint_every=1)
+    (tmp_path / runner.CONFIG_NAME).write_text(json.dumps({**config.to_dict(), "checkpoint_every": 2}))
+    outdir.check_checkpoint_config(config, tmp_path)  # accepted
+    (tmp_path / runner.CONFIG_NAME).write_text(json.dumps({**config.to_dict(), "epochs": 3}))
+    with pytest.raises(DataError, match=r"other settings \(epochs: 3 there, 2 in results.json\)"):
+        outdir.check_checkpoint_config(config, tmp_path)

@@ -45,6 +45,11 @@ def _tuple_of(name: str, values: Any) -> tuple[Any, ...]:
     return items
 
 
+# The settings a run's numbers do not depend on: which other runs there are, where the data lies, how
+# often checkpoints are written. Two runs whose other settings (and keep probability and seed) agree
+# compute the same numbers; checkpoints are compared on those other settings only.
+NOT_IN_A_RUNS_NUMBERS = ("keep_probs", "seeds", "data_dir", "checkpoint_every")
+
 @dataclass(frozen=True)
 class ExperimentConfig:
     """Train the same net at several dropout keep probabilities and seeds.

@@ -39,7 +39,7 @@ from pathlib import Path
 
 from .._io import read_regular_file
 from ..errors import DataError, DropoutLabError
-from .config import ExperimentConfig
+from .config import NOT_IN_A_RUNS_NUMBERS, ExperimentConfig
 from .results import JOURNAL_NAME, RESULTS_FORMAT, RESULTS_NAME
 
 PLOT_NAME = "accuracy.png"
@@ -284,7 +284,7 @@ def check_checkpoint_config(config: ExperimentConfig, checkpoint_dir: Path) -> N
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, DropoutLabError) as exc:
         raise DataError(f"{path} cannot be read: {exc}") from exc
     ours, theirs = config.to_dict(), saved.to_dict()
-    differ = [k for k in ours if ours[k] != theirs[k] and k not in ("seeds", "keep_probs", "data_dir")]
+    differ = [k for k in ours if ours[k] != theirs[k] and k not in NOT_IN_A_RUNS_NUMBERS]
     if differ:
         detail = "; ".join(f"{k}: {theirs[k]!r} there, {ours[k]!r} in results.json" for k in differ)
         raise DataError(f"the checkpoints in {checkpoint_dir} were written with other settings ({detail})")

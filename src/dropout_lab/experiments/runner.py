@@ -22,7 +22,7 @@ from ..errors import InvalidArgumentError, InvalidTypeError
 from ..models import FullyConnectedNet
 from ..optim import kernels
 from ..solver import Solver
-from .config import ExperimentConfig
+from .config import NOT_IN_A_RUNS_NUMBERS, ExperimentConfig
 from .outdir import (
     CHECKPOINT_DIR,
     CONFIG_NAME,
@@ -120,16 +120,11 @@ def run_name(keep_prob: float, seed: int) -> str:
     return f"keep{keep_text(keep_prob)}_seed{seed}"
 
 
-# The settings that do not change a run's numbers: which other runs there are, where the data lies,
-# how often checkpoints are written.
-_NOT_IN_RUN_ID = ("keep_probs", "seeds", "data_dir", "checkpoint_every")
-
-
 def run_identity(config: ExperimentConfig, keep_prob: float, seed: int) -> str:
     """What one run's numbers are a function of, as canonical JSON: the config's settings that shape
     them, the keep probability (exact: JSON writes a float's shortest exact digits) and the seed. The
     Solver records it in every checkpoint and refuses to continue a checkpoint of another run."""
-    settings = {k: v for k, v in config.to_dict().items() if k not in _NOT_IN_RUN_ID}
+    settings = {k: v for k, v in config.to_dict().items() if k not in NOT_IN_A_RUNS_NUMBERS}
     return json.dumps({**settings, "keep_prob": keep_prob, "seed": seed}, sort_keys=True, allow_nan=False)
 
 
