@@ -373,6 +373,37 @@ def test_huge_learning_rate_diverges_with_a_clear_error():
     assert all(np.all(np.isfinite(v)) for v in model.params.values())
 
 
+def test_training_again_after_a_divergence_clears_it():
+    """diverged describes the last call of train(): a Solver trained on with a smaller learning rate
+    reports no divergence once it has finished."""
+    model = small_net()
+    solver = Solver(model, SMALL_DATA, update_rule="sgd", optim_config={"learning_rate": 1e35},
+                    batch_size=10, num_epochs=2, seed=0, verbose=False)
+    with pytest.raises(TrainingDivergedError):
+        solver.train()
+    assert solver.diverged is not None
+    for config in solver.optim_configs.values():
+        config["learning_rate"] = 1e-3
+    solver.train()
+    assert solver.finished and solver.diverged is None
+
+
+def test_a_gradient_of_another_shape_names_its_parameter():
+    class WrongGrad:
+        params = {"W": np.zeros((4, 3)), "b": np.zeros(3)}
+
+        def loss(self, X, y=None):
+            if y is None:
+                return np.zeros((len(X), 3))
+            return 1.0, {"W": np.zeros((3, 4)), "b": np.zeros(3)}
+
+    data = {"X_train": np.zeros((10, 4)), "y_train": np.zeros(10, dtype=np.int64),
+            "X_val": np.zeros((5, 4)), "y_val": np.zeros(5, dtype=np.int64)}
+    solver = Solver(WrongGrad(), data, batch_size=5, num_epochs=1, seed=0, verbose=False)
+    with pytest.raises(InvalidArgumentError, match=r"gradient of shape \(3, 4\) for parameter 'W' of shape \(4, 3\)"):
+        solver.train()
+
+
 def test_nan_is_recorded_when_not_stopping():
     model = StepModel(nan_at=2)
     solver = Solver(model, stub_data(), batch_size=10, num_epochs=3, seed=0, verbose=False,

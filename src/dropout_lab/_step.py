@@ -118,13 +118,19 @@ def next_parameters(
             (a user's rule is then only ever called with finite gradients).
 
     Raises:
-        InvalidArgumentError: ``grads`` lacks a parameter.
+        InvalidArgumentError: ``grads`` lacks a parameter, or has another shape than it.
     """
     if check and not np.isfinite(loss):
         raise NonFinite("loss", loss)
     missing = [name for name in params if name not in grads]
     if missing:
         raise InvalidArgumentError(f"model.loss returned no gradients for parameters {missing}")
+    for name, w in params.items():
+        if np.shape(grads[name]) != w.shape:
+            raise InvalidArgumentError(
+                f"model.loss returned a gradient of shape {np.shape(grads[name])} for parameter {name!r} of "
+                f"shape {w.shape}"
+            )
     # Whether dw and next_w hold a NaN or an infinity, from the built-in rule's kernels (both kinds
     # find it in their pass); a user's rule's arrays are looked at here.
     flags: dict[str, tuple[bool, bool]] = {}

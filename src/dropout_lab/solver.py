@@ -368,6 +368,7 @@ class Solver:
         """
         epochs = check_optional_positive_int("epochs", epochs)
         self.interrupted = False
+        self.diverged = None  # a divergence is about the last call; training again starts clean
         iterations_per_epoch = self.iterations_per_epoch
         num_iterations = self.num_iterations
         # Epoch 0 is measured before any step; a Solver interrupted while recording an epoch records it now.
