@@ -290,11 +290,6 @@ def check_checkpoint_config(config: ExperimentConfig, checkpoint_dir: Path) -> N
         raise DataError(f"the checkpoints in {checkpoint_dir} were written with other settings ({detail})")
 
 
-# What a checkpoint write killed midway leaves beside the checkpoint: the temporary file of
-# dropout_lab._io.atomic_writer, ".<name>.<8 characters of tempfile.mkstemp>.tmp", for our runs' names.
-_CHECKPOINT_TEMP = re.compile(r"\.keep[0-9.e+-]+_seed[0-9]+_(latest|epoch_[0-9]+)\.npz\.[a-z0-9_]{8}\.tmp")
-
-
 def remove_checkpoint_temp_files(checkpoint_dir: Path) -> list[Path]:
     """Delete the temporary checkpoint files a killed process left in ``checkpoint_dir`` (a SIGKILL
     during a write: up to the size of a checkpoint each) and return them.
@@ -308,7 +303,7 @@ def remove_checkpoint_temp_files(checkpoint_dir: Path) -> list[Path]:
     removed = []
     with os.scandir(checkpoint_dir) as entries:
         for entry in entries:
-            if _CHECKPOINT_TEMP.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+            if _leftover_of(entry.name, _CHECKPOINT) and entry.is_file(follow_symlinks=False):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
                     removed.append(Path(entry.path))
