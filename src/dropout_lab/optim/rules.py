@@ -103,7 +103,8 @@ def _read_config(rule: str, config: Any, w: np.ndarray) -> dict[str, Any]:
         config = {}
     if not isinstance(config, Mapping):
         raise InvalidTypeError(f"config must be a dict or None, got {_describe(config)}")
-    unknown = [key for key in config if key not in spec.keys]
+    accepted = spec.keys  # built once, not once per key (this runs at every step)
+    unknown = [key for key in config if key not in accepted]
     if unknown:
         raise InvalidArgumentError(
             f"config holds keys that {rule} does not use: {sorted(map(str, unknown))}; "
