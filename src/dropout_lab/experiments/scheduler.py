@@ -40,19 +40,17 @@ RUNS_PER_WORKER = 4
 
 class StopFlag:
     """Set by SIGINT/SIGTERM (or by a failed run); polled between iterations by every run, in whatever
-    thread, so that a run always stops in a consistent state. ``signal``: the first signal that set it
-    (None: none did)."""
+    thread, so that a run always stops in a consistent state."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
-        self.signal: int | None = None
 
     def __call__(self) -> bool:
         return self._event.is_set()
 
-    def request(self, signum: int | None = None, _frame: Any = None) -> None:
-        if signum is not None and self.signal is None:
-            self.signal = signum
+    def request(self, _signum: int | None = None, _frame: Any = None) -> None:
+        """Ask the runs to stop (a signal handler's signature; which signal came is
+        :func:`last_stop_signal`'s)."""
         self._event.set()
 
 
