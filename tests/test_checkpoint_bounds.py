@@ -135,7 +135,8 @@ def test_histories_longer_than_the_run_allows_are_refused_unread(latest, tmp_pat
     def change(members: dict[str, bytes], metadata: dict[str, Any]) -> None:
         del members["history/loss"]
         members["history/train_acc"] = members["history/val_acc"] = npy_bytes(np.zeros(1))
-        metadata.update(iteration=5_000_000, epoch=0)
+        members["history/acc_epochs"] = npy_bytes(np.zeros(1, dtype=np.int64))
+        metadata.update(iteration=5_000_000, epoch=0, recorded_epochs=1)
 
     rewrite(latest, change)
     add_zeros(latest, "history/loss", (5_000_000,))
