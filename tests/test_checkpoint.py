@@ -423,3 +423,33 @@ def test_a_model_whose_params_are_not_arrays_is_not_called_a_corrupt_file(tmp_pa
 
     with pytest.raises(InvalidTypeError, match=r"model.params\['\w+'\] must be a NumPy array, got list"):
         load_checkpoint(path, ListModel())
+
+
+def test_the_measured_epochs_round_trip(tmp_path):
+    path = tmp_path / "t.npz"
+    # Epoch 2's end is pending: recorded_epochs is the epoch, and epoch 1 was not measured.
+    write_training_state([path], training_state(train_acc_history=[0.1], val_acc_history=[0.125], acc_epochs=[0],
+                                                recorded_epochs=2))
+    back = read_training_state(path)
+    assert (back.acc_epochs, back.recorded_epochs, back.train_acc_history) == ([0], 2, [0.1])
+    with np.load(path, allow_pickle=False) as npz:
+        assert npz["history/acc_epochs"].dtype == np.int64
+        assert json.loads(str(npz["metadata"][()]))["recorded_epochs"] == 2
+
+
+def test_a_state_without_measured_epochs_is_written_as_every_epoch_measured(tmp_path):
+    path = tmp_path / "t.npz"
+    write_training_state([path], training_state())
+    back = read_training_state(path)
+    assert (back.acc_epochs, back.recorded_epochs) == ([0, 1, 2], 3)
+
+
+def test_a_checkpoint_from_before_the_measured_epochs_reads_as_every_epoch_measured(tmp_path):
+    path = tmp_path / "t.npz"
+    write_training_state([path], training_state(acc_epochs=[0, 1, 2], recorded_epochs=3))
+    rewrite_metadata(path, lambda metadata: metadata.pop("recorded_epochs"))
+    with np.load(path, allow_pickle=False) as npz:
+        entries = {name: npz[name] for name in npz.files if name != "history/acc_epochs"}
+    np.savez(path, **entries)
+    back = read_training_state(path)
+    assert (back.acc_epochs, back.recorded_epochs) == ([0, 1, 2], 3)

@@ -135,7 +135,8 @@ def test_histories_longer_than_the_run_allows_are_refused_unread(latest, tmp_pat
     def change(members: dict[str, bytes], metadata: dict[str, Any]) -> None:
         del members["history/loss"]
         members["history/train_acc"] = members["history/val_acc"] = npy_bytes(np.zeros(1))
-        metadata.update(iteration=5_000_000, epoch=0)
+        members["history/acc_epochs"] = npy_bytes(np.zeros(1, dtype=np.int64))
+        metadata.update(iteration=5_000_000, epoch=0, recorded_epochs=1)
 
     rewrite(latest, change)
     add_zeros(latest, "history/loss", (5_000_000,))
@@ -187,3 +188,63 @@ def test_a_real_checkpoint_still_resumes_exactly(latest, tmp_path):
     straight.train()
     assert resumed.loss_history == straight.loss_history
     assert resumed.val_acc_history == straight.val_acc_history
+
+
+# ----------------------------------------------------------------------------- num_steps, eval_every (issue 12)
+def set_setting(key: str, value: Any) -> Callable[[dict[str, bytes], dict[str, Any]], None]:
+    return lambda members, metadata: metadata["settings"].update({key: value})
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        *[(set_setting("eval_every", v), f"malformed 'eval_every' setting: {v!r}; expected a positive integer")
+          for v in (0, -3, "2", True, 2.5, None, 10.0**300)],
+        *[(set_setting("num_steps", v), f"malformed 'num_steps' setting: {v!r}; expected a positive integer or None")
+          for v in (0, -1, "10", False, [8])],
+        *[(lambda members, metadata, v=v: metadata.update(recorded_epochs=v), f"'recorded_epochs' record: {v!r}")
+          for v in (10**12, -1, 0, 3, "2", None, True)],
+    ],
+)
+def test_absurd_budget_and_measurement_records_are_refused(latest, tmp_path, change, words):
+    rewrite(latest, change)
+    refused_within_bound(lambda: read_training_state(latest), str(latest), words)
+    refused_within_bound(lambda: solver(tmp_path).resume(latest), str(latest), words)
+
+
+def test_a_huge_eval_every_or_budget_is_refused_as_another_run(latest, tmp_path):
+    rewrite(latest, set_setting("eval_every", 10**30))
+    refused_within_bound(lambda: solver(tmp_path).resume(latest), f"eval_every={10**30}", "eval_every=1")
+    rewrite(latest, set_setting("num_steps", 10**30))
+    refused_within_bound(lambda: solver(tmp_path).resume(latest), f"num_steps={10**30}", "num_steps=None")
+
+
+@pytest.mark.parametrize(
+    "acc_epochs, words",
+    [
+        (np.array([0, 2]), "measured epochs (history/acc_epochs) [0, 2]"),  # epoch 2 is not recorded yet
+        (np.array([1, 0]), "measured epochs (history/acc_epochs) [1, 0]"),
+        (np.array([0, 0]), "measured epochs (history/acc_epochs) [0, 0]"),
+        (np.array([0, 1, 2]), "histories of lengths 4, 2, 2, 3"),
+        (np.array([0.0, 1.0]), "is missing entry history/acc_epochs"),
+        (None, "is missing entry history/acc_epochs"),
+    ],
+)
+def test_malformed_measured_epochs_are_refused(latest, acc_epochs, words):
+    def change(members: dict[str, bytes], metadata: dict[str, Any]) -> None:
+        if acc_epochs is None:
+            del members["history/acc_epochs"]
+        else:
+            members["history/acc_epochs"] = npy_bytes(acc_epochs)
+
+    rewrite(latest, change)
+    refused_within_bound(lambda: read_training_state(latest), str(latest), words)
+
+
+def test_measured_epochs_declaring_millions_are_refused_unread(latest, tmp_path):
+    def change(members: dict[str, bytes], metadata: dict[str, Any]) -> None:
+        del members["history/acc_epochs"]
+
+    rewrite(latest, change)
+    add_zeros(latest, "history/acc_epochs", (5_000_000,), dtype="<i8")
+    refused_within_bound(lambda: solver(tmp_path).resume(latest), str(latest), "histories of lengths 4, 2, 2, 5000000")

@@ -12,7 +12,10 @@ Differences from the course's ``Solver``:
 * ``train_acc_history`` and ``val_acc_history`` hold ``num_epochs + 1`` entries: "epoch 0" is measured
   before any training step, then once after each epoch. The course measured "epoch 0" after the first
   step, and when an epoch was a single iteration that measurement and the end of epoch 1 coincided,
-  so its histories had only ``num_epochs`` entries.
+  so its histories had only ``num_epochs`` entries. With ``eval_every`` > 1 only every
+  ``eval_every``-th epoch (and the last) is measured; ``acc_epochs`` says which.
+* The budget can be given in steps (``num_steps``) rather than epochs: the last epoch is then
+  partial when the steps do not divide into whole epochs.
 * At the end the best parameters are restored as copies (the course assigned its ``best_params`` dict
   itself), together with the model's buffers (batchnorm running statistics) of the same epoch.
 * ``train()`` continues from where the Solver stands (``solver.iteration`` steps done), which is what
@@ -41,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from ._epochs import epochs_for_steps, record_epoch
 from ._step import Divergence, NonFinite, StepBuffers, divergence_message, next_parameters, quiet_nonfinite
 from ._validation import (
     _describe,
@@ -81,7 +85,16 @@ class Solver:
         lr_decay: after each epoch every learning rate is multiplied by it.
         batch_size: examples per step; an epoch is ``max(N_train // batch_size, 1)`` steps, each
             drawing its minibatch with replacement, as the course does.
-        num_epochs: epochs to train.
+        num_epochs: epochs to train (with ``num_steps``, not consulted: only checked).
+        num_steps: the budget in steps (updates) instead: training takes exactly ``num_steps`` steps,
+            in ``num_epochs = ceil(num_steps / iterations_per_epoch)`` epochs, the last one partial when
+            they do not divide; its end is an epoch's end (measured, ``on_epoch_end``, checkpointed,
+            learning rate decayed). None (default): ``num_epochs`` whole epochs.
+        eval_every: measure the accuracies at epoch 0, at the end of every ``eval_every``-th epoch
+            and at the end of the last one (default 1: every epoch). The other epochs draw the
+            accuracy subsamples all the same, so the minibatches, the losses and the measured
+            accuracies are those of ``eval_every=1``; the best parameters are chosen among the
+            measured epochs.
         num_train_samples: training examples (drawn with replacement) to measure training accuracy
             on; None for all.
         num_val_samples: the same for validation accuracy; None (default) for all.
@@ -101,7 +114,9 @@ class Solver:
             NumPy's overflow and invalid-value warnings inside a step are then silenced: that error
             reports the same event with where and why. False trains on, as the course does.
         on_epoch_end: called as ``on_epoch_end(solver)`` after each epoch (1 to num_epochs, not
-            epoch 0), once its accuracies are recorded and its checkpoint written.
+            epoch 0), measured or not, once its accuracies are recorded and its checkpoint written;
+            after an epoch that is not measured the histories end with the last measured one
+            (``acc_epochs[-1] < solver.epoch``).
         should_stop: polled as ``should_stop()`` after each step; True stops :meth:`train` there
             (a signal handler's flag, for instance), writing ``{checkpoint_name}_latest.npz``.
         resume_from: a training checkpoint to continue from (see :meth:`resume`).
@@ -115,11 +130,14 @@ class Solver:
             checkpoint whose ``run_id`` differs (one without it included, unless this one is None too).
 
     Attributes:
-        loss_history: the loss of every step. train_acc_history, val_acc_history: ``num_epochs + 1``
-            accuracies after training (epoch 0 is before any step). best_val_acc, best_params,
+        loss_history: the loss of every step. train_acc_history, val_acc_history: the accuracies at
+            the measured epochs, ``acc_epochs``: those epochs (``[0, 1, ..., num_epochs]`` with
+            ``eval_every=1``, epoch 0 being before any step). best_val_acc, best_params,
             best_buffers, best_epoch: the best validation accuracy so far and the model's state then.
-        epoch, iteration: epochs and steps completed. optim_configs: parameter name -> the rule's
-            config. diverged: a :class:`Divergence` after a stop on a NaN, else None.
+        epoch, iteration: epochs and steps completed. recorded_epochs: epoch ends recorded, epoch 0
+            included (``epoch + 1``, or ``epoch`` while the current epoch's end is still to record).
+            optim_configs: parameter name -> the rule's config. diverged: a :class:`Divergence` after
+            a stop on a NaN, else None.
         interrupted: True after :meth:`train` returned early because ``should_stop()`` said so.
 
     Raises:
@@ -137,6 +155,8 @@ class Solver:
         lr_decay: float = 1.0,
         batch_size: int = 100,
         num_epochs: int = 10,
+        num_steps: int | None = None,
+        eval_every: int = 1,
         num_train_samples: int | None = 1000,
         num_val_samples: int | None = None,
         checkpoint_name: str | os.PathLike[str] | None = None,
@@ -170,7 +190,9 @@ class Solver:
             validate_config(update_rule, optim_config, w)
         self.lr_decay = check_positive_real("lr_decay", lr_decay)
         self.batch_size = check_positive_int("batch_size", batch_size)
-        self.num_epochs = check_positive_int("num_epochs", num_epochs)
+        num_epochs = check_positive_int("num_epochs", num_epochs)
+        self.num_steps = check_optional_positive_int("num_steps", num_steps)
+        self.eval_every = check_positive_int("eval_every", eval_every)
         self.num_train_samples = check_optional_positive_int("num_train_samples", num_train_samples)
         self.num_val_samples = check_optional_positive_int("num_val_samples", num_val_samples)
         if checkpoint_name is not None:
@@ -208,6 +230,8 @@ class Solver:
         self.model = model
         self.X_train, self.y_train = arrays["X_train"], arrays["y_train"]
         self.X_val, self.y_val = arrays["X_val"], arrays["y_val"]
+        steps = self.num_steps
+        self.num_epochs = num_epochs if steps is None else epochs_for_steps(steps, self.iterations_per_epoch)
         self.update_rule = rule
         self._builtin_rule = rule_name(update_rule)
         # How checkpoints record the rule (see checkpoint._solver.solver_settings).
@@ -234,6 +258,8 @@ class Solver:
         self.loss_history: list[float] = []
         self.train_acc_history: list[float] = []
         self.val_acc_history: list[float] = []
+        self.acc_epochs: list[int] = []
+        self.recorded_epochs = 0
         self.diverged: Divergence | None = None
         self.optim_configs = {name: copy.deepcopy(self.optim_config) for name in self.model.params}
 
@@ -243,7 +269,8 @@ class Solver:
 
     @property
     def num_iterations(self) -> int:
-        return self.num_epochs * self.iterations_per_epoch
+        """The steps of the whole run: ``num_steps``, or ``num_epochs`` whole epochs."""
+        return self.num_steps if self.num_steps is not None else self.num_epochs * self.iterations_per_epoch
 
     def _choice(self, n: int, size: int) -> np.ndarray:
         if self.rng is None:
@@ -290,55 +317,9 @@ class Solver:
                 params[name] = next_w
                 self.optim_configs[name] = next_config
 
-    def _record_epoch(self) -> None:
-        """Measure both accuracies, keep the best parameters, write a checkpoint if one is due.
-
-        All or nothing: an exception (a KeyboardInterrupt while measuring, say) leaves the histories,
-        the best parameters and the Solver's generator as they were before, so the epoch is recorded
-        again, drawing the same accuracy subsamples, when :meth:`train` is called again.
-        """
-        before = (self.best_val_acc, self.best_epoch, self.best_params, self.best_buffers)
-        recorded = len(self.train_acc_history), len(self.val_acc_history)
-        # Only the accuracy subsamples draw here (the model scores in test mode, without masks).
-        rng = self.rng
-        rng_state: Mapping[str, Any] = rng.bit_generator.state if rng is not None else np.random.get_state(legacy=False)
-        try:
-            with quiet_nonfinite(self.stop_on_nonfinite):
-                self._record_epoch_body()
-        except BaseException:
-            del self.train_acc_history[recorded[0] :], self.val_acc_history[recorded[1] :]
-            self.best_val_acc, self.best_epoch, self.best_params, self.best_buffers = before
-            if rng is not None:
-                rng.bit_generator.state = rng_state
-            else:
-                np.random.set_state(dict(rng_state))
-            raise
-
-    def _record_epoch_body(self) -> None:
-        train_acc = self.check_accuracy(
-            self.X_train, self.y_train, num_samples=self.num_train_samples, batch_size=self.accuracy_batch_size
-        )
-        val_acc = self.check_accuracy(
-            self.X_val, self.y_val, num_samples=self.num_val_samples, batch_size=self.accuracy_batch_size
-        )
-        self.train_acc_history.append(train_acc)
-        self.val_acc_history.append(val_acc)
-        # Strictly better only, as in the course: the earliest of equal epochs is kept.
-        if self.best_epoch is None or val_acc > self.best_val_acc:
-            self.best_val_acc = val_acc
-            self.best_epoch = self.epoch
-            self._snapshot_best()
-        if self.epoch > 0 and self.checkpoint_name is not None and self.checkpoint_every is not None and (
-            self.epoch % self.checkpoint_every == 0 or self.epoch == self.num_epochs
-        ):
-            self._save_checkpoint()
-        if self.verbose:
-            print(
-                f"(Epoch {self.epoch} / {self.num_epochs}) train acc: {train_acc:f}; val_acc: {val_acc:f}"
-            )
-
     def train(self, epochs: int | None = None) -> None:
-        """Train to ``num_epochs`` from where the Solver stands, then restore the best parameters.
+        """Train to the end of the run (``num_iterations`` steps, ``num_epochs`` epochs) from where the
+        Solver stands, then restore the best parameters.
 
         If ``should_stop()`` says so, training stops after the current step instead: with a
         ``checkpoint_name`` the state is written to ``{checkpoint_name}_latest.npz`` (mid-epoch
@@ -357,9 +338,10 @@ class Solver:
 
         Args:
             epochs: train at most this many more epochs (to the end of the current epoch and then
-                ``epochs - 1`` more), then return; the best parameters are restored only once
-                training reaches ``num_epochs``. Calling ``train(1)`` until :attr:`finished` gives
-                the same numbers as one ``train()`` (the experiment runner interleaves runs this way).
+                ``epochs - 1`` more; with ``num_steps``, at most to the budget), then return; the
+                best parameters are restored only once training reaches the end (:attr:`finished`).
+                Calling ``train(1)`` until :attr:`finished` gives the same numbers as one ``train()``
+                (the experiment runner interleaves runs this way).
                 None: to the end.
 
         Raises:
@@ -377,7 +359,7 @@ class Solver:
         if epochs is not None:
             stop_at = min(num_iterations, (self.iteration // iterations_per_epoch + epochs) * iterations_per_epoch)
         for t in range(self.iteration, stop_at):
-            self._take_step(t, iterations_per_epoch)
+            self._take_step(t, iterations_per_epoch, num_iterations)
             if self.verbose and t % self.print_every == 0:
                 print(f"(Iteration {t + 1} / {num_iterations}) loss: {self.loss_history[-1]:f}")
             self._record_pending_epoch()
@@ -389,8 +371,9 @@ class Solver:
         if self.finished:
             self._restore_best()
 
-    def _take_step(self, t: int, iterations_per_epoch: int) -> None:
-        """Step ``t``, counted, and with an epoch's last step the epoch (its learning rate decay); an
+    def _take_step(self, t: int, iterations_per_epoch: int, num_iterations: int) -> None:
+        """Step ``t``, counted, and with an epoch's last step (or the run's, ending a partial last
+        epoch) the epoch (its learning rate decay); an
         exception but a divergence (which restores the best parameters itself) undoes all of it, as
         :meth:`train` describes."""
         params = self.model.params
@@ -399,7 +382,7 @@ class Solver:
         try:
             self._step(t)
             self.iteration = t + 1
-            if self.iteration % iterations_per_epoch == 0:
+            if self.iteration % iterations_per_epoch == 0 or self.iteration == num_iterations:
                 self.optim_configs = {
                     name: {**config, "learning_rate": config["learning_rate"] * self.lr_decay}
                     if "learning_rate" in config
@@ -416,17 +399,18 @@ class Solver:
             raise
 
     def _record_pending_epoch(self) -> None:
-        """Measure and record the current epoch if it is not recorded yet (epoch 0 before any step,
-        each epoch after its last step, or one whose recording was interrupted), then call
+        """Record the current epoch's end (see :func:`~dropout_lab._epochs.record_epoch`) if it is not
+        recorded yet (epoch 0 before any step, each epoch after its last step, or one whose recording
+        was interrupted), then call
         ``on_epoch_end`` for epochs after the first."""
-        if len(self.train_acc_history) <= self.epoch:
-            self._record_epoch()
+        if self.recorded_epochs <= self.epoch:
+            record_epoch(self)
             if self.epoch > 0 and self.on_epoch_end is not None:
                 self.on_epoch_end(self)
 
     @property
     def finished(self) -> bool:
-        """Whether training has reached ``num_epochs``."""
+        """Whether training has taken all its steps (``num_iterations``)."""
         return self.iteration >= self.num_iterations
 
     def check_accuracy(
@@ -487,12 +471,17 @@ class Solver:
         by a Solver with a Generator, this Solver takes that Generator's state (in its own ``rng``
         when the bit generator classes match); if the run used the global generator, ``rng``
         becomes None. Settings that do not change the state (``num_epochs``, ``lr_decay``, printing)
-        are this Solver's own, so a run can be extended by resuming with more epochs.
+        are this Solver's own, so a run can be extended by resuming with more epochs (an epoch that
+        was the last of the shorter run stays measured). ``num_steps`` and ``eval_every`` must be the
+        checkpoint's: another budget would end the partial last epoch elsewhere, and another
+        ``eval_every`` would measure (and choose the best parameters among) other epochs than either
+        run; a checkpoint written before they existed means ``num_steps=None, eval_every=1``.
 
         Raises:
             CheckpointError: an unreadable or corrupt file, one for another architecture or dtype,
-                another run (``run_id``), another batch size, training set size, update rule or
-                dropout mask stream version, or more epochs done than ``num_epochs`` (see
+                another run (``run_id``), another batch size, training set size, update rule,
+                ``num_steps``, ``eval_every`` or dropout mask stream version, or more epochs done than
+                ``num_epochs`` (see
                 :func:`~dropout_lab.checkpoint.check_resume_compatible`); the model and the Solver
                 are then left as they were.
         """

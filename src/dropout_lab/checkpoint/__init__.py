@@ -18,8 +18,13 @@ Layout (format version 1). Every entry is an array; names use ``/`` as a separat
 * ``param/<name>``, ``buffer/<name>``: the model's parameters and buffers (batchnorm statistics).
 * Training checkpoints add ``best_param/<name>``, ``best_buffer/<name>``, ``optim/<param>/<key>`` (the
   optimizer's state arrays: m, v, velocity, cache), ``history/loss``, ``history/train_acc`` and
-  ``history/val_acc`` (float64), and ``rng/solver``, ``rng/model``, ``rng/global``: the random
-  generators' states, each where that generator is used.
+  ``history/val_acc`` (float64), ``history/acc_epochs`` (int64: the epoch of each accuracy), and
+  ``rng/solver``, ``rng/model``, ``rng/global``: the random generators' states, each where that
+  generator is used.
+* Added within format version 1, as optional fields: the settings ``num_steps`` and ``eval_every``,
+  the metadata's ``recorded_epochs`` (epoch ends recorded) and ``history/acc_epochs``. A file without
+  them was written before they existed, when every epoch was measured: it reads as ``num_steps=None,
+  eval_every=1``, ``acc_epochs = range(len(train_acc))`` and ``recorded_epochs = len(train_acc)``.
 
 Random generator states (``bit_generator.state``, a dict of big integers and small arrays, or
 ``np.random.get_state(legacy=False)``) are stored as JSON strings in 0-d unicode arrays; they are

@@ -11,8 +11,11 @@ stream, and before anything else is read:
   size), so what is read is what was declared;
 * every entry is one the metadata accounts for, and of the size the metadata allows: parameters and
   buffers have their recorded shapes, best parameters and buffers the same ones, an optimizer state
-  array is no larger than its parameter, the histories have exactly ``iteration`` and ``epoch + 1``
-  (or ``epoch``) values, and the metadata and generator states are strings of bounded length.
+  array is no larger than its parameter, the histories have exactly ``iteration`` values (losses)
+  and one per measured epoch, no more than ``recorded_epochs`` (``epoch + 1`` or ``epoch``), and the
+  metadata and generator states are strings of bounded length;
+* the Solver settings a resume compares as numbers (``eval_every``, ``num_steps``) are positive
+  integers (or None for ``num_steps``).
 
 The metadata's own shapes and counts are bounded by the reader's caller with what the run can have
 (the model's shapes, the Solver's epochs and steps): see the ``precheck`` of
@@ -126,6 +129,36 @@ def _count(path: Path, metadata: dict[str, Any], key: str) -> int:
     return value
 
 
+def _recorded_epochs(path: Path, metadata: dict[str, Any], epoch: int) -> int | None:
+    """The ``recorded_epochs`` record (epoch ends recorded: ``epoch + 1``, or ``epoch`` while one is
+    pending), or None for a file written before it existed."""
+    if "recorded_epochs" not in metadata:
+        return None
+    value = metadata["recorded_epochs"]
+    if isinstance(value, bool) or not isinstance(value, int) or value not in (epoch, epoch + 1):
+        raise fail(path, f"has a malformed 'recorded_epochs' record: {value!r} for epoch {epoch}")
+    return value
+
+
+# Solver settings that must be positive integers (None allowed where True) in a training checkpoint.
+_COUNT_SETTINGS = {"eval_every": False, "num_steps": True}
+
+
+def check_count_settings(path: Path, metadata: dict[str, Any]) -> None:
+    """The settings of :data:`_COUNT_SETTINGS` a file records are positive integers (or None where
+    allowed); absent ones are those of a file written before they existed."""
+    settings = metadata.get("settings")
+    if not isinstance(settings, dict):
+        return  # the reader of the training state refuses it with its own words
+    for key, none_allowed in _COUNT_SETTINGS.items():
+        if key not in settings or (none_allowed and settings[key] is None):
+            continue
+        value = settings[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            expected = "a positive integer" + (" or None" if none_allowed else "")
+            raise fail(path, f"has a malformed {key!r} setting: {value!r}; expected {expected}")
+
+
 def _optimizer_entries(metadata: dict[str, Any]) -> dict[str, str]:
     """``optim/<param>/<key>`` -> 'array' or 'npscalar', for the well-formed records (the reader of the
     training state refuses the others with its own words)."""
@@ -169,8 +202,8 @@ def check_training_entries(path: Path, metadata: dict[str, Any], shells: dict[st
                     f"entry {name} has shape {shell.shape} and dtype {shell.dtype}; an optimizer state is "
                     f"numbers, no more than its parameter's {param.size}",
                 )
-        elif group == "history" and rest in ("loss", "train_acc", "val_acc"):
-            if shell.ndim != 1 or shell.dtype != np.float64:
+        elif group == "history" and rest in ("loss", "train_acc", "val_acc", "acc_epochs"):
+            if shell.ndim != 1 or shell.dtype != (np.int64 if rest == "acc_epochs" else np.float64):
                 raise fail(path, f"is missing entry {name}")
             lengths[rest] = shell.shape[0]
         elif group == "rng" and rest in ("solver", "model", "global"):
@@ -181,12 +214,20 @@ def check_training_entries(path: Path, metadata: dict[str, Any], shells: dict[st
                 raise fail(path, f"entry {name} holds {chars} characters, more than a generator state has")
         elif group not in ("param", "buffer"):
             unknown.append(name)
-    if lengths:
+    check_count_settings(path, metadata)
+    if lengths or "recorded_epochs" in metadata:
         iteration, epoch = _count(path, metadata, "iteration"), _count(path, metadata, "epoch")
-        # epoch + 1 accuracies, or epoch: a Solver interrupted while recording that epoch.
+        ended = _recorded_epochs(path, metadata, epoch)
+        # One accuracy per measured epoch, of the epoch ends recorded: epoch + 1, or epoch for a
+        # Solver interrupted while recording that epoch. A file without the record measured them all.
         recorded = lengths.get("train_acc", lengths.get("val_acc", epoch + 1))
         expected = {"loss": iteration, "train_acc": recorded, "val_acc": recorded}
-        if recorded not in (epoch, epoch + 1) or any(lengths.get(key, n) != n for key, n in expected.items()):
+        if ended is None:
+            fits = recorded in (epoch, epoch + 1) and "acc_epochs" not in lengths
+        else:
+            expected["acc_epochs"] = recorded
+            fits = recorded <= ended
+        if not fits or any(lengths.get(key, n) != n for key, n in expected.items()):
             found = ", ".join(str(lengths.get(key, "none")) for key in expected)
             raise fail(
                 path, f"has histories of lengths {found} that do not match iteration {iteration} and epoch {epoch}"

@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .._epochs import epoch_end_step
 from ..errors import CheckpointError, InvalidArgumentError, InvalidTypeError
 from ..layers.dropout import MASK_STREAM_VERSION
 from ..models.protocol import Model, model_draws_from_global_rng, model_rng, model_uses_dropout
@@ -27,7 +28,11 @@ _RESUME_SETTINGS = {
     "batch_size": "the epochs would not line up",
     "num_train": "the epochs would not line up",
     "update_rule": "the optimizer state would not fit",
+    "num_steps": "the run would end elsewhere than the one it continues, and a partial last epoch with it",
+    "eval_every": "the accuracies would be measured (and the best parameters chosen) at other epochs",
 }
+# What a setting absent from a checkpoint (written before it existed) means.
+_RESUME_DEFAULTS: dict[str, Any] = {"num_steps": None, "eval_every": 1}
 
 
 def _identity_difference(theirs: Any, ours: Any) -> str:
@@ -53,21 +58,25 @@ def _check_settings(where: str, recorded: Mapping[str, Any], settings: Mapping[s
             "by another run; start this run in a new folder, or resume the run it belongs to"
         )
     for key, why in _RESUME_SETTINGS.items():
-        if recorded.get(key) != settings.get(key):
+        theirs, ours = recorded.get(key, _RESUME_DEFAULTS.get(key)), settings.get(key, _RESUME_DEFAULTS.get(key))
+        if theirs != ours:
             raise CheckpointError(
-                f"{where} was written with {key}={recorded.get(key)!r} and this Solver has "
-                f"{key}={settings.get(key)!r}: {why}"
+                f"{where} was written with {key}={theirs!r} and this Solver has {key}={ours!r}: {why}"
             )
 
 
-def _check_progress(where: str, epoch: int, iteration: int, num_epochs: int, iterations_per_epoch: int) -> None:
+def _check_progress(
+    where: str, epoch: int, iteration: int, num_epochs: int, iterations_per_epoch: int, num_iterations: int
+) -> None:
     if epoch > num_epochs:
         raise CheckpointError(
             f"{where} has already trained {epoch} epochs, more than this Solver's num_epochs={num_epochs}"
         )
-    per_epoch, num_iterations = iterations_per_epoch, num_epochs * iterations_per_epoch
-    # An interrupted run stops mid-epoch: between the steps of its completed epochs and the next.
-    if not epoch * per_epoch <= iteration < (epoch + 1) * per_epoch or iteration > num_iterations:
+    per_epoch = iterations_per_epoch
+    # An interrupted run stops mid-epoch: between the steps of its completed epochs and the next (the
+    # last epoch may be partial: it ends at num_iterations); a finished one at its last step.
+    start, end = (epoch_end_step(e, per_epoch, num_iterations) for e in (epoch, epoch + 1))
+    if not (start <= iteration < end or iteration == start == num_iterations):
         raise CheckpointError(
             f"{where} records {iteration} steps after {epoch} epochs of {per_epoch} "
             f"steps, which does not fit this Solver's {num_iterations} steps"
@@ -75,11 +84,12 @@ def _check_progress(where: str, epoch: int, iteration: int, num_epochs: int, ite
 
 
 def resume_precheck(
-    model: Model, *, settings: Mapping[str, Any], num_epochs: int, iterations_per_epoch: int
+    model: Model, *, settings: Mapping[str, Any], num_epochs: int, iterations_per_epoch: int, num_iterations: int
 ) -> Callable[[Checkpoint], None]:
     """The checks :func:`read_training_state` runs, through its ``precheck``, on a checkpoint as
     declared (metadata and shapes) before it reads any array, for a Solver with ``model``,
-    ``settings`` (its record of them), ``num_epochs`` and ``iterations_per_epoch``: the model's
+    ``settings`` (its record of them), ``num_epochs``, ``iterations_per_epoch`` and
+    ``num_iterations`` (its steps in all): the model's
     architecture and dtype, the run identity and the settings of :func:`check_resume_compatible`, and
     the epoch and step counts (which bound the histories' lengths). Malformed records are left to the
     reader, which refuses them."""
@@ -93,7 +103,7 @@ def resume_precheck(
             _check_settings(where, recorded, settings)
         epoch, iteration = meta.get("epoch"), meta.get("iteration")
         if isinstance(epoch, int) and isinstance(iteration, int):  # else the reader refuses the record
-            _check_progress(where, epoch, iteration, num_epochs, iterations_per_epoch)
+            _check_progress(where, epoch, iteration, num_epochs, iterations_per_epoch, num_iterations)
 
     return check
 
@@ -105,15 +115,17 @@ def check_resume_compatible(
     settings: Mapping[str, Any],
     num_epochs: int,
     iterations_per_epoch: int,
+    num_iterations: int,
     update_rule: Callable[..., Any],
 ) -> None:
     """Raise :class:`CheckpointError` unless a Solver with ``settings`` (its record of them, as
-    written to checkpoints), ``num_epochs`` and ``update_rule`` may continue ``state`` with ``model``.
-    Changes nothing.
+    written to checkpoints), ``num_epochs``, ``num_iterations`` and ``update_rule`` may continue
+    ``state`` with ``model``. Changes nothing.
 
     Refused: a model of another architecture or dtype; a checkpoint of another run (another
     ``run_id``: the experiment runner's record of a run's settings, keep probability and seed; the
-    message names what differs); another ``batch_size``, training set size or update rule; more
+    message names what differs); another ``batch_size``, training set size, update rule,
+    ``num_steps`` or ``eval_every`` (a checkpoint without the last two means None and 1); more
     epochs done than ``num_epochs``, or a step count that does not fit them; an optimizer state the
     built-in rule refuses; another source of dropout masks (a Generator against NumPy's global
     generator); another mask stream version (:data:`MASK_STREAM_VERSION`).
@@ -127,12 +139,13 @@ def check_resume_compatible(
             f"dropout-lab draws version {MASK_STREAM_VERSION}: the resumed run would drop other units than "
             "the run it continues. Resume it with the dropout-lab that wrote it, or start the run again"
         )
-    _check_progress(where, state.epoch, state.iteration, num_epochs, iterations_per_epoch)
-    if len(state.train_acc_history) == state.epoch and state.iteration != state.epoch * iterations_per_epoch:
+    _check_progress(where, state.epoch, state.iteration, num_epochs, iterations_per_epoch, num_iterations)
+    end = epoch_end_step(state.epoch, iterations_per_epoch, num_iterations)
+    if state.ended_epochs() == state.epoch and state.iteration != end:
         # An epoch's record is pending only right after its last step.
         raise CheckpointError(
             f"{where} records {state.iteration} steps and accuracies for epochs before {state.epoch}: "
-            f"epoch {state.epoch} ends at step {state.epoch * iterations_per_epoch}"
+            f"epoch {state.epoch} ends at step {end}"
         )
     if rule_name(update_rule) is not None:
         for name, config in state.optim_configs.items():

@@ -31,6 +31,8 @@ def solver_settings(solver: Solver) -> dict[str, Any]:
         "lr_decay": solver.lr_decay,
         "batch_size": solver.batch_size,
         "num_epochs": solver.num_epochs,
+        "num_steps": solver.num_steps,
+        "eval_every": solver.eval_every,
         "num_train": int(solver.X_train.shape[0]),
         "num_val": int(solver.X_val.shape[0]),
         "num_train_samples": solver.num_train_samples,
@@ -58,6 +60,8 @@ def solver_training_state(solver: Solver) -> TrainingState:
         loss_history=solver.loss_history,
         train_acc_history=solver.train_acc_history,
         val_acc_history=solver.val_acc_history,
+        acc_epochs=solver.acc_epochs,
+        recorded_epochs=solver.recorded_epochs,
         **generator_states(solver.rng, solver.model),
     )
 
@@ -78,6 +82,7 @@ def resume_solver(solver: Solver, path: str | os.PathLike[str]) -> None:
         settings=settings,
         num_epochs=solver.num_epochs,
         iterations_per_epoch=solver.iterations_per_epoch,
+        num_iterations=solver.num_iterations,
     )
     state = read_training_state(path, precheck=precheck)
     check_resume_compatible(
@@ -86,6 +91,7 @@ def resume_solver(solver: Solver, path: str | os.PathLike[str]) -> None:
         settings=settings,
         num_epochs=solver.num_epochs,
         iterations_per_epoch=solver.iterations_per_epoch,
+        num_iterations=solver.num_iterations,
         update_rule=solver.update_rule,
     )
 
@@ -101,5 +107,7 @@ def resume_solver(solver: Solver, path: str | os.PathLike[str]) -> None:
     solver.loss_history = list(state.loss_history)
     solver.train_acc_history = list(state.train_acc_history)
     solver.val_acc_history = list(state.val_acc_history)
+    solver.acc_epochs = state.measured_epochs()
+    solver.recorded_epochs = state.ended_epochs()
     solver.diverged = None
     solver.rng = restore_generators(state, solver.model, solver.rng)

@@ -46,9 +46,14 @@ class TrainingState:
         best_params, best_buffers: the model's at the best validation accuracy so far.
         optim_configs: parameter name -> the update rule's config (arrays and scalars).
         epoch: epochs completed. iteration: steps completed. best_epoch, best_val_acc.
-        loss_history: one per step; train_acc_history, val_acc_history: epoch + 1 entries, or epoch
-            when the Solver was interrupted while recording that epoch (the next ``train()`` records it
-            first, drawing what the interrupted recording drew).
+        loss_history: one per step; train_acc_history, val_acc_history: one per measured epoch,
+            ``acc_epochs`` (in increasing order from 0) says which; every epoch with ``eval_every=1``.
+        recorded_epochs: epoch ends recorded, epoch 0 included: epoch + 1, or epoch when the Solver was
+            interrupted while recording that epoch (the next ``train()`` records it first, drawing what
+            the interrupted recording drew).
+        acc_epochs, recorded_epochs: None stands for what a checkpoint written before they existed
+            means (``eval_every=1``: ``range(len(train_acc_history))`` and ``len(train_acc_history)``);
+            :func:`read_training_state` always fills them in.
         path: the file it was read from (None for a state not read from a file).
         solver_rng, model_rng: ``bit_generator.state`` dicts, or None when that party draws from
             NumPy's global generator (or has no generator). shared_rng: the model and Solver held the
@@ -83,6 +88,16 @@ class TrainingState:
     global_rng: dict[str, Any] | None
     path: Path | None = None
     mask_stream_version: int = MASK_STREAM_VERSION
+    acc_epochs: list[int] | None = None
+    recorded_epochs: int | None = None
+
+    def measured_epochs(self) -> list[int]:
+        """``acc_epochs``, or what a state without it means: every epoch was measured."""
+        return list(range(len(self.train_acc_history))) if self.acc_epochs is None else list(self.acc_epochs)
+
+    def ended_epochs(self) -> int:
+        """``recorded_epochs``, or what a state without it means: one per accuracy recorded."""
+        return len(self.train_acc_history) if self.recorded_epochs is None else self.recorded_epochs
 
 
 def _encode_optim(
@@ -171,6 +186,7 @@ def write_training_state(paths: list[Path], state: TrainingState) -> None:
         _HISTORY_KEYS, (state.loss_history, state.train_acc_history, state.val_acc_history), strict=True
     ):
         arrays[f"history/{key}"] = np.asarray(values, dtype=np.float64).reshape(-1)
+    arrays["history/acc_epochs"] = np.asarray(state.measured_epochs(), dtype=np.int64).reshape(-1)
     metadata = {
         "kind": "training",
         "settings": state.settings,
@@ -184,6 +200,7 @@ def write_training_state(paths: list[Path], state: TrainingState) -> None:
         "best_val_acc": state.best_val_acc,
         "rng": {"shared": state.shared_rng},
         "mask_stream_version": state.mask_stream_version,
+        "recorded_epochs": state.ended_epochs(),
     }
     data = encode_bytes(arrays, metadata)
     for path in paths:
@@ -267,9 +284,15 @@ def read_training_state(
             raise fail(path, f"is missing entry history/{key}")
         histories.append([float(x) for x in history])
     loss_history, train_acc_history, val_acc_history = histories
-    # epoch entries, not epoch + 1: the Solver was interrupted while recording that epoch (see TrainingState).
+    acc_epochs, recorded_epochs = _measured_epochs(checkpoint, epoch, len(train_acc_history))
+    # epoch ends recorded, not epoch + 1: the Solver was interrupted while recording that epoch (see TrainingState).
     recorded = len(train_acc_history)
-    if len(loss_history) != iteration or recorded != len(val_acc_history) or recorded not in (epoch, epoch + 1):
+    if (
+        len(loss_history) != iteration
+        or recorded != len(val_acc_history)
+        or recorded != len(acc_epochs)
+        or recorded_epochs not in (epoch, epoch + 1)
+    ):
         raise fail(
             path,
             f"has histories of lengths {len(loss_history)}, {len(train_acc_history)}, {len(val_acc_history)} "
@@ -323,7 +346,35 @@ def read_training_state(
         global_rng=global_state,
         path=path,
         mask_stream_version=mask_stream_version,
+        acc_epochs=acc_epochs,
+        recorded_epochs=recorded_epochs,
     )
+
+
+def _measured_epochs(checkpoint: Checkpoint, epoch: int, recorded: int) -> tuple[list[int], int]:
+    """``acc_epochs`` and ``recorded_epochs`` as ``checkpoint`` records them (``history/acc_epochs``
+    and the ``recorded_epochs`` record, both or neither), checked: epochs in increasing order from 0,
+    all recorded. A file without them was written before they existed, when every epoch was measured:
+    ``range(recorded)`` and ``recorded`` (the number of accuracies)."""
+    path = checkpoint.path
+    array = checkpoint.arrays.get("history/acc_epochs")
+    ended = checkpoint.metadata.get("recorded_epochs")
+    if array is None and ended is None:
+        return list(range(recorded)), recorded
+    if array is None or array.ndim != 1 or array.dtype != np.int64:
+        raise fail(path, "is missing entry history/acc_epochs (1-d int64), which its recorded_epochs record needs")
+    if isinstance(ended, bool) or not isinstance(ended, int) or ended not in (epoch, epoch + 1):
+        raise fail(path, f"has a malformed 'recorded_epochs' record: {ended!r} for epoch {epoch}")
+    epochs = [int(e) for e in array]
+    increasing = all(a < b for a, b in zip(epochs, epochs[1:], strict=False))
+    if epochs and (epochs[0] != 0 or not increasing or epochs[-1] >= ended):
+        shown = epochs if len(epochs) <= 10 else [*epochs[:10], "..."]
+        raise fail(
+            path,
+            f"has measured epochs (history/acc_epochs) {shown}; expected increasing epochs from 0 below "
+            f"recorded_epochs {ended}",
+        )
+    return epochs, ended
 
 
 def settings_scalars(config: Mapping[str, Any]) -> dict[str, Any]:
