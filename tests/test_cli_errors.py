@@ -33,8 +33,8 @@ import numpy as np
 import pytest
 
 from dropout_lab import cli
+from dropout_lab.experiments import cell_data, results, runner
 from dropout_lab.experiments import config as config_module
-from dropout_lab.experiments import results, runner
 from dropout_lab.experiments.outdir import LOCK_NAME
 
 from .data._batches import write_cifar_folder
@@ -330,7 +330,6 @@ for what, damage, words, keeps in (
 for what, changes, words in (
     ("other hidden layers", {"hidden_dims": [16]}, ("hidden_dims: [32] there", "[16] in results.json")),
     ("another batch size", {"batch_size": 10}, ("batch_size: 20 there", "10 in results.json")),
-    ("fewer epochs than done", {"epochs": 3}, ("epochs: 12 there", "3 in results.json")),
     ("float64", {"dtype": "float64"}, ("dtype: 'float32' there", "'float64' in results.json")),
     ("another update rule", {"update_rule": "sgd"}, ("update_rule: 'adam' there", "'sgd' in results.json")),
     ("another learning rate", {"learning_rate": 0.1}, ("learning_rate", "0.1 in results.json")),
@@ -339,6 +338,12 @@ for what, changes, words in (
     bad(f"--resume with results.json from a config with {what}", RESUME, "written with other settings", *words,
         setup=_interrupted(lambda exp, changes=changes: edit_config(exp, **changes)),
         keeps=(f"exp/{PARTIAL_CHECKPOINT}",))
+
+# The epoch budget is no setting of the checkpoints' folder (a resume may add epochs): the checkpoint's
+# own run identity refuses a results.json edited to fewer epochs than the checkpoint has done.
+bad("--resume with results.json from a config with fewer epochs than done", RESUME, "belongs to another run",
+    "epochs: 12 there, 3 here", setup=_interrupted(lambda exp: edit_config(exp, epochs=3)),
+    keeps=(f"exp/{PARTIAL_CHECKPOINT}",))
 
 bad("--resume with checkpoints/config.json nested 100,000 deep", RESUME, "config.json", "cannot be read",
     "recursion", setup=_interrupted(lambda exp: (exp / "checkpoints" / "config.json").write_text("[" * 100_000)),
@@ -434,10 +439,10 @@ def test_a_user_error_writes_nothing(c: CliCase, tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------------------------------- bugs
 def test_a_bug_stays_a_traceback_in_process(tmp_path, monkeypatch, capsys):
-    def broken(config):
+    def broken(*_):
         raise RuntimeError("a bug in the library")
 
-    monkeypatch.setattr(runner, "load_experiment_data", broken)
+    monkeypatch.setattr(cell_data, "_full_data", broken)
     with pytest.raises(RuntimeError, match="a bug in the library"):
         cli.main([*TINY, "--out", str(tmp_path / "out")])
     assert capsys.readouterr().err == ""  # main() printed nothing: the traceback is Python's
@@ -445,10 +450,10 @@ def test_a_bug_stays_a_traceback_in_process(tmp_path, monkeypatch, capsys):
 
 BUG_SCRIPT = """
 import sys
-import dropout_lab.experiments.runner as runner
-def broken(config):
+import dropout_lab.experiments.cell_data as cell_data
+def broken(*_):
     raise RuntimeError("a bug in the library")
-runner.load_experiment_data = broken
+cell_data._full_data = broken
 from dropout_lab.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -472,10 +477,10 @@ def test_an_oserror_that_is_not_the_environment_stays_a_traceback(tmp_path, monk
 
 
 def test_ctrl_c_before_training_starts_exits_130(tmp_path, monkeypatch, capsys):
-    def interrupted(config):
+    def interrupted(*_):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner, "load_experiment_data", interrupted)
+    monkeypatch.setattr(cell_data, "_full_data", interrupted)
     assert cli.main([*TINY, "--out", str(tmp_path / "out")]) == cli.EXIT_INTERRUPTED == 130
     assert capsys.readouterr().err == "dropout-lab: interrupted\n"
 

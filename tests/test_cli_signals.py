@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from dropout_lab import cli
-from dropout_lab.experiments import runner
+from dropout_lab.experiments import cell_data
 
 from .experiments.test_faults import (
     histories,
@@ -44,7 +44,7 @@ def test_sigterm_during_training_saves_checkpoints_exits_143_and_resumes_bit_for
     partial = [r for r in saved["runs"] if r["status"] == "interrupted"]
     assert partial
     assert sorted(p.name for p in (out / "checkpoints").glob("*.npz")) == sorted(
-        f"keep{r['keep_prob']:g}_seed0_latest.npz" for r in partial
+        f"keep{r['keep_prob']:g}_seed0_latest.npz" for r in saved["runs"]  # the complete runs keep theirs too
     )
     finished = resume(out, jobs)
     assert finished.returncode == 0, finished.stderr
@@ -55,23 +55,23 @@ def test_sigterm_during_training_saves_checkpoints_exits_143_and_resumes_bit_for
 
 def test_sigint_still_exits_130_after_a_sigterm_run_in_the_same_process(tmp_path, monkeypatch, capsys):
     """The status follows the signal of this experiment, not of an earlier one."""
-    def terminated(config):
+    def terminated(*_):
         os.kill(os.getpid(), signal.SIGTERM)  # handled by the time the call returns
         raise AssertionError("SIGTERM did not interrupt")
 
-    monkeypatch.setattr(runner, "load_experiment_data", terminated)
+    monkeypatch.setattr(cell_data, "_full_data", terminated)
     assert cli.main([*TINY, "--out", str(tmp_path / "a")]) == cli.EXIT_TERMINATED
-    monkeypatch.setattr(runner, "load_experiment_data", lambda config: (_ for _ in ()).throw(KeyboardInterrupt))
+    monkeypatch.setattr(cell_data, "_full_data", lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     assert cli.main([*TINY, "--out", str(tmp_path / "b")]) == cli.EXIT_INTERRUPTED
     assert capsys.readouterr().err == "dropout-lab: interrupted\n" * 2
 
 
 def test_sigterm_before_training_starts_exits_143_and_the_handler_is_restored(tmp_path, monkeypatch, capsys):
-    def terminated(config):
+    def terminated(*_):
         os.kill(os.getpid(), signal.SIGTERM)
         raise AssertionError("SIGTERM did not interrupt")
 
-    monkeypatch.setattr(runner, "load_experiment_data", terminated)
+    monkeypatch.setattr(cell_data, "_full_data", terminated)
     before = signal.getsignal(signal.SIGTERM)
     assert cli.main([*TINY, "--out", str(tmp_path / "out")]) == cli.EXIT_TERMINATED == 143
     assert capsys.readouterr().err == "dropout-lab: interrupted\n"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from dropout_lab.errors import InvalidArgumentError
-from dropout_lab.experiments import ExperimentConfig, config, run_experiment, runner
+from dropout_lab.experiments import ExperimentConfig, cell_data, config, run_experiment
 
 GIB = 1024**3
 
@@ -55,10 +55,10 @@ def test_nothing_is_refused_where_the_memory_is_unknown_or_enough(monkeypatch):
 
 
 def test_run_experiment_refuses_before_loading_the_data(monkeypatch):
-    def never(config):
+    def never(*_):
         raise AssertionError("the data were loaded")
 
-    monkeypatch.setattr(runner, "load_experiment_data", never)
+    monkeypatch.setattr(cell_data, "_full_data", never)
     monkeypatch.setattr(config, "machine_memory", lambda: 16 * GIB)
     with pytest.raises(InvalidArgumentError, match="batch_size 1000000000000"):
         run_experiment(ExperimentConfig(batch_size=10**12), progress=False)

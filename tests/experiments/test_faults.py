@@ -112,7 +112,11 @@ def test_ctrl_c_in_process_checkpoints_mid_epoch_and_resume_is_exact(tmp_path, r
     assert saved["status"] == "interrupted"
     assert [(r["keep_prob"], r["status"]) for r in saved["runs"]] == [(1.0, "complete"), (0.5, "interrupted")]
     assert "stopped at iteration 27" in saved["runs"][1]["message"]
-    assert sorted(p.name for p in (tmp_path / "checkpoints").glob("*.npz")) == ["keep0.5_seed0_latest.npz"]
+    # The complete run keeps its last checkpoint (a resume can give it more epochs).
+    assert sorted(p.name for p in (tmp_path / "checkpoints").glob("*.npz")) == [
+        "keep0.5_seed0_latest.npz", "keep1_seed0_latest.npz"
+    ]
+    assert read_training_state(tmp_path / "checkpoints" / "keep1_seed0_latest.npz").epoch == 12
     state = read_training_state(tmp_path / "checkpoints" / "keep0.5_seed0_latest.npz")
     assert (state.iteration, state.epoch) == (27, 5)  # mid-epoch: 5 epochs of 5 steps, and 2 more
     assert state.loss_history == saved["runs"][1]["loss_history"]
@@ -120,7 +124,9 @@ def test_ctrl_c_in_process_checkpoints_mid_epoch_and_resume_is_exact(tmp_path, r
     resumed = run_experiment(out_dir=tmp_path, resume=True, progress=False)
     assert resumed.status == "complete"
     assert histories(json.loads((tmp_path / "results.json").read_text())["runs"]) == reference
-    assert list((tmp_path / "checkpoints").iterdir()) == []
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "keep0.25_seed0_latest.npz", "keep0.5_seed0_latest.npz", "keep1_seed0_latest.npz"
+    ]  # each run's last state: no temporary file, no config.json
     assert (tmp_path / "accuracy.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -156,7 +162,11 @@ def test_a_nan_loss_stops_that_run_at_that_iteration(tmp_path, monkeypatch, caps
     assert captured.err.splitlines() == [f"dropout-lab: keep 0.5 seed 0: {bad['message']}"]
     assert [row["keep_prob"] for row in saved["summary"]["rows"]] == [1.0, 0.25]
     assert (tmp_path / "accuracy.png").exists() and str(tmp_path / "accuracy.png") in captured.out
-    assert list((tmp_path / "checkpoints").iterdir()) == []
+    # The diverged run's checkpoint is gone (a resume trains it again from the start); the complete
+    # runs keep theirs.
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "keep0.25_seed0_latest.npz", "keep1_seed0_latest.npz"
+    ]
 
 
 def test_a_huge_learning_rate_diverges_every_run_and_exits_3(tmp_path):
@@ -281,7 +291,7 @@ def test_sigint_stops_cleanly_and_resume_is_bit_for_bit(tmp_path, reference, job
     for run in complete:  # completed runs are saved whole and match the uninterrupted ones
         assert histories([run]).items() <= reference.items()
     checkpoints = sorted(p.name for p in (out / "checkpoints").glob("*.npz"))
-    assert checkpoints == sorted(f"keep{r['keep_prob']:g}_seed0_latest.npz" for r in partial)
+    assert checkpoints == sorted(f"keep{r['keep_prob']:g}_seed0_latest.npz" for r in partial + complete)
     for run in partial:
         state = read_training_state(out / "checkpoints" / f"keep{run['keep_prob']:g}_seed0_latest.npz")
         assert state.iteration == len(run["loss_history"]) < 60
@@ -293,7 +303,9 @@ def test_sigint_stops_cleanly_and_resume_is_bit_for_bit(tmp_path, reference, job
     saved = json.loads((out / "results.json").read_text())
     assert saved["status"] == "complete"
     assert histories(saved["runs"]) == reference
-    assert list((out / "checkpoints").iterdir()) == []
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == sorted(
+        f"keep{r['keep_prob']:g}_seed0_latest.npz" for r in saved["runs"]
+    )  # every run's last state, nothing else (no temp file, no config.json)
     assert (out / "accuracy.png").exists()
 
 

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,8 +18,10 @@ from pathlib import Path
 import pytest
 
 from dropout_lab import cli
+from dropout_lab.checkpoint import read_training_state
 from dropout_lab.errors import DataError
 from dropout_lab.experiments import ExperimentConfig, outdir, run_experiment, runner
+from dropout_lab.experiments.grid import RunSpec
 from dropout_lab.experiments.results import JOURNAL_NAME
 
 # Two runs of one epoch each: about a second.
@@ -105,7 +108,10 @@ def test_force_replaces_only_the_experiments_own_files(tmp_path, capsys):
     assert saved["config"]["learning_rate"] == 1e-2 and saved["config"]["epochs"] == 1
     assert all(len(r["val_acc_history"]) == 2 for r in saved["runs"])  # the new runs, not the old ones
     assert (out / "config.json").read_text() == '{"mine": true}'
-    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["notes.txt"]
+    # The old runs' checkpoints went; the new runs' last checkpoints and the user's file are there.
+    names = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert names == sorted(["notes.txt", *(f"keep{k:g}_seed0_latest.npz" for k in TINY["keep_probs"])])
+    assert all(read_training_state(out / "checkpoints" / n).epoch == 1 for n in names if n.endswith(".npz"))
     assert not (out / JOURNAL_NAME).exists()
 
 
@@ -116,7 +122,7 @@ def test_force_never_follows_a_checkpoints_link(tmp_path):
     (target / "config.json").write_text(json.dumps(ExperimentConfig(**TINY).to_dict()))
     out = tmp_path / "exp"
     run_experiment(ExperimentConfig(**TINY), out_dir=out, progress=False)
-    os.rmdir(out / "checkpoints")
+    shutil.rmtree(out / "checkpoints")
     os.symlink(target, out / "checkpoints")
     before, kept = tree(out), tree(target)
     with pytest.raises(DataError, match="checkpoints is not a folder dropout-lab made.*neither followed"):
@@ -189,7 +195,7 @@ def test_keep_probabilities_that_differ_never_share_a_checkpoint_or_a_row(tmp_pa
     assert runner.run_name(1 - 2**-40, 0) != runner.run_name(1.0, 0)
     config = ExperimentConfig(**{**TINY, "keep_probs": (0.5, 0.5000001)})
     data = runner.load_experiment_data(config)
-    names = {runner._build_solver(config, k, 0, data, tmp_path).checkpoint_name for k in config.keep_probs}
+    names = {runner._build_solver(RunSpec(config, k, 0), data, tmp_path).checkpoint_name for k in config.keep_probs}
     assert len(names) == 2
     results = run_experiment(config, out_dir=tmp_path / "exp", progress=False)
     assert [row.keep_prob for row in results.summary] == [0.5, 0.5000001]
@@ -331,6 +337,9 @@ def test_checkpoint_settings_are_compared_on_what_a_runs_numbers_depend_on(tmp_p
     config = ExperimentConfig(keep_probs=(1.0,), seeds=(0,), epochs=2, checkpoint_every=1)
     (tmp_path / runner.CONFIG_NAME).write_text(json.dumps({**config.to_dict(), "checkpoint_every": 2}))
     outdir.check_checkpoint_config(config, tmp_path)  # accepted
+    # The epoch budget may grow in an extended experiment: each checkpoint names its run, with its epochs.
     (tmp_path / runner.CONFIG_NAME).write_text(json.dumps({**config.to_dict(), "epochs": 3}))
-    with pytest.raises(DataError, match=r"other settings \(epochs: 3 there, 2 in results.json\)"):
+    outdir.check_checkpoint_config(config, tmp_path)  # accepted
+    (tmp_path / runner.CONFIG_NAME).write_text(json.dumps({**config.to_dict(), "reg": 0.5}))
+    with pytest.raises(DataError, match=r"other settings \(reg: 0.5 there, 0.0 in results.json\)"):
         outdir.check_checkpoint_config(config, tmp_path)

@@ -40,14 +40,14 @@ def test_one_bar_counts_every_epoch_of_every_run_on_stderr(bars, capsys, jobs):
     results = run_experiment(ExperimentConfig(**CONFIG), jobs=jobs, progress=True)
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert "training" in captured.err and "8/8" in captured.err and "run=keep" in captured.err
+    assert "training" in captured.err and "8/8" in captured.err and "run=keep " in captured.err
     [bar] = bars
     assert bar.given["total"] == len(results.runs) * CONFIG["epochs"] == bar.n
     assert bar.given["disable"] is False and bar.closes >= 1
     # Each epoch names its run and shows its validation accuracy, in the order the epochs ended.
     shown = sorted((p["run"], p["val"]) for p in bar.postfixes)
     expected = sorted(
-        (f"keep{r.keep_prob:g}_seed{r.seed}", f"{v:.3f}") for r in results.runs for v in r.val_acc_history[1:]
+        (f"keep {r.keep_prob:g} seed {r.seed}", f"{v:.3f}") for r in results.runs for v in r.val_acc_history[1:]
     )
     assert shown == expected
 

@@ -24,7 +24,8 @@ def test_end_to_end_files_and_schema(tmp_path):
     assert results.status == "complete"
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved == read_results(tmp_path)
-    assert set(saved) == {"format", "status", "config", "versions", "summary", "runs"}
+    assert set(saved) == {"format", "status", "config", "versions", "grid", "cells", "summary", "runs"}
+    assert saved["grid"] == {} and saved["cells"] == [{"settings": {}, "summary": saved["summary"]}]
     assert saved["status"] == "complete"
     assert ExperimentConfig.from_dict(saved["config"]) == config
     assert set(saved["versions"]) == {"dropout_lab", "numpy", "python", "mask_stream", "blas", "blas_kernel"}
@@ -42,8 +43,11 @@ def test_end_to_end_files_and_schema(tmp_path):
     assert [row["keep_prob"] for row in rows] == [1.0, 0.5]
     png = (tmp_path / "accuracy.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
-    # Finished runs leave no checkpoints behind, and no temporary files are left anywhere.
-    assert not list((tmp_path / "checkpoints").iterdir())
+    # Each finished run leaves its last checkpoint (for a resume that adds epochs), and nothing else:
+    # no temporary file anywhere.
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == sorted(
+        f"keep{k:g}_seed{s}_latest.npz" for k in config.keep_probs for s in config.seeds
+    )
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
 
 

@@ -13,6 +13,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from dropout_lab import _parallel
 from dropout_lab.experiments import ExperimentConfig, run_experiment, run_one, runner, scheduler
+from dropout_lab.experiments.grid import RunSpec
 from dropout_lab.experiments.results import RunResult
 
 
@@ -33,9 +34,9 @@ def tiny_data() -> dict[str, np.ndarray]:
 
 def starter(config, data, flag):
     """What run_experiment hands the scheduler: a run's Solver built (no checkpoints), stopped by ``flag``."""
-    def start_run(keep_prob, seed):
-        solver = runner._build_solver(config, keep_prob, seed, data, None, should_stop=flag)
-        return scheduler.Run(solver, keep_prob, seed)
+    def start_run(spec):
+        solver = runner._build_solver(spec, data, None, should_stop=flag)
+        return scheduler.Run(solver, spec)
     return start_run
 
 
@@ -121,7 +122,7 @@ def test_runs_advance_round_robin_within_the_window(monkeypatch):
         return real_advance(self, epochs)
 
     monkeypatch.setattr(scheduler.Run, "advance", spy)
-    todo = [(k, 0) for k in config.keep_probs]
+    todo = [RunSpec(config, k, 0) for k in config.keep_probs]
     pool = scheduler.Scheduler(todo, starter(config, data, None), scheduler.StopFlag(), workers=1, window=3)
     pool._work()  # in this thread
     assert order == [
@@ -129,7 +130,7 @@ def test_runs_advance_round_robin_within_the_window(monkeypatch):
         (0.75, 2), (0.5, 1), (0.5, 2),
     ]
     items = [pool.done.get_nowait() for _ in range(4 * 3 + 4)]
-    epochs = [(i.keep_prob, i.val_acc) for i in items if isinstance(i, scheduler.EpochDone)]
+    epochs = [(i.spec.keep_prob, i.val_acc) for i in items if isinstance(i, scheduler.EpochDone)]
     results = [i for i in items if isinstance(i, RunResult)]
     assert [r.keep_prob for r in results] == [1.0, 0.9, 0.75, 0.5]
     assert [k for k, _ in epochs] == [k for k, _ in order]  # one progress event per epoch, in order
@@ -145,11 +146,11 @@ def test_a_stop_request_ends_started_runs_as_interrupted_and_starts_no_more():
     config = ExperimentConfig(keep_probs=(1.0, 0.9, 0.75), hidden_dims=(8,), num_train=30,
                               epochs=3, batch_size=10, checkpoint_every=0)
     flag = scheduler.StopFlag()
-    pool = scheduler.Scheduler([(k, 0) for k in config.keep_probs], starter(config, data, flag), flag, workers=1,
-                               window=2)
+    pool = scheduler.Scheduler([RunSpec(config, k, 0) for k in config.keep_probs], starter(config, data, flag), flag,
+                               workers=1, window=2)
     first = pool._next()
-    assert isinstance(first, tuple)
-    run = pool.start_run(*first)
+    assert isinstance(first, RunSpec)
+    run = pool.start_run(first)
     assert run.advance(1) is False
     pool.ready.append(run)
     flag.request()

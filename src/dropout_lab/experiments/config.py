@@ -1,10 +1,17 @@
-"""The configuration of a dropout regularization experiment: one frozen, self-validating dataclass."""
+"""The configuration of a dropout regularization experiment: one frozen, self-validating dataclass.
+
+An experiment is a grid: keep probabilities x seeds x the values of every swept setting (``sweep``).
+Each point of the swept settings is a *cell*; its runs are compared with the cell's own baseline (keep
+probability 1, the same other settings, paired by seed). :meth:`ExperimentConfig.cells` expands them.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .._validation import (
@@ -16,7 +23,7 @@ from .._validation import (
     check_seed,
 )
 from ..data import DATASETS
-from ..errors import InvalidArgumentError, InvalidTypeError
+from ..errors import DropoutLabError, InvalidArgumentError, InvalidTypeError
 from ..optim import UPDATE_RULES
 
 #: The most runs (keep probabilities x seeds) an experiment may hold: every run's record stays in
@@ -26,7 +33,7 @@ MAX_RUNS = 100_000
 MAX_THREADS_PER_RUN = 1024
 # Per data set: inputs per example, classes, validation examples (the whole split), for the memory
 # estimate made before anything is loaded.
-_DATA_SHAPES = {"digits": (64, 10, 397), "cifar10": (3072, 10, 1000)}
+_DATA_SHAPES = {"digits": (64, 10, 397), "cifar10": (3072, 10, 1000), "mnist": (784, 10, 10000)}
 # Arrays of the parameters' size a run holds per state array of its update rule, beside the parameters,
 # their gradients, the best parameters so far and the step's output (next_w).
 _STATE_ARRAYS = {"sgd": 0, "sgd_momentum": 1, "rmsprop": 1, "adam": 2}
@@ -48,7 +55,23 @@ def _tuple_of(name: str, values: Any) -> tuple[Any, ...]:
 # The settings a run's numbers do not depend on: which other runs there are, where the data lies, how
 # often checkpoints are written. Two runs whose other settings (and keep probability and seed) agree
 # compute the same numbers; checkpoints are compared on those other settings only.
-NOT_IN_A_RUNS_NUMBERS = ("keep_probs", "seeds", "data_dir", "checkpoint_every")
+NOT_IN_A_RUNS_NUMBERS = ("keep_probs", "seeds", "data_dir", "checkpoint_every", "sweep")
+
+#: The settings an experiment can sweep (besides keep_probs and seeds): each takes a list of values in
+#: ``sweep``, and the experiment is the cross product. In this order the cells are enumerated.
+SWEEPABLE = (
+    "dataset", "num_train", "hidden_dims", "input_keep_prob", "learning_rate", "reg", "weight_scale",
+    "update_rule", "batch_size", "epochs", "steps",
+)  # fmt: skip
+
+# Settings added after results format 1, left out of a run's identity at their defaults so that the
+# checkpoints written before they existed still resume (their runs had exactly these values).
+_ADDED_LATER = {"input_keep_prob": 1.0, "steps": None, "eval_every": 1, "num_val_samples": None}
+
+
+def _json_value(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
 
 @dataclass(frozen=True)
 class ExperimentConfig:
@@ -70,8 +93,13 @@ class ExperimentConfig:
         data_dir: where CIFAR-10 lies (None: $DROPOUT_LAB_DATA, then the per-user cache folder).
         seeds: one run per (keep probability, seed); runs with the same seed share initial weights and
             minibatch order, so their differences are paired.
+        input_keep_prob: the probability of keeping each input value (1: no input dropout).
+        steps: the budget in updates instead of epochs (None: ``epochs`` epochs): the papers compare
+            training set sizes at a fixed number of updates.
+        eval_every: accuracy is measured every ``eval_every`` epochs (and after the last one).
         num_train_samples: training examples drawn to measure training accuracy after each epoch
             (None: all of them).
+        num_val_samples: validation examples drawn for each measurement (None: all of them).
         checkpoint_every: epochs between checkpoints (used by resume; 0 turns checkpoints off).
         threads_per_run: the BLAS and elementwise threads each run trains with, whatever the number of
             runs training at once (``jobs``): a run's numbers depend on it (the BLAS splits its sums
@@ -95,6 +123,11 @@ class ExperimentConfig:
     num_train_samples: int | None = None
     checkpoint_every: int = 1
     threads_per_run: int = 1
+    input_keep_prob: float = 1.0
+    steps: int | None = None
+    eval_every: int = 1
+    num_val_samples: int | None = None
+    sweep: dict[str, tuple[Any, ...]] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         keep = tuple(
@@ -108,10 +141,13 @@ class ExperimentConfig:
         seeds = tuple(check_seed(f"seeds[{i}]", s) for i, s in enumerate(_tuple_of("seeds", self.seeds)))
         if len(set(seeds)) != len(seeds):
             raise InvalidArgumentError(f"seeds must not repeat a value, got {list(seeds)}")
-        if len(keep) * len(seeds) > MAX_RUNS:
+        sweep = self._checked_sweep()
+        cells = math.prod(len(values) for values in sweep.values())
+        if len(keep) * len(seeds) * cells > MAX_RUNS:
+            grid = " x ".join(str(len(v)) for v in (keep, seeds, *sweep.values()))
             raise InvalidArgumentError(
-                f"an experiment holds at most {MAX_RUNS} runs (keep_probs x seeds; each run's record stays in "
-                f"memory and in results.json), got {len(keep)} x {len(seeds)} = {len(keep) * len(seeds)}"
+                f"an experiment holds at most {MAX_RUNS} runs (keep_probs x seeds x the swept values; each run's "
+                f"record stays in memory and in results.json), got {grid} = {len(keep) * len(seeds) * cells}"
             )
         object.__setattr__(self, "keep_probs", keep)
         object.__setattr__(self, "hidden_dims", hidden)
@@ -143,8 +179,83 @@ class ExperimentConfig:
             raise InvalidArgumentError(
                 f"threads_per_run must be at most {MAX_THREADS_PER_RUN}, got {self.threads_per_run}"
             )
+        object.__setattr__(self, "input_keep_prob", check_keep_prob("input_keep_prob", self.input_keep_prob))
+        if self.steps is not None:
+            check_positive_int("steps", self.steps)
+        check_positive_int("eval_every", self.eval_every)
+        if self.num_val_samples is not None:
+            check_positive_int("num_val_samples", self.num_val_samples)
+        # Each swept value is checked as the setting it stands for (after the fields: an error in a
+        # field is reported as the field's).
+        for name, values in sweep.items():
+            for i, value in enumerate(values):
+                try:
+                    dataclasses.replace(self, sweep={}, **{name: value})
+                except DropoutLabError as exc:
+                    raise type(exc)(f"sweep {name}[{i}]: {exc}") from None
+        object.__setattr__(self, "sweep", sweep)
+
+    def _checked_sweep(self) -> dict[str, tuple[Any, ...]]:
+        """``sweep`` with its names checked and its values as tuples (architectures as tuples of ints),
+        in :data:`SWEEPABLE`'s order."""
+        if not isinstance(self.sweep, dict):
+            raise InvalidTypeError(f"sweep must be a dict of setting name to values, got {type(self.sweep).__name__}")
+        unknown = [name for name in self.sweep if name not in SWEEPABLE]
+        if unknown:
+            raise InvalidArgumentError(
+                f"sweep: {', '.join(map(repr, unknown))} cannot be swept; the settings that can: {', '.join(SWEEPABLE)}"
+            )
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        sweep: dict[str, tuple[Any, ...]] = {}
+        for name in SWEEPABLE:
+            if name not in self.sweep:
+                continue
+            values = _tuple_of(f"sweep {name}", self.sweep[name])
+            if name == "hidden_dims":
+                values = tuple(_tuple_of(f"sweep hidden_dims[{i}]", v) for i, v in enumerate(values))
+            else:
+                for i, v in enumerate(values):
+                    if isinstance(v, (list, tuple, dict, set)):
+                        raise InvalidTypeError(f"sweep {name}[{i}] must be a single value, got {v!r}")
+            if len(set(values)) != len(values):
+                shown = [_json_value(v) for v in values]
+                raise InvalidArgumentError(f"sweep {name} must not repeat a value, got {shown}")
+            if getattr(self, name) != defaults[name]:
+                raise InvalidArgumentError(
+                    f"{name} is both set ({_json_value(getattr(self, name))!r}) and swept "
+                    f"({[_json_value(v) for v in values]}): give it one way"
+                )
+            sweep[name] = values
+        return sweep
+
+    def cells(self) -> list[tuple[dict[str, Any], ExperimentConfig]]:
+        """The cells of the grid, in order: ``(settings, config)`` per point of the swept settings, where
+        ``settings`` holds the swept values (JSON-ready: architectures as lists; empty without a sweep)
+        and ``config`` is this config with those values and no sweep (its runs' settings)."""
+        if not self.sweep:
+            return [({}, self)]
+        names = list(self.sweep)
+        cells = []
+        for values in itertools.product(*self.sweep.values()):
+            cells.append(
+                ({n: _json_value(v) for n, v in zip(names, values, strict=True)},
+                 dataclasses.replace(self, sweep={}, **dict(zip(names, values, strict=True))))
+            )  # fmt: skip
+        return cells
+
+    def identity(self) -> dict[str, Any]:
+        """The settings a run's numbers are a function of (with its keep probability and seed): every
+        field but :data:`NOT_IN_A_RUNS_NUMBERS`, and the settings added later at their defaults. For a
+        cell's config (no sweep)."""
+        values = {k: v for k, v in self.to_dict().items() if k not in NOT_IN_A_RUNS_NUMBERS}
+        return {k: v for k, v in values.items() if k not in _ADDED_LATER or v != _ADDED_LATER[k]}
 
     def memory_estimate(self, input_dim: int | None = None, num_classes: int = 10) -> dict[str, int]:
+        """Bytes one run needs, by part (for a sweep: the largest cell's); see :meth:`_memory_estimate`."""
+        estimates = [cell._memory_estimate(input_dim, num_classes) for _, cell in self.cells()]
+        return max(estimates, key=lambda parts: sum(parts.values()))
+
+    def _memory_estimate(self, input_dim: int | None = None, num_classes: int = 10) -> dict[str, int]:
         """Bytes one run needs, by part: ``parameters`` (weights, biases, gradients, the best so far,
         the update rule's state and output), ``activations`` (a step's, for ``batch_size`` examples, or
         a scoring batch's if larger) and ``data`` (the training and validation examples).
@@ -167,10 +278,14 @@ class ExperimentConfig:
         """Refuse (InvalidArgumentError naming the settings and the estimate) a run that cannot fit in
         this machine's memory (:meth:`memory_estimate` against the physical memory, or the container's
         limit if lower), before anything is allocated. Nothing is refused where the memory is unknown."""
-        parts = self.memory_estimate(input_dim, num_classes)
-        need, have = sum(parts.values()), machine_memory()
-        if have is None or need <= have:
-            return
+        have = machine_memory()
+        for _, cell in self.cells():
+            parts = cell._memory_estimate(input_dim, num_classes)
+            if have is not None and sum(parts.values()) > have:
+                cell._refuse_memory(parts, have)
+
+    def _refuse_memory(self, parts: dict[str, int], have: int) -> None:
+        need = sum(parts.values())
         raise InvalidArgumentError(
             f"one run needs about {format_bytes(need)}, more than this machine's {format_bytes(have)} of memory: "
             f"{format_bytes(parts['activations'])} for a step's activations (batch_size {self.batch_size}), "
@@ -179,9 +294,10 @@ class ExperimentConfig:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: tuples become lists."""
-        out = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+        """JSON-ready: tuples become lists (the sweep's architectures too)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["sweep"] = {name: [_json_value(v) for v in values] for name, values in self.sweep.items()}
+        return {k: _json_value(v) for k, v in out.items()}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ExperimentConfig:
@@ -193,6 +309,39 @@ class ExperimentConfig:
         if unknown:
             raise InvalidArgumentError(f"unknown experiment settings: {', '.join(unknown)}")
         return cls(**values)
+
+
+    @classmethod
+    def from_settings(cls, values: dict[str, Any]) -> ExperimentConfig:
+        """A config from settings as a person writes them (a study file, the command line): a list of
+        values for a sweepable setting sweeps it (a list of lists for ``hidden_dims``, whose plain list
+        is one architecture); one value, or a list of one, sets it; ``seeds`` may be a count K (seeds
+        0 to K-1). Unknown names are an error that suggests the closest known one."""
+        if not isinstance(values, dict):
+            raise InvalidTypeError(f"experiment settings must be a table (dict), got {type(values).__name__}")
+        known = [f.name for f in dataclasses.fields(cls) if f.name != "sweep"]
+        settings: dict[str, Any] = {}
+        sweep: dict[str, Any] = {}
+        for name, value in values.items():
+            if name not in known:
+                import difflib
+
+                close = difflib.get_close_matches(str(name), known, n=1)
+                hint = f" (did you mean {close[0]}?)" if close else f"; the settings: {', '.join(known)}"
+                raise InvalidArgumentError(f"unknown experiment setting {name!r}{hint}")
+            if name == "seeds" and isinstance(value, int) and not isinstance(value, bool):
+                value = tuple(range(check_positive_int("seeds", value)))
+            if name in SWEEPABLE and isinstance(value, (list, tuple)):
+                items = list(value)
+                if name == "hidden_dims" and not any(isinstance(v, (list, tuple)) for v in items):
+                    items = [items]  # one architecture
+                if len(items) == 1:
+                    settings[name] = tuple(items[0]) if name == "hidden_dims" else items[0]
+                else:
+                    sweep[name] = items
+            else:
+                settings[name] = value
+        return cls(**settings, sweep=sweep)
 
 
 def machine_memory() -> int | None:

@@ -47,8 +47,8 @@ CHECKPOINT_DIR = "checkpoints"
 CONFIG_NAME = "config.json"  # in checkpoints/: the settings the checkpoints were written with
 LOCK_NAME = ".dropout-lab.lock"
 
-#: A run's checkpoint: ``keep{K}_seed{S}_latest.npz`` (see :func:`~dropout_lab.experiments.runner.run_name`).
-_CHECKPOINT = re.compile(r"keep[0-9.e+-]+_seed[0-9]+_latest\.npz")
+#: A run's checkpoint: ``[cell-{hash}_]keep{K}_seed{S}_latest.npz`` (:func:`~dropout_lab.experiments.grid.run_name`).
+_CHECKPOINT = re.compile(r"(?:cell-[0-9a-f]{10}_)?keep[0-9.e+-]+_seed[0-9]+_latest\.npz")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Larger than any results.json an experiment writes; a bigger file (or /dev/zero behind a name) is not ours.
 _MAX_OWN_FILE = 1 << 30
@@ -284,7 +284,10 @@ def check_checkpoint_config(config: ExperimentConfig, checkpoint_dir: Path) -> N
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, DropoutLabError) as exc:
         raise DataError(f"{path} cannot be read: {exc}") from exc
     ours, theirs = config.to_dict(), saved.to_dict()
-    differ = [k for k in ours if ours[k] != theirs[k] and k not in NOT_IN_A_RUNS_NUMBERS]
+    # Swept settings and the epoch budget may differ in an extended experiment (experiments/extend.py
+    # checks those); each checkpoint also names its run, which the Solver checks on loading it.
+    free = {*NOT_IN_A_RUNS_NUMBERS, "epochs", *config.sweep, *saved.sweep}
+    differ = [k for k in ours if ours[k] != theirs[k] and k not in free]
     if differ:
         detail = "; ".join(f"{k}: {theirs[k]!r} there, {ours[k]!r} in results.json" for k in differ)
         raise DataError(f"the checkpoints in {checkpoint_dir} were written with other settings ({detail})")

@@ -47,8 +47,9 @@ def _check_status(name: str, value: Any) -> str:
 
 @dataclass
 class RunResult:
-    """One training run. Histories: loss per iteration; accuracies per epoch (epochs + 1 entries,
-    the first measured before training). ``status`` is 'complete', 'diverged' or 'interrupted'."""
+    """One training run. Histories: loss per iteration; accuracies at the epochs ``acc_epochs`` lists
+    (None: every epoch, 0 to the last; epoch 0 is measured before training). ``status`` is 'complete',
+    'diverged' or 'interrupted'. ``settings``: the swept settings of the run's cell ({} without a sweep)."""
 
     keep_prob: float
     seed: int
@@ -61,9 +62,32 @@ class RunResult:
     wall_s: float
     status: str = "complete"
     message: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    acc_epochs: list[int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def key(self) -> tuple[str, float, int]:
+        """The run's key among an experiment's runs (:data:`~dropout_lab.experiments.grid.RunKey`)."""
+        from .grid import cell_key
+
+        return (cell_key(self.settings), self.keep_prob, self.seed)
+
+    @property
+    def label(self) -> str:
+        """``keep 0.5 seed 2``, after the cell's settings in a sweep."""
+        from .grid import run_label
+
+        return run_label(self.settings, self.keep_prob, self.seed)
+
+    @property
+    def epochs_done(self) -> int:
+        """The epochs the run trained (its last measurement's epoch)."""
+        if self.acc_epochs is not None:
+            return self.acc_epochs[-1] if self.acc_epochs else 0
+        return max(len(self.train_acc_history) - 1, 0)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RunResult:
@@ -71,7 +95,7 @@ class RunResult:
         if not isinstance(values, dict):
             raise InvalidTypeError(f"a run record must be a JSON object, got {type(values).__name__}")
         fields = list(cls.__dataclass_fields__)
-        required = fields[:-2]  # status and message have defaults
+        required = fields[:-4]  # status, message, settings and acc_epochs have defaults
         missing = [f for f in required if f not in values]
         if missing:
             raise InvalidArgumentError(f"a run record lacks {', '.join(missing)}")
@@ -101,6 +125,18 @@ class RunResult:
         _check_status("status of a run record", values.get("status", "complete"))
         if values.get("message") is not None and not isinstance(values["message"], str):
             raise InvalidArgumentError("message of a run record must be a string or null")
+        settings = values.get("settings", {})
+        if not isinstance(settings, dict) or not all(isinstance(k, str) for k in settings):
+            raise InvalidArgumentError("settings of a run record must be a JSON object")
+        epochs = values.get("acc_epochs")
+        if epochs is not None and (
+            not isinstance(epochs, list)
+            or len(epochs) != len(values["train_acc_history"])
+            or any(isinstance(e, bool) or not isinstance(e, int) or e < 0 for e in epochs)
+        ):
+            raise InvalidArgumentError(
+                "acc_epochs of a run record must be null or a list of epochs, one per accuracy measurement"
+            )
         return cls(**values)
 
 
@@ -177,21 +213,43 @@ class ExperimentResults:
 
     @property
     def summary(self) -> list[KeepProbSummary]:
+        """The summary of an experiment without a sweep (one per keep probability); a sweep has one per
+        cell (:attr:`cell_summaries`)."""
+        if self.config.sweep:
+            raise InvalidArgumentError("a sweep has a summary per cell: use cell_summaries")
+        return self.cell_summaries[0][1]
+
+    @property
+    def cell_summaries(self) -> list[tuple[dict[str, Any], list[KeepProbSummary]]]:
+        """Per cell of the grid, in order: its swept settings and the summary of its complete runs,
+        each keep probability against the cell's own keep 1 (paired by seed)."""
+        from .grid import cell_key
         from .stats import summarize  # SciPy and the statistics load only when a summary is asked for
 
-        return summarize([r for r in self.runs if r.status == "complete"])
+        by_cell: dict[str, list[RunResult]] = {}
+        for run in self.runs:
+            if run.status == "complete":
+                by_cell.setdefault(cell_key(run.settings), []).append(run)
+        return [(settings, summarize(by_cell.get(cell_key(settings), []))) for settings, _ in self.config.cells()]
 
     def to_dict(self) -> dict[str, Any]:
+        """``results.json``: the config, the grid (the swept settings and their values), a summary per
+        cell, and every run; without a sweep also ``summary``, the one cell's."""
         from .stats import summary_to_dict
 
-        return {
+        cells = self.cell_summaries
+        out: dict[str, Any] = {
             "format": RESULTS_FORMAT,
             "status": _check_status("status", self.status),
             "config": self.config.to_dict(),
             "versions": self.versions,
-            "summary": summary_to_dict(self.summary),
-            "runs": [r.to_dict() for r in self.runs],
+            "grid": self.config.to_dict()["sweep"],
+            "cells": [{"settings": settings, "summary": summary_to_dict(summary)} for settings, summary in cells],
         }
+        if not self.config.sweep:
+            out["summary"] = summary_to_dict(cells[0][1])
+        out["runs"] = [r.to_dict() for r in self.runs]
+        return out
 
 
 # The most a results file or a journal may hold when read back: far more than any experiment writes
@@ -250,12 +308,13 @@ def parse_results(values: dict[str, Any], path: Path) -> tuple[ExperimentConfig,
         _check_status("status", "interrupted" if status == "running" else status)
     except DropoutLabError as exc:
         raise DataError(f"{path}: {exc}") from exc
-    pairs = [(r.keep_prob, r.seed) for r in records]
-    if len(set(pairs)) != len(pairs):
-        raise DataError(f"{path}: a (keep_prob, seed) pair appears twice among the runs")
-    unknown = [p for p in pairs if p[0] not in config.keep_probs or p[1] not in config.seeds]
+    keys = [r.key for r in records]
+    if len(set(keys)) != len(keys):
+        raise DataError(f"{path}: a run (cell, keep_prob, seed) appears twice among the runs")
+    expected = _run_keys(config)
+    unknown = [r.label for r, key in zip(records, keys, strict=True) if key not in expected]
     if unknown:
-        raise DataError(f"{path}: runs {unknown} are not in the config's keep_probs x seeds")
+        raise DataError(f"{path}: runs {unknown} are not among the config's runs (keep_probs x seeds x the sweep)")
     return config, records
 
 
@@ -304,6 +363,7 @@ def read_journal(out_dir: Path, config: ExperimentConfig) -> list[RunResult]:
     except OSError as exc:
         raise DataError(f"{path} cannot be read: {exc.strerror or exc}") from exc
     data = read_regular_file(path, max_bytes=MAX_RESULTS_BYTES, what="the run journal", error=DataError)
+    expected = _run_keys(config)
     lines = data.split(b"\n")[:-1]  # what follows the last newline is a torn append, or nothing
     runs = []
     for number, line in enumerate(lines, 1):
@@ -311,11 +371,17 @@ def read_journal(out_dir: Path, config: ExperimentConfig) -> list[RunResult]:
             run = RunResult.from_dict(json.loads(line))
         except (ValueError, RecursionError, DropoutLabError) as exc:
             raise DataError(f"{path}, line {number}: {exc}") from exc
-        if run.keep_prob not in config.keep_probs or run.seed not in config.seeds:
-            raise DataError(f"{path}, line {number}: run {(run.keep_prob, run.seed)} is not in the config's "
-                            "keep_probs x seeds")
+        if run.key not in expected:
+            raise DataError(f"{path}, line {number}: run {run.label} is not among the config's runs "
+                            "(keep_probs x seeds x the sweep)")
         runs.append(run)
     return runs
+
+
+def _run_keys(config: ExperimentConfig) -> set[tuple[str, float, int]]:
+    from .grid import expand
+
+    return {spec.key for spec in expand(config)}
 
 
 def _json_default(value: Any) -> Any:

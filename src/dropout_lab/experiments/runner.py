@@ -5,6 +5,7 @@ plot and checkpoints safely into an output folder."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import json
 import os
@@ -18,11 +19,14 @@ import numpy as np
 from .._io import atomic_write_text
 from .._parallel import available_threads
 from .._validation import check_keep_prob, check_path, check_positive_int, check_seed
-from ..errors import InvalidArgumentError, InvalidTypeError
+from ..errors import DataError, DropoutLabError, InvalidArgumentError, InvalidTypeError
 from ..models import FullyConnectedNet
 from ..optim import kernels
 from ..solver import Solver
-from .config import NOT_IN_A_RUNS_NUMBERS, ExperimentConfig
+from .cell_data import DataSource, load_experiment_data, worker_data
+from .config import ExperimentConfig
+from .extend import check_extension, rekey, saved_specs
+from .grid import RunSpec, expand, run_name
 from .outdir import (
     CHECKPOINT_DIR,
     CONFIG_NAME,
@@ -37,7 +41,6 @@ from .outdir import (
     remove_checkpoint_temp_files,
     remove_experiment_files,
 )
-from .records import keep_text
 from .results import (
     JOURNAL_NAME,
     RESULTS_NAME,
@@ -49,48 +52,12 @@ from .results import (
     read_results,
     write_results,
 )
-from .scheduler import EpochDone, Run, StopFlag, run_all, threads_per_run
+from .scheduler import EpochDone, Run, StopFlag, catch_stop_signals, run_all, threads_per_run
+
+__all__ = ["default_jobs", "load_experiment_data", "run_experiment", "run_identity", "run_name", "run_one", "train_run"]
 
 if TYPE_CHECKING:
     from tqdm import tqdm
-
-# ------------------------------------------------------------------------------------------ data
-def load_experiment_data(config: ExperimentConfig) -> dict[str, np.ndarray]:
-    """The training and validation arrays a run uses, cast to the config's dtype.
-
-    Training: the first ``num_train`` examples of the data set's training split (as the exercise takes
-    ``X_train[:500]``); validation: the whole validation split, or its first ``num_val``.
-    """
-    _check_config(config)
-    if config.dataset == "cifar10":
-        from ..data import get_cifar10_data
-
-        # The course's split: the rows the folder holds (at most 49,000) then 1,000 for validation, each
-        # batch read once; the test batch is checked but not used.
-        full = get_cifar10_data(None, 1000, 0, root=config.data_dir, dtype=config.dtype)
-    else:
-        from ..data import get_digits_data
-
-        full = get_digits_data(dtype=config.dtype)
-    n_train, n_val = len(full["y_train"]), len(full["y_val"])
-    if config.num_train > n_train:
-        raise InvalidArgumentError(
-            f"num_train must be at most {n_train}, the size of the {config.dataset} training split, "
-            f"got {config.num_train}"
-        )
-    num_val = n_val if config.num_val is None else config.num_val
-    if num_val > n_val:
-        raise InvalidArgumentError(
-            f"num_val must be at most {n_val}, the size of the {config.dataset} validation split, got {num_val}"
-        )
-    dtype = np.dtype(config.dtype)
-    return {
-        "X_train": np.ascontiguousarray(full["X_train"][: config.num_train], dtype=dtype),
-        "y_train": np.asarray(full["y_train"][: config.num_train], dtype=np.int64),
-        "X_val": np.ascontiguousarray(full["X_val"][:num_val], dtype=dtype),
-        "y_val": np.asarray(full["y_val"][:num_val], dtype=np.int64),
-    }
-
 
 # ------------------------------------------------------------------------------------------ runs
 _DATA_KEYS = ("X_train", "y_train", "X_val", "y_val")
@@ -114,18 +81,10 @@ def _check_data(data: Any) -> dict[str, np.ndarray]:
     return data
 
 
-def run_name(keep_prob: float, seed: int) -> str:
-    """The run's name, in its checkpoints' file names: ``keep{keep_text(keep_prob)}_seed{seed}`` (0.5000001
-    is not 0.5: two runs never share a checkpoint file)."""
-    return f"keep{keep_text(keep_prob)}_seed{seed}"
-
-
 def run_identity(config: ExperimentConfig, keep_prob: float, seed: int) -> str:
-    """What one run's numbers are a function of, as canonical JSON: the config's settings that shape
-    them, the keep probability (exact: JSON writes a float's shortest exact digits) and the seed. The
-    Solver records it in every checkpoint and refuses to continue a checkpoint of another run."""
-    settings = {k: v for k, v in config.to_dict().items() if k not in NOT_IN_A_RUNS_NUMBERS}
-    return json.dumps({**settings, "keep_prob": keep_prob, "seed": seed}, sort_keys=True, allow_nan=False)
+    """What one run's numbers are a function of, as canonical JSON (:meth:`RunSpec.identity`; ``config``
+    without a sweep)."""
+    return RunSpec(config, keep_prob, seed).identity()
 
 
 def _run_generators(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
@@ -137,24 +96,26 @@ def _run_generators(seed: int) -> tuple[np.random.Generator, np.random.Generator
 
 
 def _build_solver(
-    config: ExperimentConfig,
-    keep_prob: float,
-    seed: int,
+    spec: RunSpec,
     data: dict[str, np.ndarray],
     checkpoint_dir: Path | None,
     *,
     on_epoch_end: Callable[[Solver], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    extends: RunSpec | None = None,
 ) -> Solver:
-    """The model and Solver of one run, restored from its latest checkpoint if there is one."""
-    model_rng, solver_rng = _run_generators(seed)
+    """The model and Solver of one run, restored from its latest checkpoint if there is one (with
+    ``extends``: the checkpoint of that saved run, which ``spec`` continues with more epochs)."""
+    config = spec.config
+    model_rng, solver_rng = _run_generators(spec.seed)
     input_dim = int(np.prod(data["X_train"].shape[1:]))
     num_classes = int(max(data["y_train"].max(), data["y_val"].max())) + 1
     model = FullyConnectedNet(
         list(config.hidden_dims),
         input_dim=input_dim,
         num_classes=num_classes,
-        dropout=keep_prob,
+        dropout=spec.keep_prob,
+        input_dropout=config.input_keep_prob,
         reg=config.reg,
         weight_scale=config.weight_scale,
         dtype=np.dtype(config.dtype).type,
@@ -163,7 +124,7 @@ def _build_solver(
     checkpoint_name = None
     if checkpoint_dir is not None and config.checkpoint_every > 0:
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        checkpoint_name = str(checkpoint_dir / run_name(keep_prob, seed))
+        checkpoint_name = str(checkpoint_dir / spec.name)
     solver = Solver(
         model,
         data,
@@ -171,8 +132,10 @@ def _build_solver(
         optim_config={"learning_rate": config.learning_rate},
         batch_size=config.batch_size,
         num_epochs=config.epochs,
+        num_steps=config.steps,
+        eval_every=config.eval_every,
         num_train_samples=config.num_train_samples,
-        num_val_samples=None,
+        num_val_samples=config.num_val_samples,
         checkpoint_name=checkpoint_name,
         checkpoint_every=max(config.checkpoint_every, 1),
         keep_epoch_checkpoints=False,
@@ -180,14 +143,41 @@ def _build_solver(
         rng=solver_rng,
         on_epoch_end=on_epoch_end,
         should_stop=should_stop,
-        run_id=run_identity(config, keep_prob, seed),
+        run_id=spec.identity(),
     )
     if checkpoint_name is not None:
         # A checkpoint of another run (other settings, keep probability or seed) is refused, never continued.
         latest = Path(checkpoint_name + "_latest.npz")
         if latest.exists():
-            solver.resume(latest)
+            if extends is not None:
+                # The checkpoint names the saved run (fewer epochs); it must be exactly that run's.
+                solver.run_id = extends.identity()
+                try:
+                    solver.resume(latest)
+                except DropoutLabError:
+                    solver.run_id = spec.identity()  # or a checkpoint already extended, of this run
+                    solver.resume(latest)
+                solver.run_id = spec.identity()
+            else:
+                solver.resume(latest)
     return solver
+
+
+def train_run(
+    spec: RunSpec,
+    data: dict[str, np.ndarray],
+    *,
+    checkpoint_dir: Path | None = None,
+    on_epoch_end: Callable[[Solver], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> RunResult:
+    """Train the run ``spec`` on ``data`` to its end, with its config's ``threads_per_run`` (resuming
+    from its latest checkpoint in ``checkpoint_dir`` if there is one)."""
+    solver = _build_solver(spec, data, checkpoint_dir, on_epoch_end=on_epoch_end, should_stop=should_stop)
+    run = Run(solver, spec)
+    with threads_per_run(spec.config.threads_per_run):  # as in run_experiment: the same numbers
+        run.advance()
+    return run.result()
 
 
 def run_one(
@@ -203,48 +193,49 @@ def run_one(
     """Train one net at ``keep_prob`` from ``seed``; resume from its latest checkpoint if one exists.
 
     Args:
+        config: the run's settings (without a sweep: pass one of ``config.cells()``).
         data: ``X_train (N, ...)``, ``y_train (N,)``, ``X_val (M, ...)``, ``y_val (M,)``.
         checkpoint_dir: where this run's checkpoints go (None: no checkpoints).
         on_epoch_end: called with the Solver after each epoch.
         should_stop: polled after each iteration; True checkpoints and stops the run ('interrupted').
     """
     _check_config(config)
+    if config.sweep:
+        raise InvalidArgumentError("run_one takes one cell's config, without a sweep (see config.cells())")
     keep_prob = check_keep_prob("keep_prob", keep_prob)
     if check_seed("seed", seed) is None:
         raise InvalidArgumentError("seed must be an integer in [0, 2**32), got None")
     _check_data(data)
-    solver = _build_solver(
-        config, keep_prob, seed, data, checkpoint_dir, on_epoch_end=on_epoch_end, should_stop=should_stop
-    )
-    run = Run(solver, keep_prob, seed)
-    with threads_per_run(config.threads_per_run):  # as in run_experiment: the same numbers
-        run.advance()
-    return run.result()
+    spec = RunSpec(config, keep_prob, seed)
+    return train_run(spec, data, checkpoint_dir=checkpoint_dir, on_epoch_end=on_epoch_end, should_stop=should_stop)
 
 
 # ------------------------------------------------------------------------------------------ experiment
 def _validate_partial_runs(
-    config: ExperimentConfig, todo: list[tuple[float, int]], data: dict[str, np.ndarray], checkpoint_dir: Path
+    config: ExperimentConfig,
+    todo: list[RunSpec],
+    data: DataSource,
+    checkpoint_dir: Path,
+    extends: dict[tuple[str, float, int], RunSpec],
 ) -> None:
     """Load every checkpoint a resume will use before any training starts, so that a damaged one
     stops the resume before anything else is changed."""
     check_checkpoint_dir(checkpoint_dir)
     check_checkpoint_config(config, checkpoint_dir)
-    for keep_prob, seed in todo:
-        latest = checkpoint_dir / f"{run_name(keep_prob, seed)}_latest.npz"
-        if latest.exists():
-            _build_solver(config, keep_prob, seed, data, checkpoint_dir)
+    for spec in todo:
+        if (checkpoint_dir / f"{spec.name}_latest.npz").exists():
+            _build_solver(spec, data(spec), checkpoint_dir, extends=extends.get(spec.key))
 
 
 @contextlib.contextmanager
-def _progress_bar(total: int, progress: bool | None) -> Iterator[tqdm[NoReturn]]:
-    """One bar over every epoch of every run (nested bars would fight over one terminal line), on
-    stderr; closed however the block ends. ``progress`` None: only when stderr is a terminal (or in a
-    notebook, where tqdm.auto draws a widget)."""
+def _progress_bar(total: int, unit: str, progress: bool | None) -> Iterator[tqdm[NoReturn]]:
+    """One bar over every epoch (or run) of every run (nested bars would fight over one terminal
+    line), on stderr; closed however the block ends. ``progress`` None: only when stderr is a terminal
+    (or in a notebook, where tqdm.auto draws a widget)."""
     from tqdm.auto import tqdm
 
     with tqdm(
-        total=total, desc="training", unit="epoch", file=sys.stderr, dynamic_ncols=True,
+        total=total, desc="training", unit=unit, file=sys.stderr, dynamic_ncols=True,
         disable=None if progress is None else not progress,
     ) as bar:  # fmt: skip
         yield bar
@@ -254,8 +245,8 @@ def _run_line_printer(total: int) -> Callable[[RunResult], None]:
     """A log's stand-in for the bar: a line on stderr per finished run (one thread calls it at a time)."""
     done = itertools.count(1)
     return lambda run: print(
-        f"[{next(done)}/{total}] keep {keep_text(run.keep_prob)} seed {run.seed}: {run.status}, train acc "
-        f"{run.final_train_acc:.3f}, val acc {run.final_val_acc:.3f}, {run.wall_s:.1f} s", file=sys.stderr, flush=True
+        f"[{next(done)}/{total}] {run.label}: {run.status}, train acc {run.final_train_acc:.3f}, val acc "
+        f"{run.final_val_acc:.3f}, {run.wall_s:.1f} s", file=sys.stderr, flush=True
     )
 
 
@@ -274,17 +265,22 @@ def run_experiment(
     resume: bool = False,
     force: bool = False,
     data: dict[str, np.ndarray] | None = None,
+    scheduler: str | None = None,
 ) -> ExperimentResults:
-    """Train one net per (keep probability, seed) and collect the results.
+    """Train one net per run of ``config`` (keep probabilities x seeds x the swept settings) and
+    collect the results.
 
     Args:
-        config: the experiment; with ``resume`` it is read from ``out_dir/results.json`` instead.
+        config: the experiment. With ``resume``: None continues the experiment saved in
+            ``out_dir/results.json``; a config extends it (more seeds, keep probabilities, values of a
+            swept setting, or epochs: see :func:`~dropout_lab.experiments.extend.check_extension`).
         out_dir: where ``results.json``, ``accuracy.png`` and ``checkpoints/`` go (None: nothing
             written; a :class:`~dropout_lab.experiments.outdir.NewFolder`: a new folder of its own). A
             new experiment never writes into a folder that holds another experiment's files: it
             stops before any work (see ``resume`` and ``force``); an empty or missing folder is fine.
             The folder is locked for the whole experiment: a second process (a resume included) is
-            refused while this one runs.
+            refused. Each finished run's last checkpoint stays in ``checkpoints/``, so that a resume
+            can give it more epochs.
         jobs: threads that train the runs (NumPy, the BLAS and the compiled optimizer kernels
             release the GIL). They take the runs an epoch at a time, round robin over up to 4 runs per
             thread, so that they run out of work together. Every run trains with
@@ -292,15 +288,21 @@ def run_experiment(
             changes the speed, never a number. Best: cores // threads_per_run, what None picks
             (:func:`default_jobs`; the command line's default). 1 by default: a library call does not
             take every core of a process that may run other work. Small nets (the digits) are bound
-            by Python and gain nothing (BENCHMARKS.md).
+            by Python and gain nothing (BENCHMARKS.md). Not used with ``scheduler``.
         progress: a progress bar on stderr (False: nothing; None: the bar when stderr is a terminal,
             else one line per finished run, for a log).
-        resume: continue an interrupted experiment in ``out_dir``: finished runs are kept, a partial run
-            restarts from its latest checkpoint, and the end result is the same as an uninterrupted run.
+        resume: continue an interrupted experiment in ``out_dir`` (or extend it, see ``config``):
+            finished runs are kept, a partial run restarts from its latest checkpoint, and the end
+            result is the same as an uninterrupted run.
         force: replace the experiment in ``out_dir``: its own files are removed first, and nothing else
             (:mod:`~dropout_lab.experiments.outdir` says how they are recognized).
         data: the arrays to train on, ``X_train, y_train, X_val, y_val`` (default: loaded from the
-            config's data set).
+            config's data set; with a sweep over ``num_train``, each cell takes its first rows).
+        scheduler: the address of a Dask scheduler (``tcp://HOST:PORT``): each run is a task there
+            (:mod:`~dropout_lab.experiments.distributed`), with the same numbers as here on the same
+            kind of machine. The workers read the data set from their own data folder and write the
+            checkpoints to ``out_dir/checkpoints``, which they must reach at the same path (a shared
+            file system). Needs ``pip install 'dropout-lab[dask]'``.
 
     Returns:
         the results (``out_dir`` says where they were written); ``status`` says whether every run
@@ -309,8 +311,9 @@ def run_experiment(
 
     Raises:
         DropoutLabError (a subclass): bad arguments, missing data, an unwritable folder, a folder that
-        holds another experiment or is locked by another process, or (resume) a damaged results file or
-        checkpoint, all before any training.
+        holds another experiment or is locked by another process, an unreachable scheduler, or
+        (resume) a damaged results file or checkpoint, or an extension that conflicts with the saved
+        runs, all before any training.
     """
     jobs = None if jobs is None else check_positive_int("jobs", jobs)
     if progress is not None and not isinstance(progress, bool):
@@ -320,17 +323,27 @@ def run_experiment(
             raise InvalidTypeError(f"{name} must be True or False, got {flag_value!r}")
     if resume and force:
         raise InvalidArgumentError("resume continues the experiment in out_dir and force replaces it: choose one")
+    if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
+        raise InvalidArgumentError(f"scheduler must be a Dask scheduler's address (tcp://HOST:PORT), got {scheduler!r}")
     new_folder = out_dir if isinstance(out_dir, NewFolder) else None
     out = None if out_dir is None or new_folder is not None else check_path("out_dir", out_dir)
     if data is not None:
         _check_data(data)
+    if scheduler is not None:
+        if data is not None:
+            raise InvalidArgumentError(
+                "data (arrays) cannot go to a Dask cluster: its workers read the config's data set"
+            )
+        if out is None and new_folder is None:
+            raise InvalidArgumentError("a Dask run needs out_dir: the workers write the runs' checkpoints there")
+    wanted = None if config is None else _check_config(config)
     if resume:
         if out is None:
             raise InvalidArgumentError("resume needs out_dir, the folder of the interrupted experiment")
-        config, _ = parse_results(read_results(out), out / RESULTS_NAME)  # read again under the lock
+        saved, records = parse_results(read_results(out), out / RESULTS_NAME)  # read again under the lock
+        config = saved if wanted is None else check_extension(saved, records, wanted)
     if config is None:
         raise InvalidArgumentError("config is required (an ExperimentConfig)")
-    config = _check_config(config)
     if jobs is None:
         jobs = default_jobs(config.threads_per_run)
     # Sizes that cannot fit in memory fail before anything is loaded or allocated.
@@ -338,49 +351,75 @@ def run_experiment(
     if out is not None and not resume and not force:
         refuse_if_taken(out)  # before any work
     kernels()  # a bad DROPOUT_LAB_KERNELS fails before anything is written
-    if data is None:
-        data = load_experiment_data(config)
+    source = DataSource(config, data)
+    if scheduler is None:
+        source.check_all(expand(config))  # every cell's data loads before any folder is made
+    else:
+        from .distributed import check_reachable
+
+        check_reachable(scheduler)
     if new_folder is not None:
         out = make_new_folder(new_folder)
     if out is None:
-        return _train(config, [], data, None, jobs=jobs, progress=progress, resume=False)
+        return _train(config, [], source, None, jobs=jobs, progress=progress, resume=False, scheduler=None, extends={})
     prepare_out_dir(out)
     with locked(out):
         previous: list[RunResult] = []
+        extends: dict[tuple[str, float, int], RunSpec] = {}
         if resume:
             # Read again: until the lock was taken another process may have written the folder.
-            config, previous = parse_results(read_results(out), out / RESULTS_NAME)
-            previous += read_journal(out, config)
+            saved, previous = parse_results(read_results(out), out / RESULTS_NAME)
+            previous += read_journal(out, saved)
+            if wanted is not None:
+                config = check_extension(saved, previous, wanted)
+                previous, extends = rekey(saved, previous, config), saved_specs(saved, config)
+            else:
+                config = saved
         elif force:
             remove_experiment_files(out)
         else:
             refuse_if_taken(out)  # another experiment may have started here since the first look
-        return _train(config, previous, data, out, jobs=jobs, progress=progress, resume=resume)
+        return _train(
+            config, previous, source, out, jobs=jobs, progress=progress, resume=resume, scheduler=scheduler,
+            extends=extends,
+        )
+
+
+def _needs_training(spec: RunSpec, record: RunResult | None) -> bool:
+    """Whether a run is still to train: no record, or one that is not complete, or complete with fewer
+    epochs than its config's budget now asks (an extended experiment)."""
+    if record is None or record.status != "complete":
+        return True
+    return spec.config.steps is None and record.epochs_done < spec.config.epochs
 
 
 def _train(
     config: ExperimentConfig,
     previous: list[RunResult],
-    data: dict[str, np.ndarray],
+    data: DataSource,
     out: Path | None,
     *,
     jobs: int,
     progress: bool | None,
     resume: bool,
+    scheduler: str | None,
+    extends: dict[tuple[str, float, int], RunSpec],
 ) -> ExperimentResults:
-    """The runs of ``config`` not complete among ``previous`` (later records of a pair win), trained
-    and written to ``out`` (locked by the caller)."""
+    """The runs of ``config`` not complete among ``previous`` (later records of a run win), trained
+    and written to ``out`` (locked by the caller); ``extends``: the saved runs that runs of ``config``
+    continue with more epochs."""
     checkpoint_dir = None if out is None or config.checkpoint_every == 0 else out / CHECKPOINT_DIR
-    pairs = [(k, s) for k in config.keep_probs for s in config.seeds]
+    specs = expand(config)
     # Until a run is redone, its earlier record (an interrupted one, say) stays in results.json.
-    by_pair: dict[tuple[float, int], RunResult] = {(r.keep_prob, r.seed): r for r in previous}
-    todo = [p for p in pairs if p not in by_pair or by_pair[p].status != "complete"]
+    by_key: dict[tuple[str, float, int], RunResult] = {r.key: r for r in previous}
+    todo = [spec for spec in specs if _needs_training(spec, by_key.get(spec.key))]
     if resume and checkpoint_dir is not None:
         remove_checkpoint_temp_files(checkpoint_dir)
-        _validate_partial_runs(config, todo, data, checkpoint_dir)
+        if scheduler is None:
+            _validate_partial_runs(config, todo, data, checkpoint_dir, extends)
 
     def ordered_runs() -> list[RunResult]:
-        return [by_pair[p] for p in pairs if p in by_pair]
+        return [by_key[spec.key] for spec in specs if spec.key in by_key]
 
     results = ExperimentResults(config, ordered_runs(), status="interrupted", out_dir=out)
     journal = None
@@ -397,38 +436,28 @@ def _train(
     report: list[Callable[[RunResult], None]] = []  # a line per finished run, if the bar is off
 
     def record(run: RunResult) -> None:
-        by_pair[(run.keep_prob, run.seed)] = run
+        by_key[run.key] = run
         if journal is not None:
             journal.append(run)
         for line in report:
             line(run)
 
     flag = StopFlag()
-
-    def start_run(keep_prob: float, seed: int) -> Run:
-        solver = _build_solver(config, keep_prob, seed, data, checkpoint_dir, should_stop=flag)
-        return Run(solver, keep_prob, seed)
-
     try:
-        with _progress_bar(len(todo) * config.epochs, progress) as bar:
-            if progress is None and bar.disable:  # stderr is no terminal (a log): a line per run instead
-                report.append(_run_line_printer(len(todo)))
-
-            def epoch_done(event: EpochDone) -> None:
-                bar.set_postfix(run=run_name(event.keep_prob, event.seed), val=f"{event.val_acc:.3f}", refresh=False)
-                bar.update(1)
-
-            failure = run_all(
-                todo, start_run, jobs=jobs, threads=config.threads_per_run, flag=flag, on_epoch=epoch_done,
-                on_result=record,
-            )
+        if scheduler is not None:
+            failure = _train_on_dask(todo, scheduler, checkpoint_dir, flag, record, progress, report, extends)
+        else:
+            failure = _train_here(todo, data, checkpoint_dir, jobs, flag, record, progress, report, extends)
     finally:
         if journal is not None:
             journal.close()
 
     results.runs = ordered_runs()
     statuses = {r.status for r in results.runs}
-    if failure is not None or flag() or "interrupted" in statuses or len(results.runs) < len(pairs):
+    # Runs without a record, or complete ones short of the budget, are still to train.
+    unfinished = [s for s in specs if by_key.get(s.key, None) is None or _needs_training(s, by_key[s.key])]
+    unfinished = [s for s in unfinished if s.key not in by_key or by_key[s.key].status == "complete"]
+    if failure is not None or flag() or "interrupted" in statuses or unfinished:
         results.status = "interrupted"
     elif "diverged" in statuses:
         results.status = "diverged"
@@ -447,3 +476,94 @@ def _train(
     if failure is not None:
         raise failure
     return results
+
+
+def _train_here(
+    todo: list[RunSpec],
+    data: DataSource,
+    checkpoint_dir: Path | None,
+    jobs: int,
+    flag: StopFlag,
+    record: Callable[[RunResult], None],
+    progress: bool | None,
+    report: list[Callable[[RunResult], None]],
+    extends: dict[tuple[str, float, int], RunSpec],
+) -> BaseException | None:
+    """Train ``todo`` in this process on ``jobs`` threads (:func:`~.scheduler.run_all`)."""
+
+    def start_run(spec: RunSpec) -> Run:
+        solver = _build_solver(spec, data(spec), checkpoint_dir, should_stop=flag, extends=extends.get(spec.key))
+        return Run(solver, spec)
+
+    epochs = sum(_epochs_of(spec.config, data(spec)) for spec in todo)
+    with _progress_bar(epochs, "epoch", progress) as bar:
+        if progress is None and bar.disable:  # stderr is no terminal (a log): a line per run instead
+            report.append(_run_line_printer(len(todo)))
+
+        def epoch_done(event: EpochDone) -> None:
+            if event.val_acc is not None:
+                bar.set_postfix(run=event.spec.label, val=f"{event.val_acc:.3f}", refresh=False)
+            bar.update(1)
+
+        threads = max((spec.config.threads_per_run for spec in todo), default=1)
+        return run_all(todo, start_run, jobs=jobs, threads=threads, flag=flag, on_epoch=epoch_done, on_result=record)
+
+
+def _epochs_of(config: ExperimentConfig, data: dict[str, np.ndarray]) -> int:
+    """The epochs a run of ``config`` trains on ``data`` (the last one partial with a budget in steps)."""
+    if config.steps is None:
+        return config.epochs
+    per_epoch = max(len(data["y_train"]) // config.batch_size, 1)
+    return -(-config.steps // per_epoch)
+
+
+def _train_on_dask(
+    todo: list[RunSpec],
+    address: str,
+    checkpoint_dir: Path | None,
+    flag: StopFlag,
+    record: Callable[[RunResult], None],
+    progress: bool | None,
+    report: list[Callable[[RunResult], None]],
+    extends: dict[tuple[str, float, int], RunSpec],
+) -> BaseException | None:
+    """Train ``todo`` as tasks of the Dask cluster at ``address``
+    (:func:`~.distributed.run_on_dask`), with the stop signals caught here."""
+    from .distributed import run_on_dask
+
+    folder = None if checkpoint_dir is None else str(checkpoint_dir.resolve())
+    task = functools.partial(remote_run, checkpoint_dir=folder, extends=extends)
+    with _progress_bar(len(todo), "run", progress) as bar, catch_stop_signals(flag):
+        if progress is None and bar.disable:
+            report.append(_run_line_printer(len(todo)))
+
+        def count(_: RunResult) -> None:
+            bar.update(1)
+
+        report.append(count)
+        return run_on_dask(todo, task, address=address, flag=flag, on_result=record)
+
+
+def remote_run(
+    spec: RunSpec,
+    should_stop: Callable[[], bool],
+    *,
+    checkpoint_dir: str | None,
+    extends: dict[tuple[str, float, int], RunSpec],
+) -> RunResult:
+    """One run as a Dask task: its data from the worker's data folder, its checkpoints in
+    ``checkpoint_dir`` (a path the client and the workers share; refused if this worker cannot see
+    the folder the client made)."""
+    folder = None
+    if checkpoint_dir is not None:
+        folder = Path(checkpoint_dir)
+        if not (folder / CONFIG_NAME).is_file():
+            raise DataError(
+                f"this worker cannot see the experiment's checkpoint folder {folder} (made by the client): the "
+                "output folder must be on a file system that the client and every worker reach at the same path"
+            )
+    solver = _build_solver(spec, worker_data(spec), folder, should_stop=should_stop, extends=extends.get(spec.key))
+    run = Run(solver, spec)
+    with threads_per_run(spec.config.threads_per_run):
+        run.advance()
+    return run.result()

@@ -31,6 +31,7 @@ from typing import Any
 from .._parallel import limit_threads
 from ..errors import TrainingDivergedError
 from ..solver import Solver
+from .grid import RunSpec
 from .results import RunResult
 
 # Every run in the window holds its parameters and optimizer state (48 MB for the exercise's net): the
@@ -108,8 +109,9 @@ def threads_per_run(n: int) -> Iterator[None]:
 class Run:
     """One run's Solver, trained a few epochs at a time (the scheduler interleaves runs)."""
 
-    def __init__(self, solver: Solver, keep_prob: float, seed: int) -> None:
-        self.solver, self.keep_prob, self.seed = solver, keep_prob, seed
+    def __init__(self, solver: Solver, spec: RunSpec) -> None:
+        self.solver, self.spec = solver, spec
+        self.keep_prob, self.seed = spec.keep_prob, spec.seed
         self.status: str = "complete"
         self.message: str | None = None
         self.wall = 0.0
@@ -130,8 +132,9 @@ class Run:
             self.done = True
         elif solver.finished:
             self.done = True
-        if self.done and self.status != "interrupted" and solver.checkpoint_name is not None:
-            # A finished run lives in results.json; its checkpoint is only needed to resume it.
+        if self.status == "diverged" and solver.checkpoint_name is not None:
+            # A resume trains a diverged run again from the start. A complete run keeps its last
+            # checkpoint, from which a resume can give it more epochs (experiments/extend.py).
             Path(f"{solver.checkpoint_name}_latest.npz").unlink(missing_ok=True)
         return self.done
 
@@ -149,20 +152,27 @@ class Run:
             wall_s=self.wall,
             status=self.status,
             message=self.message,
+            settings=dict(self.spec.settings),
+            acc_epochs=_acc_epochs(solver),
         )
+
+
+def _acc_epochs(solver: Solver) -> list[int] | None:
+    """The epochs of the accuracy measurements, or None when they are every epoch from 0."""
+    epochs = [int(e) for e in solver.acc_epochs]
+    return None if epochs == list(range(len(epochs))) else epochs
 
 
 @dataclass(frozen=True)
 class EpochDone:
     """A run finished an epoch (for the progress bar)."""
 
-    keep_prob: float
-    seed: int
-    val_acc: float
+    spec: RunSpec
+    val_acc: float | None  # None: the epoch was not measured (eval_every)
 
 
-#: Builds (or restores from its checkpoint) the run of a (keep probability, seed) pair.
-StartRun = Callable[[float, int], Run]
+#: Builds (or restores from its checkpoint) the run of a spec.
+StartRun = Callable[[RunSpec], Run]
 
 
 class Scheduler:
@@ -176,7 +186,7 @@ class Scheduler:
     """
 
     def __init__(
-        self, todo: list[tuple[float, int]], start_run: StartRun, flag: StopFlag, workers: int, window: int
+        self, todo: list[RunSpec], start_run: StartRun, flag: StopFlag, workers: int, window: int
     ) -> None:
         self.start_run, self.flag = start_run, flag
         self.pending = collections.deque(todo)  # not started
@@ -249,7 +259,7 @@ class Scheduler:
                 self.join()
         return failure
 
-    def _next(self) -> Run | tuple[float, int] | None:
+    def _next(self) -> Run | RunSpec | None:
         with self.lock:
             # Fill the window first, then go round it.
             if self.pending and not self.flag() and self.active < self.window:
@@ -264,15 +274,16 @@ class Scheduler:
         while (item := self._next()) is not None:
             self._step(item)
 
-    def _step(self, item: Run | tuple[float, int]) -> None:
-        """Start ``item`` (a pair) or take it (a run), train it one epoch and report on ``done``."""
+    def _step(self, item: Run | RunSpec) -> None:
+        """Start ``item`` (a spec) or take it (a run), train it one epoch and report on ``done``."""
         try:
-            run = item if isinstance(item, Run) else self.start_run(*item)
+            run = item if isinstance(item, Run) else self.start_run(item)
             epoch = run.solver.epoch
             # After a stop request a started run trains one step, then checkpoints and ends.
             finished = run.advance(1)
             if run.solver.epoch > epoch:
-                self.done.put(EpochDone(run.keep_prob, run.seed, run.solver.val_acc_history[-1]))
+                measured = run.solver.acc_epochs[-1] == run.solver.epoch
+                self.done.put(EpochDone(run.spec, run.solver.val_acc_history[-1] if measured else None))
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread, which raises it
             self.flag.request()
             with self.lock:
@@ -289,7 +300,7 @@ class Scheduler:
 
 
 def run_all(
-    todo: list[tuple[float, int]],
+    todo: list[RunSpec],
     start_run: StartRun,
     *,
     jobs: int,
@@ -298,7 +309,7 @@ def run_all(
     on_epoch: Callable[[EpochDone], None],
     on_result: Callable[[RunResult], None],
 ) -> BaseException | None:
-    """Train every (keep probability, seed) pair of ``todo`` on ``min(jobs, len(todo))`` threads, with
+    """Train every run of ``todo`` on ``min(jobs, len(todo))`` threads, with
     SIGINT and SIGTERM setting ``flag`` meanwhile; see :meth:`Scheduler.drain` for the callbacks and
     what is returned.
 
