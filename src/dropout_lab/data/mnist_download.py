@@ -109,6 +109,8 @@ def download_mnist(
         raise DataError(
             f"source {source_path} {what}: --from for mnist takes the folder that holds {', '.join(MNIST_FILES)}"
         )
+    # A source is verified whole before anything is created: a refused one leaves no trace.
+    verified = None if source_path is None else [_verified_source(name, source_path) for name in MNIST_FILES]
     try:
         root_path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -118,11 +120,12 @@ def download_mnist(
     try:
         folder = scratch / MNIST_FOLDER
         folder.mkdir()
-        for name in MNIST_FILES:
-            if source_path is None:
+        if verified is None:
+            for name in MNIST_FILES:
                 _fetch_verified(name, folder, mirrors, progress=progress, timeout=timeout)
-            else:
-                _copy_verified(name, source_path, folder)
+        else:
+            for file_name, raw in verified:
+                atomic_write_bytes(folder / file_name, raw)
         # All four verified: the folder appears whole or not at all.
         os.rename(folder, target)
         _fsync_dir(root_path)
@@ -138,8 +141,8 @@ def _mismatch(content_md5: str, name: str) -> str | None:
     return f"the MD5 of its uncompressed content is {content_md5}, expected {expected} (it is not MNIST's {name})"
 
 
-def _copy_verified(name: str, source: Path, folder: Path) -> None:
-    """Verify ``source``'s copy of ``name`` and copy it, as it is, into ``folder``."""
+def _verified_source(name: str, source: Path) -> tuple[str, bytes]:
+    """The file name and bytes of ``source``'s copy of ``name``, checked as a download is."""
     path = _file_in(source, name)
     if path is None:
         raise DataError(
@@ -150,7 +153,7 @@ def _copy_verified(name: str, source: Path, folder: Path) -> None:
     reason = _mismatch(parse_idx(os.fspath(path), raw, kind_of(name)).md5, name)
     if reason is not None:
         raise DataError(f"{path} refused: {reason}; nothing was installed")
-    atomic_write_bytes(folder / path.name, raw)
+    return path.name, raw
 
 
 def _fetch_verified(name: str, folder: Path, mirrors: tuple[str, ...], *, progress: bool, timeout: float) -> None:
