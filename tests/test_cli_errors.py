@@ -105,7 +105,7 @@ for option, value, words in (
     ("--update-rule", "adamw", ("--update-rule must", "adam, rmsprop, sgd, sgd_momentum", "'adamw'")),
     ("--dtype", "float16", ("--dtype must", "float32 or float64", "float16")),
     ("--dtype", "double-ish", ("--dtype must", "'double-ish'")),
-    ("--dataset", "mnist", ("--dataset must", "digits, cifar10", "'mnist'")),
+    ("--dataset", "imagenet", ("--dataset must", "digits, cifar10, mnist", "'imagenet'")),
     ("--seed", "-1", ("--seed", "non-negative integer", "-1")),
     ("--seed", "4294967296", ("--seed must", "2**32", "4294967296")),
     ("--seeds", "0", ("--seeds", "positive integer", "0")),
@@ -142,7 +142,7 @@ bad("an unknown command", ["train"], "invalid choice: 'train'")
 bad("no command at all", [], "choose a command", help_on_stdout=True)
 bad("an option without its value", ["experiment", "--epochs"], "--epochs", "expected one argument")
 bad("data without an action", ["data"], "choose an action: download")
-bad("data download of an unknown data set", ["data", "download", "mnist"], "invalid choice: 'mnist'")
+bad("data download of an unknown data set", ["data", "download", "imagenet"], "invalid choice: 'imagenet'")
 bad("check with an option it does not take", ["check", "--fast"], "unrecognized arguments: --fast")
 
 
@@ -196,7 +196,64 @@ bad("data download --url that is not http(s)", ["data", "download", "cifar10", "
                                                "--data-dir", Tmp("data")], "url", "'ftp://example.org/c.tar.gz'")
 bad("data download from a server that refuses the connection",
     ["data", "download", "cifar10", "--quiet", "--url", "http://127.0.0.1:9/c.tar.gz", "--data-dir", Tmp("data")],
-    "could not download http://127.0.0.1:9/c.tar.gz", "refused", writes=True)
+    "could not download http://127.0.0.1:9/c.tar.gz", "refused", "--from FILE", writes=True)
+
+
+def _mnist_at_hand(change: str = "") -> Callable[[Path], None]:
+    """A folder 'have' with the four MNIST files; ``change``: 'missing' drops the test labels, 'other'
+    puts other (well-formed) test images in, 'truncated' cuts the training images short."""
+
+    def setup(folder: Path) -> None:
+        from .data._idx import gz, mnist_contents, write_mnist_folder
+
+        contents = mnist_contents(np.random.default_rng(0), train=20, test=10)
+        if change == "other":
+            contents["t10k-images-idx3-ubyte.gz"] = mnist_contents(np.random.default_rng(1), 20, 10)[
+                "t10k-images-idx3-ubyte.gz"]
+        write_mnist_folder(folder / "have", contents)
+        if change == "missing":
+            (folder / "have" / "t10k-labels-idx1-ubyte.gz").unlink()
+        if change == "truncated":
+            (folder / "have" / "train-images-idx3-ubyte.gz").write_bytes(gz(contents["train-images-idx3-ubyte.gz"][:-1]))
+
+    return setup
+
+
+def _stand_in_checksums(folder: Path) -> ContextManager:
+    """MNIST's checksums replaced by the stand-in's (of _mnist_at_hand), so that only the changed file fails."""
+    from dropout_lab.data import mnist_download
+
+    from .data._idx import mnist_contents
+
+    contents = mnist_contents(np.random.default_rng(0), train=20, test=10)
+    md5s = {name: hashlib.md5(data).hexdigest() for name, data in contents.items()}  # noqa: S324 - MNIST's are MD5
+    return mock.patch.object(mnist_download, "MNIST_MD5", md5s)
+
+
+MNIST_FROM = ["data", "download", "mnist", "--quiet", "--data-dir", Tmp("data"), "--from", Tmp("have")]
+bad("data download mnist from a server that refuses the connection",
+    ["data", "download", "mnist", "--quiet", "--url", "http://127.0.0.1:9/", "--data-dir", Tmp("data")],
+    "could not download MNIST's train-images-idx3-ubyte.gz", "http://127.0.0.1:9/train-images-idx3-ubyte.gz",
+    "nothing was installed", "--from DIR", writes=True)
+bad("data download mnist --from a folder whose test images are not MNIST's", MNIST_FROM, "t10k-images-idx3-ubyte.gz",
+    "refused", "MD5", "nothing was installed", setup=_mnist_at_hand("other"), patch=_stand_in_checksums)
+bad("data download mnist --from a folder of files that are not MNIST's", MNIST_FROM, "train-images-idx3-ubyte.gz",
+    "refused", "expected 6bbc9ace898e44ae57da46a324031adb", "nothing was installed", setup=_mnist_at_hand())
+bad("data download mnist --from a folder that lacks a file", MNIST_FROM, "holds neither t10k-labels-idx1-ubyte.gz",
+    "--from for mnist", setup=_mnist_at_hand("missing"))
+bad("data download mnist --from a folder with a truncated file", MNIST_FROM, "train-images-idx3-ubyte.gz",
+    "truncated", setup=_mnist_at_hand("truncated"))
+bad("data download mnist --from a file", [*MNIST_FROM[:-1], Tmp("file")], "is not a folder", setup=_file("file"))
+bad("data download cifar10 --from a file that is not the archive",
+    ["data", "download", "cifar10", "--quiet", "--data-dir", Tmp("data"), "--from", Tmp("c.tar.gz")],
+    "c.tar.gz refused", "MD5", "expected c58f30108f718f92721af3b95e74349a", "nothing was installed",
+    setup=_file("c.tar.gz"), writes=True)
+bad("data download cifar10 --from a folder",
+    ["data", "download", "cifar10", "--quiet", "--data-dir", Tmp("data"), "--from", Tmp("")],
+    "cannot read the CIFAR-10 archive", "not a regular file", writes=True)
+bad("data download with both --url and --from",
+    ["data", "download", "mnist", "--url", "http://127.0.0.1:9/", "--from", Tmp("have")],
+    "argument --from: not allowed with argument --url")
 
 
 # ------------------------------------------------------------------------------------- output folder

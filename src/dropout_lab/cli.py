@@ -366,9 +366,11 @@ def _data(args: argparse.Namespace) -> int:
     if args.data_command != "download":
         raise _UsageError("dropout-lab data: choose an action: download (see 'dropout-lab data --help')")
     mnist = args.dataset == "mnist"
-    url: dict[str, Any] = {} if args.url is None else {"mirrors": (args.url,)} if mnist else {"url": args.url}
+    options: dict[str, Any] = {} if args.source is None else {"source": args.source}
+    if args.url is not None:
+        options["mirrors" if mnist else "url"] = (args.url,) if mnist else args.url
     download = download_mnist if mnist else download_cifar10
-    path = download(args.data_dir, source=args.source, progress=not args.quiet, **url)
+    path = download(args.data_dir, progress=not args.quiet, **options)
     print(f"{'MNIST' if mnist else 'CIFAR-10'} is in {path}")
     return EXIT_OK
 

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 from dropout_lab import cli
-from dropout_lab.data import MNIST_FILES, MNIST_FOLDER, MNIST_MIRRORS, download_mnist, load_mnist
-from dropout_lab.data import mnist_download
+from dropout_lab.data import MNIST_FILES, MNIST_FOLDER, MNIST_MIRRORS, download_mnist, load_mnist, mnist_download
 from dropout_lab.errors import DataError, InvalidArgumentError, InvalidTypeError
 
 from ._idx import gz, idx_labels, mnist_contents, write_mnist_folder
@@ -246,7 +245,7 @@ def test_from_a_folder_missing_a_file(contents, tmp_path):
 
 def test_from_a_file_instead_of_a_folder(tmp_path):
     (tmp_path / "mnist.zip").write_bytes(b"x")
-    with pytest.raises(DataError, match="is not a folder: --from for mnist takes the folder"):
+    with pytest.raises(DataError, match="is not a folder: --from \\(source=\\) for mnist takes the folder"):
         download_mnist(tmp_path / "data", source=tmp_path / "mnist.zip")
     with pytest.raises(DataError, match="does not exist"):
         download_mnist(tmp_path / "data", source=tmp_path / "nowhere")

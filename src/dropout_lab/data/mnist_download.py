@@ -107,10 +107,10 @@ def download_mnist(
     if source_path is not None and not source_path.is_dir():
         what = "does not exist" if not os.path.lexists(source_path) else "is not a folder"
         raise DataError(
-            f"source {source_path} {what}: --from for mnist takes the folder that holds {', '.join(MNIST_FILES)}"
+            f"{source_path} {what}: --from (source=) for mnist takes the folder that holds {', '.join(MNIST_FILES)}"
         )
     # A source is verified whole before anything is created: a refused one leaves no trace.
-    verified = None if source_path is None else [_verified_source(name, source_path) for name in MNIST_FILES]
+    verified = None if source_path is None else [_verified_source(*pair) for pair in _source_files(source_path)]
     try:
         root_path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -141,14 +141,22 @@ def _mismatch(content_md5: str, name: str) -> str | None:
     return f"the MD5 of its uncompressed content is {content_md5}, expected {expected} (it is not MNIST's {name})"
 
 
-def _verified_source(name: str, source: Path) -> tuple[str, bytes]:
-    """The file name and bytes of ``source``'s copy of ``name``, checked as a download is."""
-    path = _file_in(source, name)
-    if path is None:
-        raise DataError(
-            f"{source} holds neither {name} nor {name.removesuffix('.gz')}: --from for mnist takes the folder "
-            f"that holds the four files ({', '.join(MNIST_FILES)}); nothing was installed"
-        )
+def _source_files(source: Path) -> list[tuple[str, Path]]:
+    """Each file's name and where ``source`` holds it; all four must be there, before any is read."""
+    found = []
+    for name in MNIST_FILES:
+        path = _file_in(source, name)
+        if path is None:
+            raise DataError(
+                f"{source} holds neither {name} nor {name.removesuffix('.gz')}: --from for mnist takes the "
+                f"folder that holds the four files ({', '.join(MNIST_FILES)}); nothing was installed"
+            )
+        found.append((name, path))
+    return found
+
+
+def _verified_source(name: str, path: Path) -> tuple[str, bytes]:
+    """The file name and bytes of ``path``, the source's copy of ``name``, checked as a download is."""
     raw = read_regular_file(path, max_bytes=MAX_FILE_BYTES, what="the MNIST file", error=DataError)
     reason = _mismatch(parse_idx(os.fspath(path), raw, kind_of(name)).md5, name)
     if reason is not None:
@@ -172,7 +180,8 @@ def _fetch_verified(name: str, folder: Path, mirrors: tuple[str, ...], *, progre
             return
         path.unlink(missing_ok=True)
         failures.append(reason if reason.startswith(("could not download", url)) else f"{url}: {reason}")
+    tried = "the one mirror" if len(mirrors) == 1 else f"any of the {len(mirrors)} mirrors"
     raise DataError(
-        f"could not download MNIST's {name} from any of the {len(mirrors)} mirrors ({'; '.join(failures)}); "
+        f"could not download MNIST's {name} from {tried} ({'; '.join(failures)}); "
         f"nothing was installed; {_OFFLINE_HINT}"
     )
