@@ -175,7 +175,7 @@ IMAGES = np.zeros((3, 784), dtype=np.uint8)
 LABELS = np.array([1, 2, 3])
 BAD_IMAGES = {
     "labels magic": (idx_images(IMAGES, magic=LABELS_MAGIC), "magic number 0x00000801, expected 0x00000803"),
-    "other magic": (idx_images(IMAGES, magic=0x1F8B0800), "magic number 0x1f8b0800"),
+    "other magic": (idx_images(IMAGES, magic=0x00000804), "magic number 0x00000804"),
     "short header": (idx_images(IMAGES)[:10], "truncated: an idx images file starts with a 16-byte header"),
     "truncated": (idx_images(IMAGES)[:-1], "truncated: its header declares 3 images (2352 bytes"),
     "count over the file": (idx_images(IMAGES, count=4), "header declares 4 images"),
@@ -211,6 +211,16 @@ def test_bad_labels_files(tmp_path, case):
     with pytest.raises(DataError) as info:
         read_mnist_labels(path)
     assert str(path) in str(info.value) and words in str(info.value)
+
+
+def test_a_gz_name_holding_the_file_decompressed_is_read_as_it_is(tmp_path, contents):
+    # Browsers sometimes save a .gz download already decompressed, under the same name.
+    write_mnist_folder(tmp_path / "plain", contents, compress=False)
+    for path in (tmp_path / "plain").iterdir():
+        path.rename(path.with_name(path.name + ".gz"))
+    packed = load_mnist(write_mnist_folder(tmp_path / "packed", contents))
+    for a, b in zip(load_mnist(tmp_path / "plain"), packed, strict=True):
+        assert np.array_equal(a, b)
 
 
 def test_good_small_files_round_trip(tmp_path):

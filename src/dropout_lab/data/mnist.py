@@ -10,7 +10,8 @@ An idx file is a big-endian header, then the values as unsigned bytes: images ar
 labels are ``0x00000801`` and N, then N labels in 0..9. Every file is checked strictly against its
 header (magic number, dimensions, exactly as many bytes as it declares, labels in 0..9), and a
 compressed file is never decompressed past what its header declares: a gzip bomb is refused after
-at most one byte too many. The same file uncompressed (the name without ``.gz``) is read as well.
+at most one byte too many. The same file uncompressed (the name without ``.gz``) is read as well; the
+content decides (gzip's magic number or idx's), so a ``.gz`` a browser saved decompressed still reads.
 
 Where the data lives: the folder ``mnist`` under the data root (:func:`resolve_data_root`: the
 ``root`` argument, else ``$DROPOUT_LAB_DATA``, else the per-user cache), or ``root`` itself when it
@@ -71,6 +72,7 @@ _NUM_CLASSES = 10
 #: bounds what a header can make us decompress to 16 + 60,000 * 784 bytes (about 45 MiB).
 MAX_COUNT = 60_000
 _IMAGES_MAGIC, _LABELS_MAGIC = 0x00000803, 0x00000801
+_GZIP_MAGIC = b"\x1f\x8b"
 #: The most bytes an MNIST file may take on disk: the largest uncompressed file, plus room for gzip's
 #: framing (a file stored without compression grows a little).
 MAX_FILE_BYTES = 16 + MAX_COUNT * _PIXELS + (1 << 20)
@@ -89,9 +91,13 @@ class IdxContent(NamedTuple):
 
 
 def _stream_of(path: str, raw: bytes) -> io.BufferedIOBase:
-    if path.endswith(".gz"):
+    """The uncompressed content of ``raw``, judged by its first bytes: gzip's magic number, or an idx
+    one (a ``.gz`` a browser saved already decompressed is read as it is)."""
+    if raw[:2] == _GZIP_MAGIC:
         # GzipFile.read(n) decompresses no more than it returns: reads are bounded by what we ask.
         return gzip.GzipFile(filename=path, mode="rb", fileobj=io.BytesIO(raw))
+    if path.endswith(".gz") and not raw.startswith(b"\x00\x00\x08"):
+        raise DataError(f"{path}: not a valid gzip file (it starts with neither gzip's nor idx's magic number)")
     return io.BytesIO(raw)
 
 
@@ -119,7 +125,7 @@ def _header(path: str, stream: io.BufferedIOBase, kind: Kind) -> tuple[bytes, in
 
 
 def read_idx(path: str | os.PathLike[str], kind: Kind) -> IdxContent:
-    """Read one MNIST idx file (gzip-compressed when its name ends in ``.gz``) and check it strictly.
+    """Read one MNIST idx file (gzip-compressed or not, as its first bytes say) and check it strictly.
 
     Raises:
         DataError: the file is missing, not a regular file, not valid gzip, has another magic number
@@ -133,7 +139,7 @@ def read_idx(path: str | os.PathLike[str], kind: Kind) -> IdxContent:
 
 
 def parse_idx(name: str, raw: bytes, kind: Kind) -> IdxContent:
-    """Check and decode the bytes ``raw`` of the idx file ``name`` (gzip when ``name`` ends in ``.gz``).
+    """Check and decode the bytes ``raw`` of the idx file ``name`` (gzip-compressed or not).
 
     Raises:
         DataError: as :func:`read_idx`; the message names ``name``.

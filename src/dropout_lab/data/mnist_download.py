@@ -172,8 +172,8 @@ def _fetch_verified(name: str, folder: Path, mirrors: tuple[str, ...], *, progre
         url = mirror + name
         try:
             _fetch(url, path, progress=progress, timeout=timeout, max_bytes=MAX_FILE_BYTES)
-            reason = _mismatch(parse_idx(url, read_regular_file(
-                path, max_bytes=MAX_FILE_BYTES, what="the downloaded file", error=DataError), kind_of(name)).md5, name)
+            raw = read_regular_file(path, max_bytes=MAX_FILE_BYTES, what="the downloaded file", error=DataError)
+            reason = _mismatch(parse_idx(url, raw, kind_of(name)).md5, name)
         except DataError as exc:
             reason = str(exc).removesuffix("; run the download again to resume")
         if reason is None:
