@@ -60,6 +60,30 @@ def cifar_dir(tmp_path_factory) -> Path:
     return _write_stand_in(tmp_path_factory.mktemp("cifar-10-stand-in"))
 
 
+def mnist_sample_dir() -> Path:
+    """The team's MNIST files: $DROPOUT_LAB_TEST_MNIST, else ../shared/data/mnist."""
+    env = os.environ.get("DROPOUT_LAB_TEST_MNIST")
+    if env:
+        return Path(env)
+    return REPO_ROOT.parent / "shared" / "data" / "mnist"
+
+
+@pytest.fixture(scope="session")
+def mnist_dir(tmp_path_factory) -> Path:
+    """The real MNIST files where they are; without them, a generated stand-in of the same format (1,200
+    training and 200 test images), so that the loader tests still run on a fresh machine. A
+    DROPOUT_LAB_TEST_MNIST that names no MNIST folder is a mistake and fails."""
+    from tests.data._idx import mnist_contents, write_mnist_folder
+
+    path = mnist_sample_dir()
+    if (path / "train-images-idx3-ubyte.gz").is_file():
+        return path
+    if os.environ.get("DROPOUT_LAB_TEST_MNIST"):
+        pytest.fail(f"DROPOUT_LAB_TEST_MNIST={path} holds no MNIST files (no train-images-idx3-ubyte.gz)")
+    folder = tmp_path_factory.mktemp("mnist-stand-in")
+    return write_mnist_folder(folder, mnist_contents(np.random.default_rng(12)))
+
+
 @pytest.fixture(params=["numpy", "numba"])
 def kernels(request, monkeypatch) -> Iterator[str]:
     """The test runs once with each kind of update kernels, chosen by ``dropout_lab.optim.use_kernels``

@@ -715,7 +715,7 @@ for kwargs, error, names, given in (
 ):
     case("get_digits_data", _show(kwargs), error, names, given)(
         get_digits_data, **kwargs)
-case("load_dataset", "an unknown name 'mnist'", ARG, "data set", "'mnist'")(load_dataset, "mnist")
+case("load_dataset", "an unknown name 'imagenet'", ARG, "data set", "'imagenet'")(load_dataset, "imagenet")
 case("load_dataset", "name None", TYPE, "name", "NoneType")(load_dataset, None)
 case("load_dataset", "an option the loader does not take", TYPE, "keyword arguments", "colour")(
     load_dataset, "digits", colour="red")
@@ -804,7 +804,7 @@ for kwargs, error, names, given in (
     ({"dtype": "int32"}, TYPE, "dtype", "int32"),
     ({"dtype": "bogus"}, TYPE, "dtype", "'bogus'"),
     ({"dtype": None}, TYPE, "dtype", "None"),
-    ({"dataset": "mnist"}, ARG, "dataset", "'mnist'"),
+    ({"dataset": "imagenet"}, ARG, "dataset", "'imagenet'"),
     ({"dataset": "CIFAR10"}, ARG, "dataset", "'CIFAR10'"),
     ({"dataset": None}, ARG, "dataset", "None"),
     ({"data_dir": 5}, TYPE, "data_dir", "5 (int)"),

@@ -144,7 +144,7 @@ def test_experiment_help_shows_the_configs_defaults(capsys, monkeypatch):
     assert "(default all)" in shown["--num-val"] and defaults.num_val is None
     assert "$DROPOUT_LAB_DATA" in shown["--data-dir"] and defaults.data_dir is None
     assert "sgd, sgd_momentum, rmsprop or adam" in shown["--update-rule"]
-    assert "digits or cifar10" in shown["--dataset"]
+    assert "digits, cifar10 or mnist" in shown["--dataset"]
     assert f"(default: the cores this process may use over --threads-per-run, {default_jobs(1)} here" in shown["--jobs"]
 
 

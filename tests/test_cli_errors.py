@@ -105,7 +105,7 @@ for option, value, words in (
     ("--update-rule", "adamw", ("--update-rule must", "adam, rmsprop, sgd, sgd_momentum", "'adamw'")),
     ("--dtype", "float16", ("--dtype must", "float32 or float64", "float16")),
     ("--dtype", "double-ish", ("--dtype must", "'double-ish'")),
-    ("--dataset", "mnist", ("--dataset must", "digits, cifar10", "'mnist'")),
+    ("--dataset", "imagenet", ("--dataset must", "digits, cifar10, mnist", "'imagenet'")),
     ("--seed", "-1", ("--seed", "non-negative integer", "-1")),
     ("--seed", "4294967296", ("--seed must", "2**32", "4294967296")),
     ("--seeds", "0", ("--seeds", "positive integer", "0")),
@@ -116,8 +116,19 @@ for option, value, words in (
     ("--jobs", "two", ("--jobs", "'two'")),
     ("--out", "", ("--out", "expected a folder", "''")),
     ("--resume", "", ("--resume", "expected a folder", "''")),
+    ("--config", "", ("--config", "expected a file", "''")),
+    ("--num-train", "100,0", ("--num-train", "positive integer", "0")),
+    ("--num-train", "100,100", ("--num-train must not repeat", "[100, 100]")),
+    ("--lr", "1e-3,-1", ("--lr item 2 ", "> 0", "-1.0")),
+    ("--steps", "0", ("--steps", "positive integer", "0")),
+    ("--eval-every", "0", ("--eval-every", "positive integer", "0")),
+    ("--input-keep-prob", "0", ("--input-keep-prob is", "KEEPING", "(0, 1]", "0.0")),
+    ("--input-keep-prob", "1,0", ("--input-keep-prob item 2 ", "(0, 1]", "0.0")),
+    ("--dataset", "digits,imagenet", ("--dataset item 2 ", "digits, cifar10, mnist", "'imagenet'")),
 ):
     bad(f"experiment {option} {value!r}", [*EXP, option, value], *words)
+bad("experiment --hidden-dims 8 8,0", [*EXP, "--hidden-dims", "8", "8,0"], "--hidden-dims item 2, layer 2 ",
+    "positive integer", "got 0")
 bad("experiment --lr=-1e-3", [*EXP, "--lr=-1e-3"], "--lr must", "-0.001")
 bad("experiment --lr -1e-3 (argparse takes -1e-3 for an option)", [*EXP, "--lr", "-1e-3"], "--lr",
     "expected one argument")
@@ -142,7 +153,7 @@ bad("an unknown command", ["train"], "invalid choice: 'train'")
 bad("no command at all", [], "choose a command", help_on_stdout=True)
 bad("an option without its value", ["experiment", "--epochs"], "--epochs", "expected one argument")
 bad("data without an action", ["data"], "choose an action: download")
-bad("data download of an unknown data set", ["data", "download", "mnist"], "invalid choice: 'mnist'")
+bad("data download of an unknown data set", ["data", "download", "imagenet"], "invalid choice: 'imagenet'")
 bad("check with an option it does not take", ["check", "--fast"], "unrecognized arguments: --fast")
 
 
@@ -196,7 +207,64 @@ bad("data download --url that is not http(s)", ["data", "download", "cifar10", "
                                                "--data-dir", Tmp("data")], "url", "'ftp://example.org/c.tar.gz'")
 bad("data download from a server that refuses the connection",
     ["data", "download", "cifar10", "--quiet", "--url", "http://127.0.0.1:9/c.tar.gz", "--data-dir", Tmp("data")],
-    "could not download http://127.0.0.1:9/c.tar.gz", "refused", writes=True)
+    "could not download http://127.0.0.1:9/c.tar.gz", "refused", "--from FILE", writes=True)
+
+
+def _mnist_at_hand(change: str = "") -> Callable[[Path], None]:
+    """A folder 'have' with the four MNIST files; ``change``: 'missing' drops the test labels, 'other'
+    puts other (well-formed) test images in, 'truncated' cuts the training images short."""
+
+    def setup(folder: Path) -> None:
+        from .data._idx import gz, mnist_contents, write_mnist_folder
+
+        contents = mnist_contents(np.random.default_rng(0), train=20, test=10)
+        if change == "other":
+            contents["t10k-images-idx3-ubyte.gz"] = mnist_contents(np.random.default_rng(1), 20, 10)[
+                "t10k-images-idx3-ubyte.gz"]
+        write_mnist_folder(folder / "have", contents)
+        if change == "missing":
+            (folder / "have" / "t10k-labels-idx1-ubyte.gz").unlink()
+        if change == "truncated":
+            (folder / "have" / "train-images-idx3-ubyte.gz").write_bytes(gz(contents["train-images-idx3-ubyte.gz"][:-1]))
+
+    return setup
+
+
+def _stand_in_checksums(folder: Path) -> ContextManager:
+    """MNIST's checksums replaced by the stand-in's (of _mnist_at_hand), so that only the changed file fails."""
+    from dropout_lab.data import mnist_download
+
+    from .data._idx import mnist_contents
+
+    contents = mnist_contents(np.random.default_rng(0), train=20, test=10)
+    md5s = {name: hashlib.md5(data).hexdigest() for name, data in contents.items()}  # noqa: S324 - MNIST's are MD5
+    return mock.patch.object(mnist_download, "MNIST_MD5", md5s)
+
+
+MNIST_FROM = ["data", "download", "mnist", "--quiet", "--data-dir", Tmp("data"), "--from", Tmp("have")]
+bad("data download mnist from a server that refuses the connection",
+    ["data", "download", "mnist", "--quiet", "--url", "http://127.0.0.1:9/", "--data-dir", Tmp("data")],
+    "could not download MNIST's train-images-idx3-ubyte.gz", "http://127.0.0.1:9/train-images-idx3-ubyte.gz",
+    "nothing was installed", "--from DIR", writes=True)
+bad("data download mnist --from a folder whose test images are not MNIST's", MNIST_FROM, "t10k-images-idx3-ubyte.gz",
+    "refused", "MD5", "nothing was installed", setup=_mnist_at_hand("other"), patch=_stand_in_checksums)
+bad("data download mnist --from a folder of files that are not MNIST's", MNIST_FROM, "train-images-idx3-ubyte.gz",
+    "refused", "expected 6bbc9ace898e44ae57da46a324031adb", "nothing was installed", setup=_mnist_at_hand())
+bad("data download mnist --from a folder that lacks a file", MNIST_FROM, "holds neither t10k-labels-idx1-ubyte.gz",
+    "--from for mnist", setup=_mnist_at_hand("missing"))
+bad("data download mnist --from a folder with a truncated file", MNIST_FROM, "train-images-idx3-ubyte.gz",
+    "truncated", setup=_mnist_at_hand("truncated"))
+bad("data download mnist --from a file", [*MNIST_FROM[:-1], Tmp("file")], "is not a folder", setup=_file("file"))
+bad("data download cifar10 --from a file that is not the archive",
+    ["data", "download", "cifar10", "--quiet", "--data-dir", Tmp("data"), "--from", Tmp("c.tar.gz")],
+    "c.tar.gz refused", "MD5", "expected c58f30108f718f92721af3b95e74349a", "nothing was installed",
+    setup=_file("c.tar.gz"), writes=True)
+bad("data download cifar10 --from a folder",
+    ["data", "download", "cifar10", "--quiet", "--data-dir", Tmp("data"), "--from", Tmp("")],
+    "cannot read the CIFAR-10 archive", "not a regular file", writes=True)
+bad("data download with both --url and --from",
+    ["data", "download", "mnist", "--url", "http://127.0.0.1:9/", "--from", Tmp("have")],
+    "argument --from: not allowed with argument --url")
 
 
 # ------------------------------------------------------------------------------------- output folder
@@ -287,10 +355,9 @@ for what, history, accuracy, words in (
 ):
     bad(f"--resume: results.json with {what}", RESUME, "results.json", "runs[0]", *words,
         setup=_results('{"format": 1, "status": "interrupted", ' + GOOD_CONFIG + ', "runs": [' + _RUN % (history, accuracy) + "]}"))
-bad("--resume with --epochs", [*RESUME, "--epochs", "3"], "--resume continues the saved configuration", "--epochs")
 bad("--resume with --out", [*RESUME, "--out", Tmp("elsewhere")], "--resume", "--out")
-bad("--resume with --seed", [*RESUME, "--seed", "3"], "--resume", "--seed")
 bad("--resume with --force", [*RESUME, "--force"], "--resume", "--force")
+bad("--resume with --config", [*RESUME, "--config", Tmp("study.toml")], "--resume", "drop --config")
 
 _TEMPLATE: list[Path] = []
 
@@ -344,6 +411,14 @@ for what, changes, words in (
 bad("--resume with results.json from a config with fewer epochs than done", RESUME, "belongs to another run",
     "epochs: 12 there, 3 here", setup=_interrupted(lambda exp: edit_config(exp, epochs=3)),
     keeps=(f"exp/{PARTIAL_CHECKPOINT}",))
+
+# A resume with settings extends the experiment; one that would drop or change a saved run is refused.
+bad("--resume with fewer epochs than the runs trained", [*RESUME, "--epochs", "3"], "--epochs 3 is fewer than the 12",
+    setup=_interrupted(lambda exp: None), keeps=(f"exp/{PARTIAL_CHECKPOINT}",))
+bad("--resume with another dtype", [*RESUME, "--dtype", "float64"], "not runs of the extended experiment",
+    "dtype 'float32' saved, 'float64' now", setup=_interrupted(lambda exp: None), keeps=(f"exp/{PARTIAL_CHECKPOINT}",))
+bad("--resume with another steps budget", [*RESUME, "--steps", "50"], "steps None of the saved runs cannot become 50",
+    setup=_interrupted(lambda exp: None), keeps=(f"exp/{PARTIAL_CHECKPOINT}",))
 
 bad("--resume with checkpoints/config.json nested 100,000 deep", RESUME, "config.json", "cannot be read",
     "recursion", setup=_interrupted(lambda exp: (exp / "checkpoints" / "config.json").write_text("[" * 100_000)),

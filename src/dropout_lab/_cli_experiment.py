@@ -97,7 +97,8 @@ def add_experiment_parser(sub: Any) -> None:
         "of any swept setting), write results.json and accuracy.png, and print a summary with confidence "
         "intervals per cell.",
         epilog=EXPERIMENT_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        # Wide enough that "--hidden-dims LIST [LIST ...]" keeps its help on its own line.
+        formatter_class=lambda prog: argparse.RawDescriptionHelpFormatter(prog, max_help_position=36),
     )
     some = "comma-separated values sweep it"
     exp.add_argument("--config", metavar="FILE", help="a study file (TOML) of settings; flags given beside it win")
@@ -173,7 +174,10 @@ _CONFIG_OPTIONS = {
 # Each config field's flag: its argparse dest with dashes, as argparse made the dest (test_cli checks them).
 FIELD_FLAGS = {field: "--" + option.replace("_", "-") for option, field in _CONFIG_OPTIONS.items()}
 _LEADING_FIELD = re.compile(r"(?P<field>[a-z_]+)(?:\[(?P<index>\d+)\])?(?![\w\[])")
-_SWEPT_VALUE = re.compile(r"sweep (?P<field>[a-z_]+)\[(?P<index>\d+)\]: (?P=field)\b")
+# "sweep num_train[1]: num_train must ...", "sweep hidden_dims[1]: hidden_dims[0] must ...", "sweep lr must ..."
+_SWEPT_VALUE = re.compile(
+    r"sweep (?P<field>[a-z_]+)(?:\[(?P<index>\d+)\]: (?P=field)(?:\[(?P<inner>\d+)\])?)?(?![\w\[])"
+)
 
 
 @contextlib.contextmanager
@@ -191,7 +195,12 @@ def _errors_name_flags(args: argparse.Namespace) -> Iterator[None]:
         flags = {**FIELD_FLAGS, "seeds": "--seed" if args.seed is not None else "--seeds"}
         swept = _SWEPT_VALUE.match(text)
         if swept is not None and swept["field"] in flags:
-            text = f"{flags[swept['field']]} item {int(swept['index']) + 1}" + text[swept.end() :]
+            named = flags[swept["field"]]
+            if swept["index"] is not None:
+                named += f" item {int(swept['index']) + 1}"
+            if swept["inner"] is not None:  # a layer of an architecture
+                named += f", layer {int(swept['inner']) + 1}"
+            text = named + text[swept.end() :]
         match = _LEADING_FIELD.match(text)
         if match is not None and match["field"] in flags:
             named = flags[match["field"]]
@@ -265,9 +274,10 @@ def run_experiment_command(args: argparse.Namespace) -> int:
     from .experiments import format_summary_table
     from .experiments.grid import cell_label
 
-    for option, value in (("--resume", args.resume), ("--out", args.out), ("--config", args.config)):
+    for option, value, what in (("--resume", args.resume, "folder"), ("--out", args.out, "folder"),
+                                ("--config", args.config, "file")):  # fmt: skip
         if value is not None and not value.strip():
-            raise UsageError(f"dropout-lab experiment: argument {option}: expected a path, got {value!r}")
+            raise UsageError(f"dropout-lab experiment: argument {option}: expected a {what}, got {value!r}")
     scheduler = args.scheduler if args.scheduler is not None else os.environ.get(SCHEDULER_ENV_VAR) or None
     progress = False if args.quiet else None  # None: a bar only when stderr is a terminal
     settings = _given_settings(args)

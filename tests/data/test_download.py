@@ -680,3 +680,81 @@ def test_the_limits_leave_room_for_cifar10():
     assert _archive.MAX_MEMBER_BYTES >= 2 * batch
     assert _archive.MAX_TOTAL_BYTES >= 1.4 * whole
     assert _archive.MAX_MEMBERS >= 9
+
+
+# ------------------------------------------------------------------------- --from: the archive at hand
+
+
+def test_from_an_archive_at_hand_fetches_nothing(server, tmp_path):
+    state, url = server
+    members, written = good_members(2)
+    archive = tmp_path / "have" / CIFAR10_ARCHIVE
+    archive.parent.mkdir()
+    archive.write_bytes(make_archive(members))
+    root = tmp_path / "data"
+    folder = download_cifar10(root, source=archive, url=url, md5=md5(archive.read_bytes()), progress=False)
+    assert folder == root / CIFAR10_FOLDER
+    assert_loads(root, written)
+    assert state.requests == []
+    # Copied in (as a download is kept), the file at hand left as it was.
+    assert (root / CIFAR10_ARCHIVE).read_bytes() == archive.read_bytes() == make_archive(members)
+    assert listing(root) == sorted([CIFAR10_ARCHIVE, CIFAR10_FOLDER])
+
+
+def test_from_a_file_that_is_not_the_archive_installs_nothing(server, tmp_path):
+    state, url = server
+    archive = tmp_path / CIFAR10_ARCHIVE
+    archive.write_bytes(make_archive(good_members()[0]))
+    root = tmp_path / "data"
+    with pytest.raises(DataError) as info:
+        download_cifar10(root, source=archive, url=url, md5="0" * 32, progress=False)
+    message = str(info.value)
+    assert str(archive) in message and "MD5" in message and "nothing was installed" in message
+    assert listing(root) == [] and state.requests == []
+    assert archive.exists()  # the user's file is never removed
+
+
+def test_from_the_default_checksum_refuses_another_archive(tmp_path):
+    archive = tmp_path / "other.tar.gz"
+    archive.write_bytes(make_archive(good_members()[0]))
+    with pytest.raises(DataError, match="c58f30108f718f92721af3b95e74349a"):
+        download_cifar10(tmp_path / "data", source=archive, progress=False)
+    assert listing(tmp_path / "data") == []
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo", "missing"])
+def test_from_something_that_is_not_a_file(tmp_path, kind):
+    source = tmp_path / "have"
+    if kind == "folder":
+        source.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(source)
+    with pytest.raises(DataError, match="cannot read the CIFAR-10 archive") as info:
+        download_cifar10(tmp_path / "data", source=source, progress=False)
+    assert str(source) in str(info.value)
+    assert ("No such file" if kind == "missing" else "not a regular file") in str(info.value)
+
+
+def test_from_a_file_bigger_than_the_archive_can_be(tmp_path, monkeypatch):
+    monkeypatch.setattr(download, "MAX_TOTAL_BYTES", 10)
+    archive = tmp_path / CIFAR10_ARCHIVE
+    archive.write_bytes(bytes(100))
+    with pytest.raises(DataError, match="more than 10 bytes"):
+        download_cifar10(tmp_path / "data", source=archive, progress=False)
+    assert listing(tmp_path / "data") == []
+
+
+def test_a_failed_download_names_the_from_option(tmp_path, monkeypatch):
+    monkeypatch.setenv("no_proxy", "*")
+    with pytest.raises(DataError) as info:
+        download_cifar10(tmp_path, url="http://127.0.0.1:9/c.tar.gz", progress=False, timeout=5)
+    assert "could not download http://127.0.0.1:9/c.tar.gz" in str(info.value)
+    assert "dropout-lab data download cifar10 --from FILE" in str(info.value)
+
+
+def test_a_body_longer_than_the_archive_can_be_is_cut_off(server, tmp_path, monkeypatch):
+    state, url = server
+    state.content = bytes(5000)
+    monkeypatch.setattr(download, "MAX_TOTAL_BYTES", 1000)
+    with pytest.raises(DataError, match="sends more than the 1000 bytes"):
+        download_cifar10(tmp_path, url=url, progress=False, timeout=10)

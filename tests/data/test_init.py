@@ -11,9 +11,9 @@ from dropout_lab.errors import InvalidArgumentError, InvalidTypeError
 
 
 def test_all_lists_exactly_the_submodules_public_names():
-    from dropout_lab.data import _unpickle, cifar10, digits, download, split
+    from dropout_lab.data import _unpickle, cifar10, digits, download, mnist, mnist_download, split
 
-    public = (cifar10, digits, download, split)
+    public = (cifar10, digits, download, mnist, mnist_download, split)
     exported = set().union(*(m.__all__ for m in public))
     assert set(data.__all__) == exported | {"DATASETS", "load_dataset"}
     assert len(data.__all__) == len(set(data.__all__))
@@ -25,10 +25,10 @@ def test_all_lists_exactly_the_submodules_public_names():
 
 
 def test_unknown_names_list_the_choices():
-    assert DATASETS == ("digits", "cifar10")
+    assert DATASETS == ("digits", "cifar10", "mnist")
     with pytest.raises(InvalidArgumentError) as info:
-        load_dataset("mnist")
-    assert "'digits'" in str(info.value) and "'cifar10'" in str(info.value) and "mnist" in str(info.value)
+        load_dataset("imagenet")
+    assert all(f"'{name}'" in str(info.value) for name in DATASETS) and "imagenet" in str(info.value)
     with pytest.raises(InvalidTypeError, match="name"):
         load_dataset(None)
 
@@ -36,6 +36,14 @@ def test_unknown_names_list_the_choices():
 def test_cifar10_by_name(cifar_dir):
     out = load_dataset("cifar10", num_training=30, num_validation=10, num_test=5, root=cifar_dir)
     expected = data.get_cifar10_data(30, 10, 5, root=cifar_dir)
+    assert list(out) == list(expected)
+    for key in out:
+        assert np.array_equal(out[key], expected[key])
+
+
+def test_mnist_by_name(mnist_dir):
+    out = load_dataset("mnist", num_training=30, num_validation=10, num_test=5, root=mnist_dir)
+    expected = data.get_mnist_data(30, 10, 5, root=mnist_dir)
     assert list(out) == list(expected)
     for key in out:
         assert np.array_equal(out[key], expected[key])

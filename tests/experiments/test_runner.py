@@ -114,7 +114,7 @@ def test_sizes_larger_than_the_data_are_refused_before_training(tmp_path):
         ({"update_rule": "lbfgs"}, "update_rule"),
         ({"learning_rate": 0.0}, "learning_rate"),
         ({"dtype": "float16"}, "dtype"),
-        ({"dataset": "mnist"}, "dataset"),
+        ({"dataset": "imagenet"}, "dataset"),
         ({"seeds": (1, 1)}, "seeds"),
     ],
 )

@@ -159,7 +159,7 @@ def test_a_stop_request_ends_started_runs_as_interrupted_and_starts_no_more():
     assert isinstance(result, RunResult)
     assert result.status == "interrupted" and result.keep_prob == 1.0
     assert len(result.loss_history) == 3 + 1  # one more step after the request, then the checkpoint
-    assert pool.done.empty() and list(pool.pending) == [(0.9, 0), (0.75, 0)]
+    assert pool.done.empty() and [(s.keep_prob, s.seed) for s in pool.pending] == [(0.9, 0), (0.75, 0)]
 
 
 def test_a_failure_in_the_calling_thread_stops_the_runs_before_it_is_raised(tmp_path, monkeypatch):

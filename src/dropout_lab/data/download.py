@@ -9,7 +9,8 @@
    range (status 200) gets a full restart. An archive already in ``<root>`` under its final name whose
    MD5 matches is used without downloading (place one there by hand to work offline). The ``.part`` is
    opened without following links: a symbolic link, FIFO or anything else but a regular file there is
-   refused, never written through.
+   refused, never written through. With ``source`` (``--from FILE``), the archive the user already has
+   is copied in instead (read only, never moved), verified as it is copied: nothing is fetched.
 3. Check the MD5 before anything is unpacked; on a mismatch the file is removed.
 4. Check every member of the archive first (regular files and folders under ``cifar-10-batches-py/``
    only; absolute paths, ``..``, symbolic and hard links, devices, FIFOs and sparse files are refused),
@@ -39,9 +40,10 @@ from typing import IO, Any, NoReturn
 
 from tqdm.auto import tqdm
 
-from .._validation import check_bool, check_positive_real
+from .._io import atomic_writer
+from .._validation import check_bool, check_path, check_positive_real
 from ..errors import DataError, InvalidArgumentError, InvalidTypeError
-from ._archive import unpack_cifar10
+from ._archive import MAX_TOTAL_BYTES, unpack_cifar10
 from .cifar10 import BATCH_FILES, CIFAR10_FOLDER, resolve_data_root
 
 __all__ = ["download_cifar10"]
@@ -53,6 +55,10 @@ CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
 #: The archive's file name in the data root.
 CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
 
+_OFFLINE_HINT = (
+    f"without network, get {CIFAR10_ARCHIVE} elsewhere and install it with `dropout-lab data download cifar10 "
+    "--from FILE` (download_cifar10(source=FILE))"
+)
 _CHUNK = 1 << 16
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
 _UNSATISFIED_RANGE = re.compile(r"bytes\s+\*/(\d+)", re.IGNORECASE)
@@ -80,6 +86,7 @@ def _check_args(url: Any, md5: Any, progress: Any, timeout: Any) -> tuple[str, s
 def download_cifar10(
     root: str | os.PathLike[str] | None = None,
     *,
+    source: str | os.PathLike[str] | None = None,
     url: str = CIFAR10_URL,
     md5: str = CIFAR10_MD5,
     progress: bool = True,
@@ -90,6 +97,9 @@ def download_cifar10(
     Args:
         root: the data root (see :func:`dropout_lab.data.resolve_data_root`: the argument, else
             ``$DROPOUT_LAB_DATA``, else the per-user cache folder); created if missing.
+        source: the archive ``cifar-10-python.tar.gz`` already at hand (for a machine without
+            network): its MD5 is checked as a download's is, it is copied into ``<root>`` and unpacked
+            from there (the file at ``source`` is only read); nothing is fetched.
         url: where to fetch the archive (http or https).
         md5: the archive's expected MD5 (hex).
         progress: draw a progress bar (tqdm, in bytes) on stderr, when stderr is a terminal; False
@@ -102,12 +112,14 @@ def download_cifar10(
 
     Raises:
         DataError: the download failed (the message names the URL and the reason; a ``.part`` file
-            stays for the next run to resume), the MD5 does not match (the file is removed), the
+            stays for the next run to resume; the message names the ``--from`` way), the MD5 does not
+            match (the file is removed; nothing is unpacked), ``source`` is not a regular file, the
             archive is unreadable or holds an unsafe or unexpected member (named), the archive lacks
             a batch file, ``<root>/cifar-10-batches-py`` exists but is incomplete, or ``<root>`` cannot
             be written.
     """
     url, md5, progress, timeout = _check_args(url, md5, progress, timeout)
+    source_path = None if source is None else check_path("source", source).expanduser()
     root_path = resolve_data_root(root)
     target = root_path / CIFAR10_FOLDER
     for candidate in (target, root_path):
@@ -124,10 +136,15 @@ def download_cifar10(
         raise DataError(f"cannot create the data folder {root_path}: {exc.strerror or exc}") from exc
 
     archive = root_path / CIFAR10_ARCHIVE
-    if not (archive.is_file() and _md5_of(archive) == md5):
+    if source_path is not None:
+        _copy_verified(source_path, archive, md5)
+    elif not (archive.is_file() and _md5_of(archive) == md5):
         _remove(archive)
         part = root_path / (CIFAR10_ARCHIVE + ".part")
-        _fetch(url, part, progress=progress, timeout=timeout)
+        try:
+            _fetch(url, part, progress=progress, timeout=timeout, max_bytes=MAX_TOTAL_BYTES)
+        except DataError as exc:
+            raise DataError(f"{exc}; {_OFFLINE_HINT}") from exc
         digest = _md5_of(part)
         if digest != md5:
             _remove(part)
@@ -138,6 +155,40 @@ def download_cifar10(
         os.replace(part, archive)
     unpack_cifar10(archive, root_path)
     return target
+
+
+def _copy_verified(source: Path, archive: Path, md5: str) -> None:
+    """Copy ``source`` to ``archive`` (atomically) if its MD5 is ``md5``; else write nothing.
+
+    The copy is what is hashed, read once through a descriptor checked to be a regular file, so the
+    bytes verified are the bytes installed.
+    """
+    what = f"the CIFAR-10 archive {source}"
+    try:
+        kind_ok = stat.S_ISREG(os.stat(source).st_mode)
+        if kind_ok:
+            fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise DataError(f"cannot read {what}: {exc.strerror or exc}") from exc
+    if not kind_ok:
+        raise DataError(f"cannot read {what}: it is not a regular file; --from for cifar10 takes {CIFAR10_ARCHIVE}")
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise DataError(f"cannot read {what}: it is not a regular file")
+        digest = hashlib.md5(usedforsecurity=False)
+        copied = 0
+        with atomic_writer(archive, "wb") as out:
+            while block := handle.read(1 << 20):
+                copied += len(block)
+                if copied > MAX_TOTAL_BYTES:
+                    raise DataError(f"{what} refused: it holds more than {MAX_TOTAL_BYTES} bytes (163 MiB expected)")
+                digest.update(block)
+                out.write(block)
+            if digest.hexdigest() != md5:
+                raise DataError(
+                    f"{what} refused: MD5 {digest.hexdigest()}, expected {md5} (it is not the CIFAR-10 python "
+                    "archive, or it is damaged); nothing was installed"
+                )
 
 
 def _remove(path: Path) -> None:
@@ -228,8 +279,9 @@ def _open_part(part: Path, start: int) -> IO[bytes]:
         raise
 
 
-def _fetch(url: str, part: Path, *, progress: bool, timeout: float) -> None:
-    """Download ``url`` into ``part``, resuming from its current size when the server allows."""
+def _fetch(url: str, part: Path, *, progress: bool, timeout: float, max_bytes: int) -> None:
+    """Download ``url`` into ``part``, resuming from its current size when the server allows; a body
+    that would make ``part`` larger than ``max_bytes`` is refused (a DataError) as it arrives."""
     offset = _part_size(part)
     try:
         # At most two rounds: a range the server cannot honour sends us back to byte 0 once.
@@ -250,7 +302,7 @@ def _fetch(url: str, part: Path, *, progress: bool, timeout: float) -> None:
                 if start is None:  # 206 for another range than asked: start over
                     offset = 0
                     continue
-                _receive(response, part, start, url, progress)
+                _receive(response, part, start, url, progress, max_bytes)
                 return
     except DataError:
         raise
@@ -296,7 +348,7 @@ def _progress_bar(name: str, total: int | None, start: int, *, enabled: bool) ->
     )
 
 
-def _receive(response: Any, part: Path, start: int, url: str, progress: bool) -> None:
+def _receive(response: Any, part: Path, start: int, url: str, progress: bool, max_bytes: int) -> None:
     length = response.headers.get("Content-Length")
     total = start + int(length) if length and length.isdigit() else None
     done = start
@@ -308,8 +360,10 @@ def _receive(response: Any, part: Path, start: int, url: str, progress: bool) ->
                 chunk = response.read(_CHUNK)
                 if not chunk:
                     break
-                out.write(chunk)
                 done += len(chunk)
+                if done > max_bytes:
+                    raise DataError(f"could not download {url}: it sends more than the {max_bytes} bytes it can have")
+                out.write(chunk)
                 bar.update(len(chunk))
         finally:
             out.flush()
