@@ -96,7 +96,7 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskClust
                 )
         deadline = start + START_TIMEOUT_S
         while not scheduler_file.is_file() or not scheduler_file.stat().st_size:
-            exited = [name for name, p in zip(commands, processes) if p.poll() is not None]
+            exited = [name for name, p in zip(commands, processes, strict=True) if p.poll() is not None]
             if exited or time.monotonic() > deadline:
                 pytest.fail(f"the Dask scheduler did not start (exited: {exited})\n{_log_tails(logs)}")
             time.sleep(0.05)

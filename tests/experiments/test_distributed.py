@@ -115,9 +115,21 @@ def test_a_partial_of_a_function_is_a_task(dask_cluster):
     assert failure is None and [r.seed for r in results] == [3]
 
 
-def test_the_stop_flag_interrupts_the_running_runs_and_the_queued_ones_never_start(dask_cluster, tmp_path):
-    items = [Item(f"run{i}", 0.5, i, epochs=LONG, folder=str(tmp_path)) for i in range(5)]
+def test_the_stop_flag_interrupts_the_running_runs_and_the_queued_ones_never_start(
+    dask_cluster, tmp_path, monkeypatch
+):
+    # 6 runs on 2 workers of one thread: 2 train, the scheduler hands each worker one more (its
+    # default worker-saturation), and keeps the rest, which the stop cancels.
+    items = [Item(f"run{i}", 0.5, i, epochs=LONG, folder=str(tmp_path)) for i in range(6)]
     flag = StopFlag()
+    cancelled: list[set[str]] = []
+    real_stop = dd._Session.stop
+
+    def spy(self, pending):
+        cancelled.append(real_stop(self, pending))
+        return cancelled[-1]
+
+    monkeypatch.setattr(dd._Session, "stop", spy)
 
     def stop_when_two_train() -> None:
         deadline = time.monotonic() + 60
@@ -141,6 +153,7 @@ def test_the_stop_flag_interrupts_the_running_runs_and_the_queued_ones_never_sta
         assert run.status == "interrupted" and "resumable" in (run.message or "")
         assert 0 < len(run.loss_history) < LONG * 4
         assert (tmp_path / f"keep0.5_seed{run.seed}_latest.npz").is_file()  # checkpointed before it returned
+    assert len(cancelled) == 1 and cancelled[0]  # stopped once; the runs the scheduler kept were cancelled
     assert nothing_running(dask_cluster)  # no run goes on after the call
     assert took < 30
 
@@ -248,6 +261,32 @@ def test_should_stop_asks_the_scheduler_at_most_every_interval(monkeypatch):
     Worker.status = Status.closing  # the worker shuts down: stop, and stay stopped
     time.sleep(0.2)
     assert poller() is True and poller() is True
+
+
+def test_a_worker_process_trains_one_run_at_a_time_whatever_its_threads(monkeypatch):
+    monkeypatch.setattr(dd.StopPoller, "look", lambda self: False)
+    running, most = [], []
+    lock = threading.Lock()
+
+    def task(item, should_stop):
+        with lock:
+            running.append(item)
+            most.append(len(running))
+        time.sleep(0.05)
+        with lock:
+            running.remove(item)
+
+    threads = [threading.Thread(target=dd.run_task, args=(task, i, "x")) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most == [1, 1, 1]
+
+
+def test_a_run_that_may_start_after_the_stop_returns_none_without_training(monkeypatch):
+    monkeypatch.setattr(dd.StopPoller, "look", lambda self: True)
+    assert dd.run_task(lambda item, should_stop: pytest.fail("trained"), 0, "x") is None
 
 
 def test_should_stop_is_true_where_the_scheduler_cannot_be_asked():

@@ -24,22 +24,25 @@ workers) before resuming the experiment, so that two processes never train the s
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from ..errors import InvalidArgumentError, InvalidTypeError
 from .results import RunResult
 from .scheduler import StopFlag
 
-if TYPE_CHECKING:
-    import distributed
-
 __all__ = ["DEFAULT_CONNECT_TIMEOUT", "STOP_POLL_S", "run_on_dask"]
 
 T = TypeVar("T")
+# distributed's API is typed in part only (Client.close, Future.done, Event.is_set are not): its
+# objects are Any here, as the module itself is (imported where it is used).
+Client = Any
+Future = Any
 
 #: Seconds to wait for the scheduler to answer before the address is given up as unreachable.
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -51,6 +54,10 @@ STOP_POLL_S = 0.5
 _WAIT_S = 0.1
 # Worker states in which a run goes on training (a paused worker still runs its tasks).
 _WORKING = ("running", "paused")
+# One run at a time in a worker process: a run's BLAS and elementwise thread limits are process-wide
+# (scheduler.threads_per_run), and a run that ends restores the limits it found, under another run
+# that may still be training, whose numbers would then depend on the worker's --nthreads.
+_ONE_RUN = threading.Lock()
 
 
 def run_on_dask(
@@ -111,13 +118,13 @@ def _import_distributed(address: str) -> Any:
     return distributed
 
 
-def _connect(dask: Any, address: str, timeout: float) -> distributed.Client:
+def _connect(dask: Any, address: str, timeout: float) -> Client:
     """A client of the scheduler at ``address`` (a scheduler file if it names an existing file)."""
     where = {"scheduler_file": address} if "://" not in address and Path(address).is_file() else {"address": address}
     import asyncio
 
     try:
-        client: distributed.Client = dask.Client(**where, timeout=timeout, set_as_default=False)
+        client: Client = dask.Client(**where, timeout=timeout, set_as_default=False)
     # OSError: refused or timed out (asyncio's TimeoutError is another class before Python 3.11);
     # ValueError and TypeError: a malformed address or scheduler file.
     except (OSError, asyncio.TimeoutError, ValueError, TypeError) as exc:
@@ -131,7 +138,7 @@ def _connect(dask: Any, address: str, timeout: float) -> distributed.Client:
 class _Session:
     """One call's tasks: submits them, collects their results, and stops them."""
 
-    def __init__(self, dask: Any, client: distributed.Client, flag: StopFlag) -> None:
+    def __init__(self, dask: Any, client: Client, flag: StopFlag) -> None:
         self.dask, self.client, self.flag = dask, client, flag
         self.token = uuid.uuid4().hex[:12]
         # Named after this call, so that two experiments on one cluster never stop each other's runs.
@@ -144,7 +151,7 @@ class _Session:
         task: Callable[[T, Callable[[], bool]], RunResult | None],
         on_result: Callable[[RunResult], None],
     ) -> BaseException | None:
-        pending: dict[str, distributed.Future] = {}
+        pending: dict[str, Future] = {}
         for i, item in enumerate(items):
             key = f"dropout-lab-{_label(item, i)}-{self.token}"
             # pure=False: each run is a new computation; retries=0: a run that raised is not run again.
@@ -182,13 +189,13 @@ class _Session:
                 time.sleep(_WAIT_S)
             raise
         finally:
-            try:
-                self.event.clear()  # the scheduler forgets an Event that is cleared
-            except Exception:  # noqa: BLE001 - the scheduler may be gone; the client closes next anyway
-                pass
+            if all(future.done() for future in pending.values()):  # else the Event still stops the runs
+                # The scheduler forgets an Event that is cleared; if it is gone, the client closes next anyway.
+                with contextlib.suppress(Exception):
+                    self.event.clear()
         return failure
 
-    def stop(self, pending: dict[str, distributed.Future]) -> set[str]:
+    def stop(self, pending: dict[str, Future]) -> set[str]:
         """Tell the running runs to stop and cancel the runs no worker holds; the keys cancelled."""
         self.stopping = True
         self.event.set()
@@ -206,7 +213,7 @@ def _label(item: Any, index: int) -> str:
     return f"{index}-{name}" if isinstance(name, str) and name else str(index)
 
 
-def _exception_of(future: distributed.Future) -> BaseException:
+def _exception_of(future: Future) -> BaseException:
     """The exception a failed (or cancelled) task's result raises, with the worker's traceback."""
     try:
         future.result()
@@ -218,11 +225,14 @@ def _exception_of(future: distributed.Future) -> BaseException:
 def run_task(
     task: Callable[[T, Callable[[], bool]], RunResult | None], item: T, event_name: str
 ) -> RunResult | None:
-    """What a worker runs: ``task(item, should_stop)``, unless the stop Event is already set (None)."""
+    """What a worker runs: ``task(item, should_stop)``, unless the stop Event is set by the time the
+    run may start (None). A worker process trains one run at a time, whatever its number of threads:
+    start workers with ``--nthreads 1`` (and as many as the cores allow, ``--nworkers``)."""
     should_stop = StopPoller(event_name)
-    if should_stop.look():
-        return None
-    return task(item, should_stop)
+    with _ONE_RUN:
+        if should_stop.look():
+            return None
+        return task(item, should_stop)
 
 
 class StopPoller:
@@ -232,7 +242,7 @@ class StopPoller:
 
     def __init__(self, event_name: str, interval: float = STOP_POLL_S) -> None:
         self.event_name, self.interval = event_name, interval
-        self._event: distributed.Event | None = None
+        self._event: Any = None  # a distributed.Event, made on the first look
         self._next_look = 0.0
         self._stop = False
 
@@ -247,11 +257,12 @@ class StopPoller:
         try:
             import distributed
 
-            if distributed.get_worker().status.value not in _WORKING:
+            dask: Any = distributed  # typed in part only, as above
+            if dask.get_worker().status.value not in _WORKING:
                 self._stop = True
             else:
                 if self._event is None:
-                    self._event = distributed.Event(self.event_name)
+                    self._event = dask.Event(self.event_name)
                 self._stop = bool(self._event.is_set())
         except Exception:  # noqa: BLE001 - no scheduler to ask (gone, or not on a worker): stop safely
             self._stop = True
