@@ -19,6 +19,12 @@ them). A run's ``should_stop`` turns True (so that it checkpoints and ends) only
 shutting down or the scheduler can no longer be reached. Stop such leftover runs (restart or stop the
 workers) before resuming the experiment, so that two processes never train the same run at once.
 
+Workers: a worker process trains one run at a time (the BLAS and elementwise thread limits that a run
+sets, ``threads_per_run``, are process-wide), so start workers with ``--nthreads 1`` and as many
+processes (``--nworkers``) as the cores hold runs of ``threads_per_run`` threads. A run that raised is
+not run again (no retries); a run whose worker died is started again elsewhere by the scheduler (up to
+its ``distributed.scheduler.allowed-failures`` times) and continues from its latest checkpoint.
+
 ``distributed`` is imported by the functions of this module only, never by ``import dropout_lab``.
 """
 
