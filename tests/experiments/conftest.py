@@ -80,7 +80,7 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskClust
         "scheduler": [sys.executable, "-m", "dask", "scheduler", "--port", "0", *local],
         **{
             f"worker{i}": [sys.executable, "-m", "dask", "worker", "--nthreads", "1", "--no-nanny",
-                           "--name", f"worker{i}", *local]
+                           "--name", f"worker{i}", "--local-directory", str(folder / f"worker{i}"), *local]
             for i in range(WORKERS)
         },
     }  # fmt: skip

@@ -214,6 +214,13 @@ def test_an_empty_address_is_refused(address):
         dd.run_on_dask([], train, address=address, flag=StopFlag(), on_result=print)
 
 
+@pytest.mark.parametrize("timeout", [0, -1.0, float("nan")])
+def test_a_connect_timeout_that_cannot_work_is_refused(timeout):
+    with pytest.raises(InvalidArgumentError, match="connect_timeout"):
+        dd.run_on_dask([], train, address="tcp://127.0.0.1:8786", flag=StopFlag(), on_result=print,
+                       connect_timeout=timeout)  # fmt: skip
+
+
 def test_without_distributed_the_error_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed now raises ImportError
     with pytest.raises(InvalidArgumentError, match=r"pip install 'dropout-lab\[dask\]'") as raised:

@@ -38,6 +38,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .._validation import check_positive_real
 from ..errors import InvalidArgumentError, InvalidTypeError
 from .results import RunResult
 from .scheduler import StopFlag
@@ -104,6 +105,7 @@ def run_on_dask(
         raise InvalidTypeError(f"address must be a string such as 'tcp://host:8786', got {type(address).__name__}")
     if not address.strip():
         raise InvalidArgumentError("address must name a Dask scheduler, such as 'tcp://host:8786', got ''")
+    connect_timeout = check_positive_real("connect_timeout", connect_timeout)
     items = list(items)
     dask = _import_distributed(address)
     client = _connect(dask, address, connect_timeout)
