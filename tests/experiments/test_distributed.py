@@ -158,6 +158,16 @@ def test_the_stop_flag_interrupts_the_running_runs_and_the_queued_ones_never_sta
     assert took < 30
 
 
+def test_a_flag_set_before_the_call_trains_no_run(dask_cluster, tmp_path):
+    flag = StopFlag()
+    flag.request()
+    items = [Item(f"run{i}", 0.5, i, epochs=LONG, folder=str(tmp_path)) for i in range(3)]
+    failure, results, _ = collect(items, dask_cluster.address, flag=flag)
+    assert failure is None and results == []
+    assert list(tmp_path.glob("*.started")) == []
+    assert nothing_running(dask_cluster)
+
+
 def test_a_failed_run_is_returned_with_its_type_and_the_others_are_stopped(dask_cluster, tmp_path):
     folder = str(tmp_path)
     items = [

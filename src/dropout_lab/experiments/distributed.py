@@ -160,6 +160,8 @@ class _Session:
         on_result: Callable[[RunResult], None],
     ) -> BaseException | None:
         pending: dict[str, Future] = {}
+        if self.flag():  # stopped already: no run starts
+            return None
         for i, item in enumerate(items):
             key = f"dropout-lab-{_label(item, i)}-{self.token}"
             # pure=False: each run is a new computation; retries=0: a run that raised is not run again.
