@@ -84,6 +84,18 @@ def mnist_dir(tmp_path_factory) -> Path:
     return write_mnist_folder(folder, mnist_contents(np.random.default_rng(12)))
 
 
+@pytest.fixture(scope="session")
+def mnist_experiment_dir(mnist_dir, tmp_path_factory) -> Path:
+    """MNIST as the experiment reads it, whose validation split is the last 10,000 training images: the
+    real files, or (without them) a stand-in of 10,200 training images."""
+    from tests.data._idx import mnist_contents, write_mnist_folder
+
+    if (mnist_sample_dir() / "train-images-idx3-ubyte.gz").is_file():
+        return mnist_dir
+    folder = tmp_path_factory.mktemp("mnist-experiment-stand-in")
+    return write_mnist_folder(folder, mnist_contents(np.random.default_rng(13), train=10_200, test=100))
+
+
 @pytest.fixture(params=["numpy", "numba"])
 def kernels(request, monkeypatch) -> Iterator[str]:
     """The test runs once with each kind of update kernels, chosen by ``dropout_lab.optim.use_kernels``

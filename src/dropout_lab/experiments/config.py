@@ -70,7 +70,7 @@ _ADDED_LATER = {"input_keep_prob": 1.0, "steps": None, "eval_every": 1, "num_val
 
 
 def _json_value(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
+    return list(value) if isinstance(value, (tuple, list)) else value
 
 
 @dataclass(frozen=True)
@@ -220,7 +220,7 @@ class ExperimentConfig:
             if len(set(values)) != len(values):
                 shown = [_json_value(v) for v in values]
                 raise InvalidArgumentError(f"sweep {name} must not repeat a value, got {shown}")
-            if getattr(self, name) != defaults[name]:
+            if _json_value(getattr(self, name)) != _json_value(defaults[name]):  # (500,) and [500] alike
                 raise InvalidArgumentError(
                     f"{name} is both set ({_json_value(getattr(self, name))!r}) and swept "
                     f"({[_json_value(v) for v in values]}): give it one way"

@@ -115,6 +115,15 @@ def run_on_dask(
         client.close()
 
 
+def check_reachable(address: str, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT) -> None:
+    """Refuse (InvalidArgumentError, one line naming ``address``) a scheduler that does not answer, or a
+    machine without ``distributed``: what :func:`run_on_dask` would refuse, checked before an experiment
+    makes its folder."""
+    if not isinstance(address, str) or not address.strip():
+        raise InvalidArgumentError(f"address must name a Dask scheduler, such as 'tcp://host:8786', got {address!r}")
+    _connect(_import_distributed(address), address, check_positive_real("connect_timeout", connect_timeout)).close()
+
+
 def _import_distributed(address: str) -> Any:
     try:
         import distributed

@@ -100,15 +100,17 @@ def rekey(saved: ExperimentConfig, records: list[RunResult], wanted: ExperimentC
 
 
 def saved_specs(saved: ExperimentConfig, wanted: ExperimentConfig) -> dict[RunKey, RunSpec]:
-    """For each run of ``wanted`` that continues a saved run with more epochs: the saved run's spec
-    (whose identity its checkpoint carries)."""
+    """For each run of ``wanted`` that continues a saved run under another name (its cell's settings
+    are named by the new grid) or with more epochs: the saved run's spec, whose name its checkpoint
+    file has and whose identity the checkpoint carries."""
     out: dict[RunKey, RunSpec] = {}
-    for _, cell in saved.cells():
+    for old_settings, cell in saved.cells():
         settings, new_cell = _match(cell, wanted)
-        if new_cell.epochs != cell.epochs:
+        if new_cell.epochs != cell.epochs or settings != old_settings:
             for keep_prob in cell.keep_probs:
                 for seed in cell.seeds:
-                    out[RunSpec(new_cell, keep_prob, seed, settings).key] = RunSpec(cell, keep_prob, seed, settings)
+                    new = RunSpec(new_cell, keep_prob, seed, settings)
+                    out[new.key] = RunSpec(cell, keep_prob, seed, old_settings)
     return out
 
 

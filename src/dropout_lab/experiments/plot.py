@@ -19,6 +19,7 @@ import numpy as np
 from .._io import atomic_writer
 from .._validation import _describe, check_file_to_write
 from ..errors import InvalidArgumentError, InvalidTypeError
+from .grid import cell_label
 from .records import keep_text, run_field, run_keep_prob, run_list, run_seed
 from .stats import check_confidence, t_critical
 
@@ -50,9 +51,27 @@ def _history(run: Any, index: int, name: str) -> np.ndarray:
     return history
 
 
+def _acc_epochs(run: Any, points: int) -> np.ndarray:
+    """The epochs of a run's measurements: its ``acc_epochs`` if it has them, else 0, 1, 2..."""
+    epochs = run.get("acc_epochs") if isinstance(run, dict) else getattr(run, "acc_epochs", None)
+    if epochs is None:
+        return np.arange(points)
+    epochs = np.asarray(epochs)
+    if epochs.shape != (points,):
+        raise InvalidArgumentError(f"acc_epochs must hold one epoch per accuracy ({points}), got {epochs.shape}")
+    return epochs
+
+
+def _settings(run: Any) -> dict[str, Any]:
+    settings = run.get("settings") if isinstance(run, dict) else getattr(run, "settings", None)
+    return settings if isinstance(settings, dict) else {}
+
+
 def _group_histories(runs: list[Any]) -> dict[float, dict[str, np.ndarray]]:
-    """keep_prob -> {'train_acc_history': (S, E+1), 'val_acc_history': (S, E+1)}, first-seen order."""
+    """keep_prob -> {'train_acc_history': (S, P), 'val_acc_history': (S, P), 'epochs': (P,)}, first-seen
+    order (P measurements)."""
     grouped: dict[float, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
+    epochs: dict[float, np.ndarray] = {}
     for index, run in enumerate(runs):
         keep_prob = run_keep_prob(run, index)
         seed = run_seed(run, index)
@@ -75,9 +94,11 @@ def _group_histories(runs: list[Any]) -> dict[float, dict[str, np.ndarray]]:
                     f"history, but earlier seeds at this keep probability have {expected}"
                 )
         by_seed[seed] = (train, val)
+        epochs.setdefault(keep_prob, _acc_epochs(run, train.size))
     return {
         keep_prob: {
-            name: np.stack([pair[i] for pair in by_seed.values()]) for i, name in enumerate(_HISTORIES)
+            **{name: np.stack([pair[i] for pair in by_seed.values()]) for i, name in enumerate(_HISTORIES)},
+            "epochs": epochs[keep_prob],
         }
         for keep_prob, by_seed in grouped.items()
     }
@@ -90,7 +111,9 @@ def plot_accuracy(
     title: str | None = None,
     confidence: float = 0.95,
 ) -> Path:
-    """Save the exercise's figure as a PNG: train (left) and validation (right) accuracy vs epoch.
+    """Save the exercise's figure as a PNG: train (left) and validation (right) accuracy vs epoch; for
+    a sweep (runs with several cells' ``settings``), one row of the two panels per cell, titled with
+    its settings.
 
     One line per keep probability, in the order first seen, labelled ``keep 0.5`` etc. With one seed
     the line is that run's history; with S >= 2 seeds it is the per-epoch mean over seeds, and a
@@ -118,7 +141,10 @@ def plot_accuracy(
     if title is not None and not isinstance(title, str):
         raise InvalidTypeError(f"title must be a str or None, got {_describe(title)}")
     confidence = check_confidence(confidence)
-    groups = _group_histories(records)
+    cells: dict[str, list[Any]] = {}
+    for run in records:
+        cells.setdefault(cell_label(_settings(run)), []).append(run)
+    grouped_cells = {label: _group_histories(runs_of_cell) for label, runs_of_cell in cells.items()}
 
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -126,39 +152,41 @@ def plot_accuracy(
     except ImportError as exc:  # pragma: no cover - matplotlib is a declared dependency
         raise ImportError("plot_accuracy needs matplotlib: pip install matplotlib") from exc
 
-    figure = Figure(figsize=(11.0, 4.5), dpi=100, layout="constrained")
+    rows = len(grouped_cells)
+    figure = Figure(figsize=(11.0, 1.0 + 3.5 * rows), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)  # attaches itself to the figure: rendering never consults the backend
-    axes = figure.subplots(1, 2, sharey=True)
-    panels = (
-        (axes[0], "train_acc_history", "Train accuracy"),
-        (axes[1], "val_acc_history", "Validation accuracy"),
-    )
+    axes = np.asarray(figure.subplots(rows, 2, sharey=True, squeeze=False))
     seed_counts = set()
-    for color_index, (keep_prob, histories) in enumerate(groups.items()):
-        color = f"C{color_index % 10}"
-        for ax, name, _ in panels:
-            values = histories[name]  # (S, E + 1)
-            seeds, points = values.shape
-            seed_counts.add(seeds)
-            epochs = np.arange(points)
-            mean = values.mean(axis=0)
-            ax.plot(epochs, mean, color=color, marker="o", markersize=3, label=f"keep {keep_text(keep_prob)}")
-            if seeds >= 2:
-                half_width = t_critical(confidence, seeds) * values.std(axis=0, ddof=1) / math.sqrt(seeds)
-                ax.fill_between(
-                    epochs, mean - half_width, mean + half_width, color=color, alpha=0.2, linewidth=0
-                )
-    for ax, _, panel_title in panels:
-        ax.set_title(panel_title)
-        ax.set_xlabel("epoch")
-        ax.grid(True, alpha=0.3)
-    axes[0].set_ylabel("accuracy")
+    for row, (label, groups) in enumerate(grouped_cells.items()):
+        panels = (
+            (axes[row, 0], "train_acc_history", "Train accuracy"),
+            (axes[row, 1], "val_acc_history", "Validation accuracy"),
+        )
+        for color_index, (keep_prob, histories) in enumerate(groups.items()):
+            color = f"C{color_index % 10}"
+            for ax, name, _ in panels:
+                values = histories[name]  # (S, P)
+                seeds = values.shape[0]
+                seed_counts.add(seeds)
+                epochs = histories["epochs"]
+                mean = values.mean(axis=0)
+                ax.plot(epochs, mean, color=color, marker="o", markersize=3, label=f"keep {keep_text(keep_prob)}")
+                if seeds >= 2:
+                    half_width = t_critical(confidence, seeds) * values.std(axis=0, ddof=1) / math.sqrt(seeds)
+                    ax.fill_between(
+                        epochs, mean - half_width, mean + half_width, color=color, alpha=0.2, linewidth=0
+                    )
+        for ax, _, panel_title in panels:
+            ax.set_title(f"{panel_title} ({label})" if label else panel_title)
+            ax.set_xlabel("epoch")
+            ax.grid(True, alpha=0.3)
+        axes[row, 0].set_ylabel("accuracy")
     if max(seed_counts) >= 2:
         seeds_text = f"of {seed_counts.pop()} seeds" if len(seed_counts) == 1 else "over seeds"
         legend_title = f"mean {seeds_text}; shaded: {100 * confidence:g}% t interval"
     else:
         legend_title = None
-    axes[1].legend(title=legend_title, loc="best", fontsize="small", title_fontsize="small")
+    axes[0, 1].legend(title=legend_title, loc="best", fontsize="small", title_fontsize="small")
     if title is not None:
         figure.suptitle(title)
 

@@ -103,9 +103,11 @@ def _build_solver(
     on_epoch_end: Callable[[Solver], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     extends: RunSpec | None = None,
+    take_checkpoint: bool = True,
 ) -> Solver:
     """The model and Solver of one run, restored from its latest checkpoint if there is one (with
-    ``extends``: the checkpoint of that saved run, which ``spec`` continues with more epochs)."""
+    ``extends``: the checkpoint of that saved run, which ``spec`` continues under another name or with
+    more epochs; ``take_checkpoint`` renames it to this run's name, False only reads it)."""
     config = spec.config
     model_rng, solver_rng = _run_generators(spec.seed)
     input_dim = int(np.prod(data["X_train"].shape[1:]))
@@ -148,18 +150,23 @@ def _build_solver(
     if checkpoint_name is not None:
         # A checkpoint of another run (other settings, keep probability or seed) is refused, never continued.
         latest = Path(checkpoint_name + "_latest.npz")
-        if latest.exists():
+        source = latest
+        if extends is not None and not latest.exists():
+            source = latest.with_name(f"{extends.name}_latest.npz")  # the saved run's, under its old name
+        if source.exists():
             if extends is not None:
-                # The checkpoint names the saved run (fewer epochs); it must be exactly that run's.
+                # The checkpoint names the saved run (fewer epochs, say); it must be exactly that run's.
                 solver.run_id = extends.identity()
                 try:
-                    solver.resume(latest)
+                    solver.resume(source)
                 except DropoutLabError:
-                    solver.run_id = spec.identity()  # or a checkpoint already extended, of this run
-                    solver.resume(latest)
+                    solver.run_id = spec.identity()  # or a checkpoint already continued, of this run
+                    solver.resume(source)
                 solver.run_id = spec.identity()
+                if source != latest and take_checkpoint:
+                    os.replace(source, latest)  # the run goes on under the name the grid now gives it
             else:
-                solver.resume(latest)
+                solver.resume(source)
     return solver
 
 
@@ -223,8 +230,9 @@ def _validate_partial_runs(
     check_checkpoint_dir(checkpoint_dir)
     check_checkpoint_config(config, checkpoint_dir)
     for spec in todo:
-        if (checkpoint_dir / f"{spec.name}_latest.npz").exists():
-            _build_solver(spec, data(spec), checkpoint_dir, extends=extends.get(spec.key))
+        saved = extends.get(spec.key, spec)
+        if any((checkpoint_dir / f"{s.name}_latest.npz").exists() for s in (spec, saved)):
+            _build_solver(spec, data(spec), checkpoint_dir, extends=extends.get(spec.key), take_checkpoint=False)
 
 
 @contextlib.contextmanager
