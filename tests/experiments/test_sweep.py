@@ -265,3 +265,35 @@ def test_an_experiment_on_mnist(mnist_experiment_dir, tmp_path):
     assert 0.0 <= data["X_train"].min() and data["X_train"].max() <= 1.0
     results = run_experiment(config, out_dir=tmp_path, progress=False)
     assert results.status == "complete" and results.runs[0].final_train_acc > 0.1
+
+
+def test_an_interrupted_sweep_on_dask_resumes_to_the_uninterrupted_numbers(tmp_path, dask_cluster, monkeypatch):
+    """Ctrl-C (the stop flag) after the first finished run: the running runs checkpoint on the workers
+    and return 'interrupted'; a resume (on the cluster) ends with the numbers of an uninterrupted run."""
+    from dropout_lab.experiments import runner
+
+    config = ExperimentConfig(**{**BASE, "epochs": 6}, sweep={"learning_rate": [5e-4, 1e-3]})
+    flags: list[scheduler.StopFlag] = []
+
+    class FirstFlag(scheduler.StopFlag):
+        def __init__(self) -> None:
+            super().__init__()
+            flags.append(self)
+
+    real_append = runner.RunJournal.append
+
+    def append_then_stop(self, run):
+        real_append(self, run)
+        flags[-1].request()  # as SIGINT's handler does
+
+    monkeypatch.setattr(runner, "StopFlag", FirstFlag)
+    monkeypatch.setattr(runner.RunJournal, "append", append_then_stop)
+    stopped = run_experiment(config, out_dir=tmp_path / "exp", scheduler=dask_cluster.address, progress=False)
+    assert stopped.status == "interrupted"
+    statuses = sorted(r.status for r in stopped.runs)
+    assert "complete" in statuses and len(stopped.runs) < len(expand(config)) + 1
+    monkeypatch.undo()
+
+    resumed = run_experiment(out_dir=tmp_path / "exp", resume=True, scheduler=dask_cluster.address, progress=False)
+    reference = run_experiment(config, out_dir=tmp_path / "reference", jobs=2, progress=False)
+    assert resumed.status == "complete" and records(resumed.runs) == records(reference.runs)

@@ -1,6 +1,8 @@
-"""The dropout regularization experiment: configuration, runner, statistics and plots."""
+"""The dropout regularization experiment: configuration (a grid of settings), runner, statistics and plots."""
 
 from .config import ExperimentConfig
+from .extend import extended_config
+from .grid import RunSpec
 from .plot import plot_accuracy
 from .results import ExperimentResults, RunResult, read_results
 from .runner import load_experiment_data, run_experiment, run_one
@@ -13,6 +15,7 @@ from .stats import (
     summary_to_dict,
     verdict,
 )
+from .study import load_study
 from .table import format_summary_table
 
 __all__ = [
@@ -21,8 +24,11 @@ __all__ = [
     "Interval",
     "KeepProbSummary",
     "RunResult",
+    "RunSpec",
+    "extended_config",
     "format_summary_table",
     "load_experiment_data",
+    "load_study",
     "mean_ci",
     "paired_difference",
     "plot_accuracy",

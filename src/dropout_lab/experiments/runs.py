@@ -1,0 +1,210 @@
+"""One run of an experiment: its model and Solver, built from its :class:`~.grid.RunSpec` (restored from
+its latest checkpoint if there is one), and trained to its end, here or as a Dask task on a worker.
+
+Every run of a seed starts from the same weights and sees the same minibatches, whatever its keep
+probability (:func:`_run_generators`): the comparisons between keep probabilities are paired.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._validation import check_keep_prob, check_seed
+from ..errors import DataError, DropoutLabError, InvalidArgumentError, InvalidTypeError
+from ..models import FullyConnectedNet
+from ..solver import Solver
+from .cell_data import worker_data
+from .config import ExperimentConfig
+from .grid import RunSpec
+from .outdir import CONFIG_NAME
+from .results import RunResult
+from .scheduler import Run, threads_per_run
+
+__all__ = ["remote_run", "run_identity", "run_one", "train_run"]
+
+_DATA_KEYS = ("X_train", "y_train", "X_val", "y_val")
+
+
+def _check_config(config: Any) -> ExperimentConfig:
+    if not isinstance(config, ExperimentConfig):
+        raise InvalidTypeError(f"config must be an ExperimentConfig, got {type(config).__name__}")
+    return config
+
+
+def _check_data(data: Any) -> dict[str, np.ndarray]:
+    if not isinstance(data, dict):
+        raise InvalidTypeError(f"data must be a dict of arrays ({', '.join(_DATA_KEYS)}), got {type(data).__name__}")
+    missing = [k for k in _DATA_KEYS if k not in data]
+    if missing:
+        raise InvalidArgumentError(f"data must hold {', '.join(_DATA_KEYS)}; it lacks {', '.join(missing)}")
+    for key in _DATA_KEYS:
+        if not isinstance(data[key], np.ndarray):
+            raise InvalidTypeError(f"data[{key!r}] must be a NumPy array, got {type(data[key]).__name__}")
+    return data
+
+
+def run_identity(config: ExperimentConfig, keep_prob: float, seed: int) -> str:
+    """What one run's numbers are a function of, as canonical JSON (:meth:`RunSpec.identity`; ``config``
+    without a sweep)."""
+    return RunSpec(config, keep_prob, seed).identity()
+
+
+def _run_generators(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
+    # Independent streams for the model (initial weights, then dropout masks) and for the Solver
+    # (minibatches, accuracy subsamples). With the same seed every keep probability starts from the
+    # same weights and sees the same minibatches: the comparisons between keep probabilities are paired.
+    model_seq, solver_seq = np.random.SeedSequence(seed).spawn(2)
+    return np.random.default_rng(model_seq), np.random.default_rng(solver_seq)
+
+
+def _build_solver(
+    spec: RunSpec,
+    data: dict[str, np.ndarray],
+    checkpoint_dir: Path | None,
+    *,
+    on_epoch_end: Callable[[Solver], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    extends: RunSpec | None = None,
+    take_checkpoint: bool = True,
+) -> Solver:
+    """The model and Solver of one run, restored from its latest checkpoint if there is one (with
+    ``extends``: the checkpoint of that saved run, which ``spec`` continues under another name or with
+    more epochs; ``take_checkpoint`` renames it to this run's name, False only reads it)."""
+    config = spec.config
+    model_rng, solver_rng = _run_generators(spec.seed)
+    input_dim = int(np.prod(data["X_train"].shape[1:]))
+    num_classes = int(max(data["y_train"].max(), data["y_val"].max())) + 1
+    model = FullyConnectedNet(
+        list(config.hidden_dims),
+        input_dim=input_dim,
+        num_classes=num_classes,
+        dropout=spec.keep_prob,
+        input_dropout=config.input_keep_prob,
+        reg=config.reg,
+        weight_scale=config.weight_scale,
+        dtype=np.dtype(config.dtype).type,
+        rng=model_rng,
+    )
+    checkpoint_name = None
+    if checkpoint_dir is not None and config.checkpoint_every > 0:
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        checkpoint_name = str(checkpoint_dir / spec.name)
+    solver = Solver(
+        model,
+        data,
+        update_rule=config.update_rule,
+        optim_config={"learning_rate": config.learning_rate},
+        batch_size=config.batch_size,
+        num_epochs=config.epochs,
+        num_steps=config.steps,
+        eval_every=config.eval_every,
+        num_train_samples=config.num_train_samples,
+        num_val_samples=config.num_val_samples,
+        checkpoint_name=checkpoint_name,
+        checkpoint_every=max(config.checkpoint_every, 1),
+        keep_epoch_checkpoints=False,
+        verbose=False,
+        rng=solver_rng,
+        on_epoch_end=on_epoch_end,
+        should_stop=should_stop,
+        run_id=spec.identity(),
+    )
+    if checkpoint_name is not None:
+        # A checkpoint of another run (other settings, keep probability or seed) is refused, never continued.
+        latest = Path(checkpoint_name + "_latest.npz")
+        source = latest
+        if extends is not None and not latest.exists():
+            source = latest.with_name(f"{extends.name}_latest.npz")  # the saved run's, under its old name
+        if source.exists():
+            if extends is not None:
+                # The checkpoint names the saved run (fewer epochs, say); it must be exactly that run's.
+                solver.run_id = extends.identity()
+                try:
+                    solver.resume(source)
+                except DropoutLabError:
+                    solver.run_id = spec.identity()  # or a checkpoint already continued, of this run
+                    solver.resume(source)
+                solver.run_id = spec.identity()
+                if source != latest and take_checkpoint:
+                    os.replace(source, latest)  # the run goes on under the name the grid now gives it
+            else:
+                solver.resume(source)
+    return solver
+
+
+def train_run(
+    spec: RunSpec,
+    data: dict[str, np.ndarray],
+    *,
+    checkpoint_dir: Path | None = None,
+    on_epoch_end: Callable[[Solver], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> RunResult:
+    """Train the run ``spec`` on ``data`` to its end, with its config's ``threads_per_run`` (resuming
+    from its latest checkpoint in ``checkpoint_dir`` if there is one)."""
+    solver = _build_solver(spec, data, checkpoint_dir, on_epoch_end=on_epoch_end, should_stop=should_stop)
+    run = Run(solver, spec)
+    with threads_per_run(spec.config.threads_per_run):  # as in run_experiment: the same numbers
+        run.advance()
+    return run.result()
+
+
+def run_one(
+    config: ExperimentConfig,
+    keep_prob: float,
+    seed: int,
+    data: dict[str, np.ndarray],
+    *,
+    checkpoint_dir: Path | None = None,
+    on_epoch_end: Callable[[Solver], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> RunResult:
+    """Train one net at ``keep_prob`` from ``seed``; resume from its latest checkpoint if one exists.
+
+    Args:
+        config: the run's settings (without a sweep: pass one of ``config.cells()``).
+        data: ``X_train (N, ...)``, ``y_train (N,)``, ``X_val (M, ...)``, ``y_val (M,)``.
+        checkpoint_dir: where this run's checkpoints go (None: no checkpoints).
+        on_epoch_end: called with the Solver after each epoch.
+        should_stop: polled after each iteration; True checkpoints and stops the run ('interrupted').
+    """
+    _check_config(config)
+    if config.sweep:
+        raise InvalidArgumentError("run_one takes one cell's config, without a sweep (see config.cells())")
+    keep_prob = check_keep_prob("keep_prob", keep_prob)
+    if check_seed("seed", seed) is None:
+        raise InvalidArgumentError("seed must be an integer in [0, 2**32), got None")
+    _check_data(data)
+    spec = RunSpec(config, keep_prob, seed)
+    return train_run(spec, data, checkpoint_dir=checkpoint_dir, on_epoch_end=on_epoch_end, should_stop=should_stop)
+
+
+
+def remote_run(
+    spec: RunSpec,
+    should_stop: Callable[[], bool],
+    *,
+    checkpoint_dir: str | None,
+    extends: dict[tuple[str, float, int], RunSpec],
+) -> RunResult:
+    """One run as a Dask task: its data from the worker's data folder, its checkpoints in
+    ``checkpoint_dir`` (a path the client and the workers share; refused if this worker cannot see
+    the folder the client made)."""
+    folder = None
+    if checkpoint_dir is not None:
+        folder = Path(checkpoint_dir)
+        if not (folder / CONFIG_NAME).is_file():
+            raise DataError(
+                f"this worker cannot see the experiment's checkpoint folder {folder} (made by the client): the "
+                "output folder must be on a file system that the client and every worker reach at the same path"
+            )
+    solver = _build_solver(spec, worker_data(spec), folder, should_stop=should_stop, extends=extends.get(spec.key))
+    run = Run(solver, spec)
+    with threads_per_run(spec.config.threads_per_run):
+        run.advance()
+    return run.result()
