@@ -58,8 +58,11 @@ from dropout_lab.errors import (
 from dropout_lab.experiments import (
     ExperimentConfig,
     RunResult,
+    RunSpec,
+    extended_config,
     format_summary_table,
     load_experiment_data,
+    load_study,
     mean_ci,
     paired_difference,
     plot_accuracy,
@@ -853,6 +856,23 @@ case("run_experiment", "data without X_train", ARG, "data", "X_train")(
     run_experiment, TINY_CONFIG, data={"y_train": np.zeros(3, int)}, progress=False)
 case("load_experiment_data", "config is None", TYPE, "config", "None")(
     load_experiment_data, None)
+case("load_study", "a file that does not exist", DATA, "study.toml")(load_study, Tmp("study.toml"))
+case("load_study", "path is None", TYPE, "path", "None")(load_study, None)
+case("load_study", "a study that is not TOML", DATA, "study.toml", "not valid TOML",
+     setup=lambda folder: (folder / "study.toml").write_text("keep_probs = [1,"))(load_study, Tmp("study.toml"))
+case("load_study", "a study with an unknown setting", ARG, "study.toml", "'hiden_dims'",
+     setup=lambda folder: (folder / "study.toml").write_text("hiden_dims = [8]"))(load_study, Tmp("study.toml"))
+case("load_study", "a study that sets and sweeps num_train", ARG, "study.toml", "num_train",
+     setup=lambda folder: (folder / "study.toml").write_text("num_train = [20, 20]"))(load_study, Tmp("study.toml"))
+case("extended_config", "given settings that are not a dict", TYPE, "settings", "list")(
+    extended_config, TINY_CONFIG, ["seeds"])
+case("extended_config", "an unknown setting", ARG, "'sedes'")(extended_config, TINY_CONFIG, {"sedes": 3})
+case("extended_config", "a list for a setting that cannot be swept", ARG, "num_val", "[10, 20]")(
+    extended_config, TINY_CONFIG, {"num_val": [10, 20]})
+case("RunSpec", "a config that is not an ExperimentConfig", TYPE, "config", "dict")(RunSpec, {"epochs": 1}, 0.5, 0)
+case("RunSpec", "a config with a sweep", ARG, "config", "sweep")(
+    RunSpec, ExperimentConfig(sweep={"num_train": [20, 40]}), 0.5, 0)
+case("RunSpec", "keep_prob 0", ARG, "keep_prob", "0")(RunSpec, TINY_CONFIG, 0.0, 0)
 case("read_results", "a folder without results.json", DATA, "results.json", "does not exist")(read_results, Tmp())
 case("read_results", "out_dir is None", TYPE, "out_dir", "None")(read_results, None)
 for bad, args, error, names, given in (

@@ -35,6 +35,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
@@ -83,6 +84,30 @@ def _check_args(url: Any, md5: Any, progress: Any, timeout: Any) -> tuple[str, s
     return url, md5.lower(), progress, timeout
 
 
+def installed_already(
+    root: Path, target: Path, is_complete: Callable[[Path], bool], files: Sequence[str], name: str
+) -> Path | None:
+    """The folder that already holds the data set (``target``, or ``root`` itself), if one does; a
+    DataError if ``target`` exists without all of ``files`` (a download is never mixed into it)."""
+    for candidate in (target, root):
+        if is_complete(candidate):
+            return candidate
+    if target.exists() or target.is_symlink():
+        raise DataError(
+            f"{target} exists but lacks some of {', '.join(files)}; remove it and run "
+            f"`dropout-lab data download {name}` again"
+        )
+    return None
+
+
+def make_data_root(root: Path) -> None:
+    """Create the data folder (and its parents); DataError naming it if that fails."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot create the data folder {root}: {exc.strerror or exc}") from exc
+
+
 def download_cifar10(
     root: str | os.PathLike[str] | None = None,
     *,
@@ -122,18 +147,10 @@ def download_cifar10(
     source_path = None if source is None else check_path("source", source).expanduser()
     root_path = resolve_data_root(root)
     target = root_path / CIFAR10_FOLDER
-    for candidate in (target, root_path):
-        if cifar10_is_complete(candidate):
-            return candidate
-    if target.exists() or target.is_symlink():
-        raise DataError(
-            f"{target} exists but lacks some of {', '.join(BATCH_FILES)}; remove it and run "
-            "`dropout-lab data download cifar10` again"
-        )
-    try:
-        root_path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DataError(f"cannot create the data folder {root_path}: {exc.strerror or exc}") from exc
+    done = installed_already(root_path, target, cifar10_is_complete, BATCH_FILES, "cifar10")
+    if done is not None:
+        return done
+    make_data_root(root_path)
 
     archive = root_path / CIFAR10_ARCHIVE
     if source_path is not None:

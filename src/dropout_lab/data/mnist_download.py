@@ -28,7 +28,7 @@ from .._io import _fsync_dir, atomic_write_bytes, read_regular_file
 from .._validation import check_bool, check_path, check_positive_real
 from ..errors import DataError, InvalidArgumentError, InvalidTypeError
 from .cifar10 import resolve_data_root
-from .download import _fetch
+from .download import _fetch, installed_already, make_data_root
 from .mnist import MAX_FILE_BYTES, MNIST_FILES, MNIST_FOLDER, MNIST_MD5, _file_in, kind_of, mnist_is_complete, parse_idx
 
 __all__ = ["MNIST_MIRRORS", "download_mnist"]
@@ -96,14 +96,9 @@ def download_mnist(
     timeout = check_positive_real("timeout", timeout)
     root_path = resolve_data_root(root)
     target = root_path / MNIST_FOLDER
-    for candidate in (target, root_path):
-        if mnist_is_complete(candidate):
-            return candidate
-    if target.exists() or target.is_symlink():
-        raise DataError(
-            f"{target} exists but lacks some of {', '.join(MNIST_FILES)}; remove it and run "
-            "`dropout-lab data download mnist` again"
-        )
+    done = installed_already(root_path, target, mnist_is_complete, MNIST_FILES, "mnist")
+    if done is not None:
+        return done
     if source_path is not None and not source_path.is_dir():
         what = "does not exist" if not os.path.lexists(source_path) else "is not a folder"
         raise DataError(
@@ -111,10 +106,7 @@ def download_mnist(
         )
     # A source is verified whole before anything is created: a refused one leaves no trace.
     verified = None if source_path is None else [_verified_source(*pair) for pair in _source_files(source_path)]
-    try:
-        root_path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DataError(f"cannot create the data folder {root_path}: {exc.strerror or exc}") from exc
+    make_data_root(root_path)
 
     scratch = Path(tempfile.mkdtemp(prefix=f".{MNIST_FOLDER}.", suffix=".tmp", dir=root_path))
     try:

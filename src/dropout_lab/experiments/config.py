@@ -331,6 +331,11 @@ class ExperimentConfig:
                 raise InvalidArgumentError(f"unknown experiment setting {name!r}{hint}")
             if name == "seeds" and isinstance(value, int) and not isinstance(value, bool):
                 value = tuple(range(check_positive_int("seeds", value)))
+            if name not in (*SWEEPABLE, "keep_probs", "seeds") and isinstance(value, (list, tuple)):
+                raise InvalidArgumentError(
+                    f"{name} cannot be swept, got the list {list(value)!r}; the settings that can: "
+                    f"{', '.join(SWEEPABLE)}"
+                )
             if name in SWEEPABLE and isinstance(value, (list, tuple)):
                 items = list(value)
                 if name == "hidden_dims" and not any(isinstance(v, (list, tuple)) for v in items):

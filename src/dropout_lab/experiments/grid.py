@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._validation import check_keep_prob, check_seed
+from ..errors import InvalidArgumentError, InvalidTypeError
 from .config import ExperimentConfig
 from .records import keep_text
 
@@ -63,6 +65,17 @@ class RunSpec:
     keep_prob: float
     seed: int
     settings: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.config, ExperimentConfig):
+            raise InvalidTypeError(f"config must be an ExperimentConfig, got {type(self.config).__name__}")
+        if self.config.sweep:
+            raise InvalidArgumentError("config must be one cell's, without a sweep (see ExperimentConfig.cells())")
+        object.__setattr__(self, "keep_prob", check_keep_prob("keep_prob", self.keep_prob))
+        if check_seed("seed", self.seed) is None:
+            raise InvalidArgumentError("seed must be an integer in [0, 2**32), got None")
+        if not isinstance(self.settings, dict):
+            raise InvalidTypeError(f"settings must be a dict, got {type(self.settings).__name__}")
 
     @property
     def key(self) -> RunKey:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 
+from .._epochs import epochs_for_steps
 from .._io import atomic_write_text
 from .._parallel import available_threads
 from .._validation import check_path, check_positive_int
@@ -363,8 +364,7 @@ def _epochs_of(config: ExperimentConfig, data: dict[str, np.ndarray]) -> int:
     """The epochs a run of ``config`` trains on ``data`` (the last one partial with a budget in steps)."""
     if config.steps is None:
         return config.epochs
-    per_epoch = max(len(data["y_train"]) // config.batch_size, 1)
-    return -(-config.steps // per_epoch)
+    return epochs_for_steps(config.steps, max(len(data["y_train"]) // config.batch_size, 1))  # as the Solver
 
 
 def _train_on_dask(
