@@ -28,15 +28,22 @@ def column_norms(w: np.ndarray) -> np.ndarray:
     """The L2 norm of each column of ``w`` (d_in, d_out), as float64 (d_out,).
 
     Summed in float64 whatever ``w``'s dtype, so a float32 matrix's norms neither overflow nor lose
-    digits; a column whose squares overflow even float64 (values beyond about 1e154) is measured
-    again scaled by its largest magnitude, so its norm stays finite.
+    digits, and over each column laid out as a contiguous row: NumPy then sums every column the same
+    way whatever the other columns, so a column's norm is the same bits alone or in any matrix (the
+    bound :func:`max_norm` guarantees holds however the columns are measured). A column whose squares
+    overflow even float64 (values beyond about 1e154) is measured again scaled by its largest
+    magnitude, so its norm stays finite.
     """
-    norms: np.ndarray = np.sqrt(np.einsum("ij,ij->j", w, w, dtype=np.float64))
+    # The transpose is copied in w's dtype first: a strided read is much cheaper than a strided cast.
+    rows = np.ascontiguousarray(w.T).astype(np.float64)
+    squares = np.empty_like(rows)
+    with np.errstate(over="ignore"):  # an overflowing column is measured again below
+        norms: np.ndarray = np.sqrt(np.sum(np.multiply(rows, rows, out=squares), axis=1))
     huge = np.flatnonzero(np.isinf(norms))
     if huge.size:
-        part = w[:, huge].astype(np.float64)
-        largest = np.max(np.abs(part), axis=0)
-        norms[huge] = largest * np.sqrt(np.sum((part / largest) ** 2, axis=0))
+        part = rows[huge]
+        largest = np.max(np.abs(part), axis=1, keepdims=True)
+        norms[huge] = largest[:, 0] * np.sqrt(np.sum((part / largest) ** 2, axis=1))
     return norms
 
 
@@ -45,8 +52,9 @@ def max_norm(w: np.ndarray, max_value: float, *, out: np.ndarray | None = None) 
 
     ``w_j <- w_j * min(1, max_value / ||w_j||)`` for each column ``j`` (each unit's incoming weights).
     Columns within the bound (a zero column among them) keep their values bit for bit; the others are
-    multiplied by ``max_value / ||w_j||`` in ``w``'s dtype, so their norms are ``max_value`` up to
-    rounding (at most a few units in the last place above it).
+    multiplied by ``max_value / ||w_j||`` rounded to ``w``'s dtype, lowered by an ulp where rounding
+    left the norm above the bound: every column's norm (as :func:`column_norms` measures it) is then
+    at most ``max_value``, and the scaled ones within a few ulps of it.
 
     Args:
         w: (d_in, d_out) float32 or float64 weights, finite.
@@ -74,6 +82,15 @@ def max_norm(w: np.ndarray, max_value: float, *, out: np.ndarray | None = None) 
     norms = column_norms(w)
     over = np.flatnonzero(norms > limit)
     if over.size:
+        columns = w[:, over]
         scale: np.ndarray[Any, Any] = (limit / norms[over]).astype(w.dtype)
-        out[:, over] = w[:, over] * scale
+        scaled = columns * scale
+        # Rounding can leave a scaled norm an ulp or two above the bound: step those scales down one
+        # ulp at a time (each step lowers the norm by about norm * eps), so the bound holds as measured.
+        high = np.flatnonzero(column_norms(scaled) > limit)
+        while high.size:
+            scale[high] = np.nextafter(scale[high], w.dtype.type(0))
+            scaled[:, high] = columns[:, high] * scale[high]
+            high = high[column_norms(scaled[:, high]) > limit]
+        out[:, over] = scaled
     return out
