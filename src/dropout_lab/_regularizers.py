@@ -41,7 +41,7 @@ def max_norm_names(params: Mapping[str, np.ndarray]) -> tuple[str, ...]:
     ``W1..WL`` (the output layer's ``WL`` is left free: the paper bounds "the incoming weight vector at
     each hidden unit"), each 2-D (d_in, d_out)."""
     layers = sorted(int(m[1]) for name in params if (m := _WEIGHT.fullmatch(name)) is not None)
-    if layers != list(range(1, len(layers) + 1)):
+    if not layers or layers != list(range(1, len(layers) + 1)):
         raise InvalidArgumentError(
             f"max_norm needs a model whose weights are named W1..WL, got parameters {list(params)}"
         )
