@@ -61,7 +61,7 @@ def check_probabilities(name: str, probs: Any, *, ndim: int | None = None) -> np
     tolerance = math.sqrt(float(np.finfo(array.dtype).eps))
     if abs(worst) > tolerance:
         raise InvalidArgumentError(
-            f"{name}'s rows (its last axis) must sum to 1, got a row summing to {1.0 + worst!r} "
+            f"the rows of {name} (its last axis) must sum to 1, got a row summing to {1.0 + worst!r} "
             f"(tolerance {tolerance:.2g} for {array.dtype})"
         )
     return array
