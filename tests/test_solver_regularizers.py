@@ -321,3 +321,40 @@ def test_bad_patience():
         step_solver(patience=0)
     with pytest.raises(InvalidTypeError, match="patience must be an integer"):
         step_solver(patience=2.5)
+
+
+def test_a_run_early_stopping_ended_stays_ended_when_extended(tmp_path):
+    step_solver(patience=3, checkpoint_name=str(tmp_path / "run")).train()
+    longer = step_solver(patience=3, num_epochs=30, resume_from=tmp_path / "run_latest.npz")
+    assert longer.finished and longer.stop_epoch == 5
+    # A run that reached its patience at its last epoch would have stopped there had it been longer.
+    step_solver(patience=3, num_epochs=5, checkpoint_name=str(tmp_path / "short")).train()
+    extended = step_solver(patience=3, num_epochs=30, resume_from=tmp_path / "short_latest.npz")
+    assert extended.finished and extended.stop_epoch == 5
+
+
+def test_a_malformed_patience_record_is_refused(tmp_path):
+    step_solver(patience=3, checkpoint_name=str(tmp_path / "run")).train(epochs=1)
+    path = tmp_path / "run_latest.npz"
+    with np.load(path, allow_pickle=False) as npz:
+        entries = {name: npz[name] for name in npz.files}
+    metadata = json.loads(str(entries["metadata"][()]))
+    metadata["settings"]["patience"] = 0
+    entries["metadata"] = np.array(json.dumps(metadata))
+    with open(path, "wb") as handle:
+        np.savez(handle, **entries)
+    with pytest.raises(CheckpointError, match="malformed 'patience' setting: 0"):
+        read_training_state(path)
+
+
+@pytest.mark.parametrize("normalization", [None, "layernorm"])
+def test_the_model_drops_with_the_scheduled_keep_probability(normalization):
+    # Step 0 of a curriculum keeps every unit: the model trains as the same net without dropout would
+    # (same weights, same minibatch), in the fused path and the layer-by-layer one alike.
+    net = {"normalization": normalization}
+    scheduled = solver(keep_schedule=KeepSchedule("curriculum", gamma=0.5), num_steps=2, net=net)
+    plain = solver(num_steps=2, net={**net, "dropout": 1.0, "input_dropout": 1.0})
+    scheduled.train()
+    plain.train()
+    assert scheduled.loss_history[0] == plain.loss_history[0]
+    assert scheduled.loss_history[1] != plain.loss_history[1]

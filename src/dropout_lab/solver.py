@@ -475,12 +475,16 @@ class Solver:
         was the last of the shorter run stays measured). ``num_steps`` and ``eval_every`` must be the
         checkpoint's: another budget would end the partial last epoch elsewhere, and another
         ``eval_every`` would measure (and choose the best parameters among) other epochs than either
-        run; a checkpoint written before they existed means ``num_steps=None, eval_every=1``.
+        run; a checkpoint written before they existed means ``num_steps=None, eval_every=1``. So must
+        ``max_norm``, ``keep_schedule`` (and the model's keep probabilities it scales from) and
+        ``patience`` (None in a checkpoint written before them). A run early stopping ended stays
+        ended, even resumed with more epochs (the longer run would have stopped there too).
 
         Raises:
             CheckpointError: an unreadable or corrupt file, one for another architecture or dtype,
                 another run (``run_id``), another batch size, training set size, update rule,
-                ``num_steps``, ``eval_every`` or dropout mask stream version, or more epochs done than
+                ``num_steps``, ``eval_every``, ``max_norm``, ``keep_schedule``, ``patience`` or
+                dropout mask stream version, or more epochs done than
                 ``num_epochs`` (see
                 :func:`~dropout_lab.checkpoint.check_resume_compatible`); the model and the Solver
                 are then left as they were.
