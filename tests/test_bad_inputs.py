@@ -31,9 +31,11 @@ import pytest
 import dropout_lab
 from dropout_lab import (
     FullyConnectedNet,
+    KeepSchedule,
     Solver,
     TwoLayerNet,
     assert_gradient_close,
+    calibration_metrics,
     course,
     download_cifar10,
     dropout,
@@ -44,8 +46,10 @@ from dropout_lab import (
     get_digits_data,
     load_checkpoint,
     load_dataset,
+    mc_uncertainty,
     save_checkpoint,
 )
+from dropout_lab.calibration import plot_reliability
 from dropout_lab.course import get_CIFAR10_data, load_CIFAR10, load_CIFAR_batch
 from dropout_lab.data import load_cifar10, load_cifar10_batch
 from dropout_lab.errors import (
@@ -90,7 +94,7 @@ from dropout_lab.layers import (
     softmax_loss,
     svm_loss,
 )
-from dropout_lab.optim import adam, get_update_rule, rmsprop, sgd, sgd_momentum
+from dropout_lab.optim import adam, get_update_rule, max_norm, rmsprop, sgd, sgd_momentum
 
 from .data._batches import write_cifar_folder
 
@@ -402,6 +406,24 @@ for key, rule in (("velocity", sgd_momentum), ("cache", rmsprop), ("m", adam), (
 case("get_update_rule", "an unknown rule 'adamw'", ARG, "update_rule", "'adamw'")(get_update_rule, "adamw")
 case("get_update_rule", "a number", TYPE, "update_rule", "3 (int)")(get_update_rule, 3)
 case("get_update_rule", "None", TYPE, "update_rule", "None")(get_update_rule, None)
+for bad, args, kwargs, error, names, given in (
+    ("w is a list", (Wo.tolist(), 1.0), {}, TYPE, "w", "list"),
+    ("w is 1-D", (np.ones(3), 1.0), {}, ARG, "w", "(3,)"),
+    ("w has an integer dtype", (np.ones((3, 4), dtype=np.int64), 1.0), {}, TYPE, "w", "int64"),
+    ("max_value 0", (Wo, 0.0), {}, ARG, "max_value", "0.0"),
+    ("max_value NaN", (Wo, NAN), {}, ARG, "max_value", "nan"),
+    ("out float32 for w float64", (Wo, 1.0), {"out": np.zeros((3, 4), np.float32)}, ARG, "out", "float32"),
+):
+    case("max_norm", bad, error, names, given)(max_norm, *args, **kwargs)
+for bad, kwargs, error, names, given in (
+    ("an unknown kind 'cosine'", {"kind": "cosine"}, ARG, "kind", "'cosine'"),
+    ("per 'batch'", {"per": "batch"}, ARG, "per", "'batch'"),
+    ("a curriculum without gamma", {"kind": "curriculum"}, ARG, "gamma", "None"),
+    ("gamma -1", {"kind": "curriculum", "gamma": -1}, ARG, "gamma", "-1.0"),
+    ("a linear ramp of 0", {"kind": "linear", "ramp": 0}, ARG, "ramp", "0.0"),
+    ("gamma for a linear ramp", {"kind": "linear", "ramp": 3, "gamma": 0.1}, ARG, "gamma", "gamma=0.1"),
+):
+    case("KeepSchedule", bad, error, names, given)(KeepSchedule, **kwargs)
 
 # --------------------------------------------------------------------------------------- gradcheck
 def _sum(v: np.ndarray) -> float:
@@ -608,6 +630,12 @@ for kwargs, error, names, given in (
     ({"learning_rate": 1e-3}, TYPE, "learning_rate", "unexpected keyword argument"),
     ({"on_epoch_end": 3}, TYPE, "on_epoch_end", "3 (int)"),
     ({"should_stop": True}, TYPE, "should_stop", "True"),
+    ({"max_norm": 0.0}, ARG, "max_norm", "0.0"),
+    ({"max_norm": INF}, ARG, "max_norm", "inf"),
+    ({"max_norm": "2"}, TYPE, "max_norm", "'2'"),
+    ({"keep_schedule": "curriculum"}, TYPE, "keep_schedule", "'curriculum'"),
+    ({"patience": 0}, ARG, "patience", "0"),
+    ({"patience": 1.5}, TYPE, "patience", "1.5"),
 ):
     bad = _show(kwargs)
     case("Solver", bad, error, names, given)(_solver, **kwargs)
@@ -956,6 +984,40 @@ for bad, runs, path, error, names, given, setup in (
 case("plot_accuracy", "title is a number", TYPE, "title", "3 (int)")(plot_accuracy, [RUN], Tmp("a.png"), title=3)
 
 
+# ------------------------------------------------------------------------------ uncertainty, calibration
+MC = np.array([[[0.7, 0.3], [0.5, 0.5]], [[0.6, 0.4], [0.2, 0.8]]])  # (K=2, N=2, C=2)
+for bad, samples, error, names, given in (
+    ("samples is a list", MC.tolist(), TYPE, "samples", "list"),
+    ("samples (N, C) without K", MC[0], ARG, "samples", "(2, 2)"),
+    ("one class", np.ones((2, 2, 1)), ARG, "samples", "(2, 2, 1)"),
+    ("samples float16", MC.astype(np.float16), TYPE, "samples", "float16"),
+    ("a negative probability", np.array([[[1.5, -0.5]]]), ARG, "samples", "1.5"),
+    ("a NaN", np.array([[[NAN, 0.5]]]), ARG, "samples", "nan"),
+    ("a row summing to 0.9", np.array([[[0.5, 0.4]]]), ARG, "samples", "0.9"),
+):
+    case("mc_uncertainty", bad, error, names, given)(mc_uncertainty, samples)
+PROBS, LABELS = MC[0], np.array([0, 1])
+for bad, args, kwargs, error, names, given in (
+    ("probs is a list", (PROBS.tolist(), LABELS), {}, TYPE, "probs", "list"),
+    ("probs (K, N, C)", (MC, LABELS), {}, ARG, "probs", "(2, 2, 2)"),
+    ("probs rows summing to 1.1", (np.array([[0.5, 0.6], [0.5, 0.5]]), LABELS), {}, ARG, "probs", "1.1"),
+    ("y holds the label 2 for 2 classes", (PROBS, np.array([0, 2])), {}, ARG, "y", "2"),
+    ("y has a float dtype", (PROBS, LABELS.astype(float)), {}, TYPE, "y", "float64"),
+    ("y (1,) for 2 examples", (PROBS, LABELS[:1]), {}, ARG, "y", "(1,)"),
+    ("bins 0", (PROBS, LABELS), {"bins": 0}, ARG, "bins", "0"),
+    ("bins 2.5", (PROBS, LABELS), {"bins": 2.5}, TYPE, "bins", "2.5"),
+):
+    case("calibration_metrics", bad, error, names, given)(calibration_metrics, *args, **kwargs)
+for bad, args, kwargs, error, names, given in (
+    ("result is a dict", ({"ece": 0.1}, Tmp("r.png")), {}, TYPE, "result", "dict"),
+    ("path in a folder that does not exist", (calibration_metrics(PROBS, LABELS), Tmp("missing/r.png")), {}, ARG,
+     "path", "missing"),
+    ("title is a number", (calibration_metrics(PROBS, LABELS), Tmp("r.png")), {"title": 3}, TYPE, "title",
+     "3 (int)"),
+):
+    case("plot_reliability", bad, error, names, given)(plot_reliability, *args, **kwargs)
+
+
 # ------------------------------------------------------------------------------------------- running a case
 def _resolve(value: Any, folder: Path) -> Any:
     if isinstance(value, Tmp):
@@ -1074,7 +1136,7 @@ def test_the_table_covers_every_public_name():
     # What a user calls by name: the top level, the course's names, the experiments, and the two
     # subpackage functions the table also tries.
     public = set(dropout_lab.__all__) | set(course.__all__) | set(experiments.__all__)
-    public |= {"load_cifar10", "load_cifar10_batch", "get_update_rule"}
+    public |= {"load_cifar10", "load_cifar10_batch", "get_update_rule", "max_norm", "plot_reliability"}
     covered = {c.api.split(".")[0] for c in CASES}
     assert public - NOT_CALLED_WITH_ARGUMENTS - covered == set()
     assert covered - public == set()

@@ -16,6 +16,7 @@ API_DOC = Path(__file__).resolve().parent.parent / "docs" / "api.md"
 # The modules whose ``__all__`` is the public API that docs/api.md lists.
 DOCUMENTED = (
     "dropout_lab",
+    "dropout_lab.calibration",
     "dropout_lab.checkpoint",
     "dropout_lab.course",
     "dropout_lab.data",
@@ -25,6 +26,7 @@ DOCUMENTED = (
     "dropout_lab.layers",
     "dropout_lab.models",
     "dropout_lab.optim",
+    "dropout_lab.uncertainty",
 )
 
 # Helpers the package uses internally, which no ``__all__`` may list (private names are refused too).
@@ -121,3 +123,12 @@ def test_no_module_exports_an_internal_name(module_name):
     assert INTERNAL & set(exported) == set(), f"{module_name}.__all__ exports internal helpers"
     for name in exported:
         assert hasattr(module, name), f"{module_name}.__all__ lists {name}, which it does not define"
+
+
+def test_the_calibration_module_is_not_hidden_by_a_function():
+    # calibration_metrics, not calibration: a top-level function named like the module would replace
+    # the package's attribute, and ``import dropout_lab.calibration as c`` would give the function.
+    import dropout_lab.calibration as calibration_module
+
+    assert calibration_module.__name__ == "dropout_lab.calibration"
+    assert calibration_module.calibration_metrics is dropout_lab.calibration_metrics

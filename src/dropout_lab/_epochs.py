@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._step import quiet_nonfinite
+from .errors import TrainingDivergedError
 
 if TYPE_CHECKING:
     from .solver import Solver
 
-__all__ = ["epoch_end_step", "epochs_for_steps", "is_measured", "record_epoch"]
+__all__ = ["epoch_end_step", "epochs_for_steps", "is_measured", "record_epoch", "take_step"]
 
 
 def epochs_for_steps(num_steps: int, iterations_per_epoch: int) -> int:
@@ -75,8 +76,9 @@ def _record_body(solver: Solver) -> None:
         _draw_subsamples(solver)
     solver.recorded_epochs = solver.epoch + 1
     every = solver.checkpoint_every
+    # The epoch early stopping ends at is the run's last: checkpointed like the last epoch.
     if solver.epoch > 0 and solver.checkpoint_name is not None and every is not None and (
-        solver.epoch % every == 0 or solver.epoch == solver.num_epochs
+        solver.epoch % every == 0 or solver.epoch == solver.num_epochs or solver.stopped_early
     ):
         solver._save_checkpoint()
     if solver.verbose and measured:
@@ -112,4 +114,32 @@ def record_epoch(solver: Solver) -> None:
             rng.bit_generator.state = rng_state
         else:
             np.random.set_state(dict(rng_state))
+        raise
+
+
+def take_step(solver: Solver, t: int, iterations_per_epoch: int, num_iterations: int) -> None:
+    """Step ``t`` of ``solver`` (its ``_step``), counted, and with an epoch's last step (or the run's,
+    ending a partial last epoch) the epoch (its learning rate decay). An exception but a divergence
+    (which restores the best parameters itself) undoes all of it, as :meth:`Solver.train
+    <dropout_lab.solver.Solver.train>` describes."""
+    params = solver.model.params
+    saved_params, saved_configs = dict(params), dict(solver.optim_configs)
+    losses, epoch = len(solver.loss_history), solver.epoch
+    try:
+        solver._step(t)
+        solver.iteration = t + 1
+        if solver.iteration % iterations_per_epoch == 0 or solver.iteration == num_iterations:
+            solver.optim_configs = {
+                name: {**config, "learning_rate": config["learning_rate"] * solver.lr_decay}
+                if "learning_rate" in config
+                else config
+                for name, config in solver.optim_configs.items()
+            }
+            solver.epoch += 1
+    except TrainingDivergedError:
+        raise
+    except BaseException:
+        params.update(saved_params)
+        solver.optim_configs, solver.epoch, solver.iteration = saved_configs, epoch, t
+        del solver.loss_history[losses:]
         raise

@@ -14,13 +14,17 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._regularizers import apply_max_norm, set_keep_probs
 from ._validation import all_finite, count_nonfinite
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, TrainingDivergedError
 from .optim.rules import output_names, step_into
+
+if TYPE_CHECKING:
+    from .solver import Solver
 
 __all__ = [
     "Divergence",
@@ -30,6 +34,7 @@ __all__ = [
     "divergence_message",
     "next_parameters",
     "quiet_nonfinite",
+    "solver_step",
 ]
 
 # Parameter name -> output name ('w' or a state array's key) -> two arrays, written in turn: the live
@@ -191,3 +196,41 @@ def divergence_message(
         f"{divergence.epoch} / {num_epochs}): {divergence.what} is {detail}. The usual cause is a learning "
         f"rate that is too high{rate}: try one 3 to 10 times smaller. That update was not applied; {best}."
     )
+
+
+def solver_step(solver: Solver, t: int) -> None:
+    """Step ``t`` (counted from 0) of ``solver``: the keep probabilities of its schedule for that step,
+    a minibatch, the loss and gradients, the next parameters (constrained by ``max_norm``), then the
+    loss recorded and the parameters and optimizer configs applied. With ``stop_on_nonfinite`` a NaN or
+    infinity changes nothing: the best parameters are restored and TrainingDivergedError raised."""
+    regularizers = solver._regularizers
+    with quiet_nonfinite(solver.stop_on_nonfinite):
+        if regularizers.keep_schedule is not None and regularizers.keep_targets is not None:
+            per_step = regularizers.keep_schedule.per == "step"
+            set_keep_probs(solver.model, regularizers.keep_schedule, regularizers.keep_targets,
+                           t if per_step else solver.epoch)
+        batch = solver._choice(solver.X_train.shape[0], solver.batch_size)
+        loss, grads = solver.model.loss(solver.X_train[batch], solver.y_train[batch])
+        params = solver.model.params
+        try:
+            updates = next_parameters(
+                loss, grads, params, solver.optim_configs, update_rule=solver.update_rule,
+                builtin_rule=solver._builtin_rule, buffers=solver._buffers, check=solver.stop_on_nonfinite,
+            )
+        except NonFinite as bad:
+            # Record where training failed, put the best parameters back, and stop with one error.
+            solver.diverged = Divergence(iteration=t + 1, epoch=solver.epoch + 1, what=bad.what)
+            message = divergence_message(
+                solver.diverged, bad.value, num_iterations=solver.num_iterations, num_epochs=solver.num_epochs,
+                optim_configs=solver.optim_configs, best_epoch=solver.best_epoch, best_val_acc=solver.best_val_acc,
+            )
+            solver._restore_best()
+            raise TrainingDivergedError(message) from None
+        if regularizers.max_norm is not None:
+            # A built-in rule's next weights are the Solver's own arrays (not live yet): constrained in place.
+            apply_max_norm(updates, regularizers.max_norm_names, regularizers.max_norm,
+                           in_place=solver._builtin_rule is not None)
+        solver.loss_history.append(float(loss))
+        for name, (next_w, next_config) in updates.items():
+            params[name] = next_w
+            solver.optim_configs[name] = next_config

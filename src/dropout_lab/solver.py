@@ -44,8 +44,9 @@ from typing import Any
 
 import numpy as np
 
-from ._epochs import epochs_for_steps, record_epoch
-from ._step import Divergence, NonFinite, StepBuffers, divergence_message, next_parameters, quiet_nonfinite
+from ._epochs import epochs_for_steps, record_epoch, take_step
+from ._regularizers import check_regularizers, early_stop_epoch, restore_keep_targets
+from ._step import Divergence, StepBuffers, solver_step
 from ._validation import (
     _describe,
     check_bool,
@@ -62,9 +63,10 @@ from ._validation import (
 )
 from .checkpoint import TrainingState, write_training_state
 from .checkpoint._solver import resume_solver, solver_training_state
-from .errors import InvalidArgumentError, InvalidTypeError, TrainingDivergedError
+from .errors import InvalidArgumentError, InvalidTypeError
 from .models.protocol import Model, check_model, model_buffers, model_fixed_dropout_masks, model_int_attribute
 from .optim.rules import get_update_rule, rule_name, validate_config
+from .optim.schedules import KeepSchedule
 
 __all__ = ["Divergence", "Solver"]
 
@@ -125,6 +127,17 @@ class Solver:
             needs (long experiments would otherwise fill the disk).
         accuracy_batch_size: examples per ``model.loss(X_batch)`` call when measuring the epoch
             accuracies (default 1000; the course used 100).
+        max_norm: c > 0: after every update, each hidden unit's incoming weights (a column of
+            ``W1..W(L-1)``; the output layer is free) are rescaled to L2 norm at most c (Srivastava et
+            al. 2014, section 5.1; see :func:`~dropout_lab.optim.max_norm`). None (default): no bound.
+        keep_schedule: a :class:`~dropout_lab.optim.KeepSchedule`: before each step the model's
+            ``keep_probs`` and ``input_keep_prob`` are set to the schedule's values at that step (or
+            epoch) for the model's keep probabilities when the Solver was made (the targets), which
+            :meth:`train` puts back when it returns. None (default): the model's own, unchanged.
+        patience: stop training when this many measured epochs in a row bring no strictly better
+            validation accuracy (the epochs of ``acc_epochs``: with ``eval_every`` > 1, measurements,
+            not epochs); the best parameters are restored as at the end of a run, and ``stop_epoch``
+            says where it stopped. None (default): train to the end.
         run_id: a string that names the run (the experiment runner gives a canonical JSON of the run's
             settings, keep probability and seed), recorded in every checkpoint: :meth:`resume` refuses a
             checkpoint whose ``run_id`` differs (one without it included, unless this one is None too).
@@ -137,7 +150,10 @@ class Solver:
         epoch, iteration: epochs and steps completed. recorded_epochs: epoch ends recorded, epoch 0
             included (``epoch + 1``, or ``epoch`` while the current epoch's end is still to record).
             optim_configs: parameter name -> the rule's config. diverged: a :class:`Divergence` after
-            a stop on a NaN, else None.
+            a stop on a NaN, else None. stop_epoch: the epoch early stopping (``patience``) ended
+            training at, else None; stopped_early: whether it did. The histories then end at that
+            epoch (statistics over runs should pair values by epoch, ``acc_epochs``, or compare
+            ``best_val_acc``, not index into histories of unequal lengths).
         interrupted: True after :meth:`train` returned early because ``should_stop()`` said so.
 
     Raises:
@@ -172,6 +188,9 @@ class Solver:
         keep_epoch_checkpoints: bool = True,
         accuracy_batch_size: int = 1000,
         run_id: str | None = None,
+        max_norm: float | None = None,
+        keep_schedule: KeepSchedule | None = None,
+        patience: int | None = None,
         **unknown: Any,
     ) -> None:
         check_unknown_keywords("Solver", unknown)
@@ -182,6 +201,9 @@ class Solver:
             num_classes=model_int_attribute(model, "num_classes"),
         )
         rule = get_update_rule(update_rule)
+        self._regularizers = check_regularizers(model, max_norm, keep_schedule, patience)
+        self.max_norm, self.keep_schedule = self._regularizers.max_norm, self._regularizers.keep_schedule
+        self.patience = self._regularizers.patience
         if optim_config is None:
             optim_config = {}
         if not isinstance(optim_config, Mapping):
@@ -293,29 +315,9 @@ class Solver:
 
     # ------------------------------------------------------------------------------- training
     def _step(self, t: int) -> None:
-        """One minibatch step; with ``stop_on_nonfinite`` nothing is changed unless all is finite."""
-        with quiet_nonfinite(self.stop_on_nonfinite):
-            batch = self._choice(self.X_train.shape[0], self.batch_size)
-            loss, grads = self.model.loss(self.X_train[batch], self.y_train[batch])
-            params = self.model.params
-            try:
-                updates = next_parameters(
-                    loss, grads, params, self.optim_configs, update_rule=self.update_rule,
-                    builtin_rule=self._builtin_rule, buffers=self._buffers, check=self.stop_on_nonfinite,
-                )
-            except NonFinite as bad:
-                # Record where training failed, put the best parameters back, and stop with one error.
-                self.diverged = Divergence(iteration=t + 1, epoch=self.epoch + 1, what=bad.what)
-                message = divergence_message(
-                    self.diverged, bad.value, num_iterations=self.num_iterations, num_epochs=self.num_epochs,
-                    optim_configs=self.optim_configs, best_epoch=self.best_epoch, best_val_acc=self.best_val_acc,
-                )
-                self._restore_best()
-                raise TrainingDivergedError(message) from None
-            self.loss_history.append(float(loss))
-            for name, (next_w, next_config) in updates.items():
-                params[name] = next_w
-                self.optim_configs[name] = next_config
+        """One minibatch step (see :func:`~dropout_lab._step.solver_step`); with ``stop_on_nonfinite``
+        nothing is changed unless all is finite."""
+        solver_step(self, t)
 
     def train(self, epochs: int | None = None) -> None:
         """Train to the end of the run (``num_iterations`` steps, ``num_epochs`` epochs) from where the
@@ -353,50 +355,37 @@ class Solver:
         self.diverged = None  # a divergence is about the last call; training again starts clean
         iterations_per_epoch = self.iterations_per_epoch
         num_iterations = self.num_iterations
-        # Epoch 0 is measured before any step; a Solver interrupted while recording an epoch records it now.
-        self._record_pending_epoch()
         stop_at = num_iterations
         if epochs is not None:
             stop_at = min(num_iterations, (self.iteration // iterations_per_epoch + epochs) * iterations_per_epoch)
-        for t in range(self.iteration, stop_at):
-            self._take_step(t, iterations_per_epoch, num_iterations)
-            if self.verbose and t % self.print_every == 0:
-                print(f"(Iteration {t + 1} / {num_iterations}) loss: {self.loss_history[-1]:f}")
+        try:
+            # Epoch 0 is measured before any step; a Solver interrupted while recording an epoch records it now.
             self._record_pending_epoch()
-            if self.should_stop is not None and t + 1 < num_iterations and self.should_stop():
-                self.interrupted = True
-                if self.checkpoint_name is not None:
-                    self._save_checkpoint(latest_only=True)
-                return
-        if self.finished:
-            self._restore_best()
+            for t in range(self.iteration, stop_at):
+                if self.stopped_early:
+                    break
+                self._take_step(t, iterations_per_epoch, num_iterations)
+                if self.verbose and t % self.print_every == 0:
+                    print(f"(Iteration {t + 1} / {num_iterations}) loss: {self.loss_history[-1]:f}")
+                self._record_pending_epoch()
+                if self.should_stop is not None and not self.finished and self.should_stop():
+                    self.interrupted = True
+                    if self.checkpoint_name is not None:
+                        self._save_checkpoint(latest_only=True)
+                    return
+            if self.finished:
+                if self.verbose and self.stopped_early:
+                    print(f"(Early stop at epoch {self.stop_epoch}: no better val_acc in {self.patience} "
+                          f"measured epochs; best epoch {self.best_epoch})")
+                self._restore_best()
+        finally:
+            if self._regularizers.keep_targets is not None:
+                restore_keep_targets(self.model, self._regularizers.keep_targets)
 
     def _take_step(self, t: int, iterations_per_epoch: int, num_iterations: int) -> None:
-        """Step ``t``, counted, and with an epoch's last step (or the run's, ending a partial last
-        epoch) the epoch (its learning rate decay); an
-        exception but a divergence (which restores the best parameters itself) undoes all of it, as
-        :meth:`train` describes."""
-        params = self.model.params
-        saved_params, saved_configs = dict(params), dict(self.optim_configs)
-        losses, epoch = len(self.loss_history), self.epoch
-        try:
-            self._step(t)
-            self.iteration = t + 1
-            if self.iteration % iterations_per_epoch == 0 or self.iteration == num_iterations:
-                self.optim_configs = {
-                    name: {**config, "learning_rate": config["learning_rate"] * self.lr_decay}
-                    if "learning_rate" in config
-                    else config
-                    for name, config in self.optim_configs.items()
-                }
-                self.epoch += 1
-        except TrainingDivergedError:
-            raise
-        except BaseException:
-            params.update(saved_params)
-            self.optim_configs, self.epoch, self.iteration = saved_configs, epoch, t
-            del self.loss_history[losses:]
-            raise
+        """Step ``t``, counted, with its epoch's end if it is the epoch's last (see
+        :func:`~dropout_lab._epochs.take_step`)."""
+        take_step(self, t, iterations_per_epoch, num_iterations)
 
     def _record_pending_epoch(self) -> None:
         """Record the current epoch's end (see :func:`~dropout_lab._epochs.record_epoch`) if it is not
@@ -410,8 +399,19 @@ class Solver:
 
     @property
     def finished(self) -> bool:
-        """Whether training has taken all its steps (``num_iterations``)."""
-        return self.iteration >= self.num_iterations
+        """Whether training has ended: all its steps taken (``num_iterations``), or stopped early."""
+        return self.iteration >= self.num_iterations or self.stopped_early
+
+    @property
+    def stop_epoch(self) -> int | None:
+        """The epoch early stopping (``patience``) ended training at, or None (see
+        :func:`~dropout_lab._regularizers.early_stop_epoch`)."""
+        return early_stop_epoch(self.acc_epochs, self.best_epoch, self.patience, self.num_epochs)
+
+    @property
+    def stopped_early(self) -> bool:
+        """Whether early stopping ended training before ``num_epochs``."""
+        return self.stop_epoch is not None
 
     def check_accuracy(
         self, X: np.ndarray, y: np.ndarray, num_samples: int | None = None, batch_size: int = 100
@@ -475,12 +475,16 @@ class Solver:
         was the last of the shorter run stays measured). ``num_steps`` and ``eval_every`` must be the
         checkpoint's: another budget would end the partial last epoch elsewhere, and another
         ``eval_every`` would measure (and choose the best parameters among) other epochs than either
-        run; a checkpoint written before they existed means ``num_steps=None, eval_every=1``.
+        run; a checkpoint written before they existed means ``num_steps=None, eval_every=1``. So must
+        ``max_norm``, ``keep_schedule`` (and the model's keep probabilities it scales from) and
+        ``patience`` (None in a checkpoint written before them). A run early stopping ended stays
+        ended, even resumed with more epochs (the longer run would have stopped there too).
 
         Raises:
             CheckpointError: an unreadable or corrupt file, one for another architecture or dtype,
                 another run (``run_id``), another batch size, training set size, update rule,
-                ``num_steps``, ``eval_every`` or dropout mask stream version, or more epochs done than
+                ``num_steps``, ``eval_every``, ``max_norm``, ``keep_schedule``, ``patience`` or
+                dropout mask stream version, or more epochs done than
                 ``num_epochs`` (see
                 :func:`~dropout_lab.checkpoint.check_resume_compatible`); the model and the Solver
                 are then left as they were.

@@ -25,6 +25,11 @@ Layout (format version 1). Every entry is an array; names use ``/`` as a separat
   the metadata's ``recorded_epochs`` (epoch ends recorded) and ``history/acc_epochs``. A file without
   them was written before they existed, when every epoch was measured: it reads as ``num_steps=None,
   eval_every=1``, ``acc_epochs = range(len(train_acc))`` and ``recorded_epochs = len(train_acc)``.
+  Later still: the settings ``max_norm``, ``keep_schedule`` (kind, per, gamma, ramp and the target
+  ``keep_probs`` and ``input_keep_prob`` it scales from) and ``patience``; a file without them means
+  None for each (no max-norm, the model's own keep probabilities, no early stopping). Nothing else is
+  stored for them: the keep probability in effect and the epoch early stopping ends at are functions of
+  the step and epoch counts and the histories, which the file holds.
 
 Random generator states (``bit_generator.state``, a dict of big integers and small arrays, or
 ``np.random.get_state(legacy=False)``) are stored as JSON strings in 0-d unicode arrays; they are

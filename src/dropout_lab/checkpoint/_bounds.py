@@ -14,8 +14,8 @@ stream, and before anything else is read:
   array is no larger than its parameter, the histories have exactly ``iteration`` values (losses)
   and one per measured epoch, no more than ``recorded_epochs`` (``epoch + 1`` or ``epoch``), and the
   metadata and generator states are strings of bounded length;
-* the Solver settings a resume compares as numbers (``eval_every``, ``num_steps``) are positive
-  integers (or None for ``num_steps``).
+* the Solver settings a resume compares as counts (``eval_every``, ``num_steps``, ``patience``) are
+  positive integers (or None for the last two).
 
 The metadata's own shapes and counts are bounded by the reader's caller with what the run can have
 (the model's shapes, the Solver's epochs and steps): see the ``precheck`` of
@@ -141,7 +141,7 @@ def _recorded_epochs(path: Path, metadata: dict[str, Any], epoch: int) -> int | 
 
 
 # Solver settings that must be positive integers (None allowed where True) in a training checkpoint.
-_COUNT_SETTINGS = {"eval_every": False, "num_steps": True}
+_COUNT_SETTINGS = {"eval_every": False, "num_steps": True, "patience": True}
 
 
 def check_count_settings(path: Path, metadata: dict[str, Any]) -> None:

@@ -30,9 +30,14 @@ _RESUME_SETTINGS = {
     "update_rule": "the optimizer state would not fit",
     "num_steps": "the run would end elsewhere than the one it continues, and a partial last epoch with it",
     "eval_every": "the accuracies would be measured (and the best parameters chosen) at other epochs",
+    "max_norm": "the weights would be constrained otherwise than in the run it continues",
+    "keep_schedule": "the keep probabilities (the schedule and the targets it scales from) would differ",
+    "patience": "early stopping would end the run at another epoch",
 }
 # What a setting absent from a checkpoint (written before it existed) means.
-_RESUME_DEFAULTS: dict[str, Any] = {"num_steps": None, "eval_every": 1}
+_RESUME_DEFAULTS: dict[str, Any] = {
+    "num_steps": None, "eval_every": 1, "max_norm": None, "keep_schedule": None, "patience": None,
+}
 
 
 def _identity_difference(theirs: Any, ours: Any) -> str:
@@ -125,7 +130,8 @@ def check_resume_compatible(
     Refused: a model of another architecture or dtype; a checkpoint of another run (another
     ``run_id``: the experiment runner's record of a run's settings, keep probability and seed; the
     message names what differs); another ``batch_size``, training set size, update rule,
-    ``num_steps`` or ``eval_every`` (a checkpoint without the last two means None and 1); more
+    ``num_steps``, ``eval_every``, ``max_norm``, ``keep_schedule`` (with its targets) or ``patience``
+    (a checkpoint without them means None, 1, None, None and None); more
     epochs done than ``num_epochs``, or a step count that does not fit them; an optimizer state the
     built-in rule refuses; another source of dropout masks (a Generator against NumPy's global
     generator); another mask stream version (:data:`MASK_STREAM_VERSION`).

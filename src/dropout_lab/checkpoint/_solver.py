@@ -41,7 +41,19 @@ def solver_settings(solver: Solver) -> dict[str, Any]:
         "checkpoint_every": solver.checkpoint_every,
         "stop_on_nonfinite": solver.stop_on_nonfinite,
         "run_id": solver.run_id,
+        "max_norm": solver.max_norm,
+        "keep_schedule": _schedule_record(solver),
+        "patience": solver.patience,
     }
+
+
+def _schedule_record(solver: Solver) -> dict[str, Any] | None:
+    """The keep schedule with the targets it scales from (the model's keep probabilities), or None."""
+    regularizers = solver._regularizers
+    schedule, targets = regularizers.keep_schedule, regularizers.keep_targets
+    if schedule is None or targets is None:
+        return None
+    return {**schedule.record(), "keep_probs": list(targets.hidden), "input_keep_prob": targets.input}
 
 
 def solver_training_state(solver: Solver) -> TrainingState:

@@ -1,7 +1,10 @@
 """Update rules (SGD, SGD with momentum, RMSProp, Adam), their registry, and the choice of kernels
-that run them (:func:`use_kernels`, :func:`kernels`)."""
+that run them (:func:`use_kernels`, :func:`kernels`); the max-norm constraint applied after an update
+(:mod:`~dropout_lab.optim.constraints`) and keep-probability schedules
+(:mod:`~dropout_lab.optim.schedules`)."""
 
 from ._fused import kernels, use_kernels
+from .constraints import max_norm
 from .rules import (
     UPDATE_RULES,
     UpdateRule,
@@ -11,13 +14,18 @@ from .rules import (
     sgd,
     sgd_momentum,
 )
+from .schedules import KeepSchedule, curriculum_keep_prob, linear_keep_prob
 
 __all__ = [
     "UPDATE_RULES",
+    "KeepSchedule",
     "UpdateRule",
     "adam",
+    "curriculum_keep_prob",
     "get_update_rule",
     "kernels",
+    "linear_keep_prob",
+    "max_norm",
     "rmsprop",
     "sgd",
     "sgd_momentum",
