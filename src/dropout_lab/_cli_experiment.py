@@ -134,6 +134,15 @@ def add_experiment_parser(sub: Any) -> None:
     exp.add_argument("--input-keep-prob", type=list_of(real, "keep probabilities"), metavar="P",
                      help=f"probability of keeping each input value; {some} "
                      f"(default {_default('input_keep_prob')})")
+    exp.add_argument("--max-norm", type=list_of(real, "norm bounds"), metavar="C",
+                     help=f"bound each hidden unit's incoming weight vector to norm C after every update; {some} "
+                     "(default: none)")
+    exp.add_argument("--keep-schedule", type=list_of(_name, "schedules"), metavar="S",
+                     help="constant, linear:RAMP or curriculum:GAMMA (in steps; add :epoch for epochs), how the keep "
+                     f"probabilities move from 1 to their values; {some} (default {_default('keep_schedule')})")
+    exp.add_argument("--patience", type=list_of(positive_int, "patiences"), metavar="K",
+                     help=f"early stopping: end a run after K measured epochs without a better val acc; {some} "
+                     "(default: none)")
     exp.add_argument("--dtype", metavar="NAME", help=f"float32 or float64 (default {_default('dtype')})")
     exp.add_argument("--dataset", type=list_of(_name, "data set names"), metavar="NAME",
                      help=f"{one_of(DATASETS)}; {some} (default {_default('dataset')}; digits is embedded)")
@@ -168,7 +177,8 @@ _CONFIG_OPTIONS = {
     "epochs": "epochs", "batch_size": "batch_size", "update_rule": "update_rule", "lr": "learning_rate",
     "weight_scale": "weight_scale", "reg": "reg", "dtype": "dtype", "dataset": "dataset", "data_dir": "data_dir",
     "threads_per_run": "threads_per_run", "steps": "steps", "eval_every": "eval_every",
-    "num_val_samples": "num_val_samples", "input_keep_prob": "input_keep_prob",
+    "num_val_samples": "num_val_samples", "input_keep_prob": "input_keep_prob", "max_norm": "max_norm",
+    "keep_schedule": "keep_schedule", "patience": "patience",
 }
 
 # Each config field's flag: its argparse dest with dashes, as argparse made the dest (test_cli checks them).

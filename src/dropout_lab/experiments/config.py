@@ -12,7 +12,7 @@ import itertools
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._validation import (
     check_float_dtype,
@@ -25,6 +25,9 @@ from .._validation import (
 from ..data import DATASETS
 from ..errors import DropoutLabError, InvalidArgumentError, InvalidTypeError
 from ..optim import UPDATE_RULES
+
+if TYPE_CHECKING:
+    from ..optim import KeepSchedule
 
 #: The most runs (keep probabilities x seeds) an experiment may hold: every run's record stays in
 #: memory and in results.json, and a count beyond this is a typing slip, not a plan.
@@ -61,12 +64,15 @@ NOT_IN_A_RUNS_NUMBERS = ("keep_probs", "seeds", "data_dir", "checkpoint_every", 
 #: ``sweep``, and the experiment is the cross product. In this order the cells are enumerated.
 SWEEPABLE = (
     "dataset", "num_train", "hidden_dims", "input_keep_prob", "learning_rate", "reg", "weight_scale",
-    "update_rule", "batch_size", "epochs", "steps",
+    "update_rule", "batch_size", "epochs", "steps", "max_norm", "keep_schedule", "patience",
 )  # fmt: skip
 
 # Settings added after results format 1, left out of a run's identity at their defaults so that the
 # checkpoints written before they existed still resume (their runs had exactly these values).
-_ADDED_LATER = {"input_keep_prob": 1.0, "steps": None, "eval_every": 1, "num_val_samples": None}
+_ADDED_LATER = {
+    "input_keep_prob": 1.0, "steps": None, "eval_every": 1, "num_val_samples": None, "max_norm": None,
+    "keep_schedule": "constant", "patience": None,
+}  # fmt: skip
 
 
 def _json_value(value: Any) -> Any:
@@ -100,6 +106,13 @@ class ExperimentConfig:
         num_train_samples: training examples drawn to measure training accuracy after each epoch
             (None: all of them).
         num_val_samples: validation examples drawn for each measurement (None: all of them).
+        max_norm: c: after every update each hidden unit's incoming weights are rescaled to norm at most
+            c (Srivastava et al. 2014, section 5.1); None: no bound.
+        keep_schedule: how the keep probabilities move during training, as text
+            (:func:`parse_keep_schedule`): 'constant', 'linear:RAMP' or 'curriculum:GAMMA' (per step),
+            with ':epoch' after it for RAMP or GAMMA per epoch.
+        patience: early stopping: a run ends once this many measured epochs in a row bring no better
+            validation accuracy (None: never).
         checkpoint_every: epochs between checkpoints (used by resume; 0 turns checkpoints off).
         threads_per_run: the BLAS and elementwise threads each run trains with, whatever the number of
             runs training at once (``jobs``): a run's numbers depend on it (the BLAS splits its sums
@@ -127,6 +140,9 @@ class ExperimentConfig:
     steps: int | None = None
     eval_every: int = 1
     num_val_samples: int | None = None
+    max_norm: float | None = None
+    keep_schedule: str = "constant"
+    patience: int | None = None
     sweep: dict[str, tuple[Any, ...]] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
@@ -185,6 +201,11 @@ class ExperimentConfig:
         check_positive_int("eval_every", self.eval_every)
         if self.num_val_samples is not None:
             check_positive_int("num_val_samples", self.num_val_samples)
+        if self.max_norm is not None:
+            object.__setattr__(self, "max_norm", check_positive_real("max_norm", self.max_norm))
+        parse_keep_schedule(self.keep_schedule)
+        if self.patience is not None:
+            check_positive_int("patience", self.patience)
         # Each swept value is checked as the setting it stands for (after the fields: an error in a
         # field is reported as the field's).
         for name, values in sweep.items():
@@ -347,6 +368,31 @@ class ExperimentConfig:
             else:
                 settings[name] = value
         return cls(**settings, sweep=sweep)
+
+
+def parse_keep_schedule(text: Any) -> KeepSchedule:
+    """The :class:`~dropout_lab.optim.KeepSchedule` a config's ``keep_schedule`` text names: 'constant',
+    'linear:RAMP' or 'curriculum:GAMMA' (RAMP and GAMMA in steps), each kind followed by ':epoch' for
+    a schedule in epochs ('curriculum:0.05:epoch')."""
+    from ..optim import KeepSchedule
+
+    if not isinstance(text, str):
+        raise InvalidTypeError(f"keep_schedule must be text such as 'curriculum:0.001', got {type(text).__name__}")
+    parts = text.strip().split(":")
+    per = "step"
+    if len(parts) > 1 and parts[-1] in ("step", "epoch"):
+        per = parts.pop()
+    kind, *params = parts
+    usage = "'constant', 'linear:RAMP' or 'curriculum:GAMMA', then ':epoch' for a schedule in epochs"
+    if kind == "constant" and not params:
+        return KeepSchedule("constant", per)
+    if kind in ("linear", "curriculum") and len(params) == 1:
+        try:
+            value = float(params[0])
+        except ValueError:
+            raise InvalidArgumentError(f"keep_schedule must be {usage}, got {text!r}") from None
+        return KeepSchedule(kind, per, **{"ramp" if kind == "linear" else "gamma": value})
+    raise InvalidArgumentError(f"keep_schedule must be {usage}, got {text!r}")
 
 
 def machine_memory() -> int | None:

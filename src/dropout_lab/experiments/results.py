@@ -49,7 +49,8 @@ def _check_status(name: str, value: Any) -> str:
 class RunResult:
     """One training run. Histories: loss per iteration; accuracies at the epochs ``acc_epochs`` lists
     (None: every epoch, 0 to the last; epoch 0 is measured before training). ``status`` is 'complete',
-    'diverged' or 'interrupted'. ``settings``: the swept settings of the run's cell ({} without a sweep)."""
+    'diverged' or 'interrupted'. ``settings``: the swept settings of the run's cell ({} without a sweep).
+    ``stop_epoch``: the epoch early stopping ended the run at (None: it ran its whole budget)."""
 
     keep_prob: float
     seed: int
@@ -64,6 +65,7 @@ class RunResult:
     message: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     acc_epochs: list[int] | None = None
+    stop_epoch: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,7 +97,7 @@ class RunResult:
         if not isinstance(values, dict):
             raise InvalidTypeError(f"a run record must be a JSON object, got {type(values).__name__}")
         fields = list(cls.__dataclass_fields__)
-        required = fields[:-4]  # status, message, settings and acc_epochs have defaults
+        required = fields[:-5]  # status, message, settings, acc_epochs and stop_epoch have defaults
         missing = [f for f in required if f not in values]
         if missing:
             raise InvalidArgumentError(f"a run record lacks {', '.join(missing)}")
@@ -137,6 +139,9 @@ class RunResult:
             raise InvalidArgumentError(
                 "acc_epochs of a run record must be null or a list of epochs, one per accuracy measurement"
             )
+        stop = values.get("stop_epoch")
+        if stop is not None and (isinstance(stop, bool) or not isinstance(stop, int) or stop < 0):
+            raise InvalidArgumentError(f"stop_epoch of a run record must be null or an epoch, got {stop!r}")
         return cls(**values)
 
 

@@ -238,10 +238,10 @@ def run_experiment(
 
 def _needs_training(spec: RunSpec, record: RunResult | None) -> bool:
     """Whether a run is still to train: no record, or one that is not complete, or complete with fewer
-    epochs than its config's budget now asks (an extended experiment)."""
+    epochs than its config's budget now asks (an extended experiment) and not stopped early."""
     if record is None or record.status != "complete":
         return True
-    return spec.config.steps is None and record.epochs_done < spec.config.epochs
+    return spec.config.steps is None and record.stop_epoch is None and record.epochs_done < spec.config.epochs
 
 
 def _train(

@@ -19,7 +19,7 @@ from ..errors import DataError, DropoutLabError, InvalidArgumentError, InvalidTy
 from ..models import FullyConnectedNet
 from ..solver import Solver
 from .cell_data import worker_data
-from .config import ExperimentConfig
+from .config import ExperimentConfig, parse_keep_schedule
 from .grid import RunSpec
 from .outdir import CONFIG_NAME
 from .results import RunResult
@@ -103,6 +103,9 @@ def _build_solver(
         num_epochs=config.epochs,
         num_steps=config.steps,
         eval_every=config.eval_every,
+        max_norm=config.max_norm,
+        keep_schedule=None if config.keep_schedule == "constant" else parse_keep_schedule(config.keep_schedule),
+        patience=config.patience,
         num_train_samples=config.num_train_samples,
         num_val_samples=config.num_val_samples,
         checkpoint_name=checkpoint_name,

@@ -154,6 +154,7 @@ class Run:
             message=self.message,
             settings=dict(self.spec.settings),
             acc_epochs=_acc_epochs(solver),
+            stop_epoch=solver.stop_epoch,
         )
 
 

@@ -1,0 +1,87 @@
+"""The dropout family's training options in the experiment: max-norm, keep-probability schedules and
+early stopping, as settings (swept like any other) that reach each run's Solver."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from dropout_lab import cli
+from dropout_lab.errors import InvalidArgumentError, InvalidTypeError
+from dropout_lab.experiments import ExperimentConfig, RunSpec, load_experiment_data, run_experiment, scheduler
+from dropout_lab.experiments.config import parse_keep_schedule
+from dropout_lab.optim import KeepSchedule
+
+BASE = dict(keep_probs=(1.0, 0.5), hidden_dims=(8,), num_train=40, num_val=60, epochs=3, batch_size=20, seeds=(0,))
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("constant", KeepSchedule("constant")),
+    ("linear:100", KeepSchedule("linear", ramp=100.0)),
+    ("curriculum:0.01", KeepSchedule("curriculum", gamma=0.01)),
+    ("curriculum:0.5:epoch", KeepSchedule("curriculum", "epoch", gamma=0.5)),
+    ("constant:epoch", KeepSchedule("constant", "epoch")),
+])
+def test_keep_schedules_are_read_from_text(text, expected):
+    assert parse_keep_schedule(text) == expected
+
+
+@pytest.mark.parametrize("text, error", [
+    ("cosine", InvalidArgumentError), ("linear", InvalidArgumentError), ("linear:fast", InvalidArgumentError),
+    ("curriculum:-1", InvalidArgumentError), ("constant:3", InvalidArgumentError), (3, InvalidTypeError),
+])
+def test_a_bad_keep_schedule_is_refused_naming_what_was_given(text, error):
+    with pytest.raises(error, match="keep_schedule|gamma|ramp"):
+        ExperimentConfig(keep_schedule=text)
+
+
+def test_the_options_reach_the_solver_and_the_identity(tmp_path, monkeypatch):
+    config = ExperimentConfig(**BASE, max_norm=0.5, keep_schedule="curriculum:0.1", patience=2)
+    identity = json.loads(RunSpec(config, 0.5, 0).identity())
+    assert (identity["max_norm"], identity["keep_schedule"], identity["patience"]) == (0.5, "curriculum:0.1", 2)
+    seen = []
+    real = scheduler.Run.__init__
+
+    def spy(self, solver, spec):
+        seen.append((solver.max_norm, solver.keep_schedule, solver.patience))
+        real(self, solver, spec)
+
+    monkeypatch.setattr(scheduler.Run, "__init__", spy)
+    results = run_experiment(config, out_dir=tmp_path, progress=False)
+    assert seen == [(0.5, KeepSchedule("curriculum", gamma=0.1), 2)] * 2 and results.status == "complete"
+
+
+def test_max_norm_bounds_the_weights_of_every_run(tmp_path):
+    from dropout_lab.experiments.runs import _build_solver
+
+    config = ExperimentConfig(**BASE, max_norm=0.05, learning_rate=1e-2)
+    data = load_experiment_data(config)
+    solver = _build_solver(RunSpec(config, 0.5, 0), data, None)
+    solver.train()
+    norms = np.linalg.norm(solver.model.params["W1"].astype(np.float64), axis=0)
+    assert norms.max() <= 0.05 * (1 + 1e-6)
+
+
+def test_an_early_stopped_run_is_complete_and_a_resume_does_not_train_it_again(tmp_path, monkeypatch):
+    config = ExperimentConfig(**{**BASE, "epochs": 40, "learning_rate": 1e-2}, patience=1)
+    results = run_experiment(config, out_dir=tmp_path, progress=False)
+    stopped = [r for r in results.runs if r.stop_epoch is not None]
+    assert stopped and all(r.status == "complete" and r.epochs_done == r.stop_epoch < 40 for r in stopped)
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert [r["stop_epoch"] for r in saved["runs"]] == [r.stop_epoch for r in results.runs]
+    started = []
+    monkeypatch.setattr(scheduler.Run, "advance", lambda self, epochs=None: started.append(self) or True)
+    run_experiment(out_dir=tmp_path, resume=True, progress=False)
+    assert started == []
+
+
+def test_the_command_line_sweeps_the_new_options(tmp_path):
+    argv = ["experiment", "--quiet", "--keep-probs", "1,0.5", "--hidden-dims", "8", "--num-train", "40",
+            "--epochs", "2", "--batch-size", "20", "--max-norm", "1,3", "--keep-schedule", "constant,linear:4",
+            "--patience", "5", "--out", str(tmp_path / "exp")]
+    assert cli.main(argv) == 0
+    saved = json.loads((tmp_path / "exp" / "results.json").read_text())
+    assert saved["grid"] == {"max_norm": [1.0, 3.0], "keep_schedule": ["constant", "linear:4"]}
+    assert saved["config"]["patience"] == 5 and len(saved["runs"]) == 2 * 2 * 2
