@@ -143,6 +143,9 @@ def add_experiment_parser(sub: Any) -> None:
     exp.add_argument("--patience", type=list_of(positive_int, "patiences"), metavar="K",
                      help=f"early stopping: end a run after K measured epochs without a better val acc; {some} "
                      "(default: none)")
+    exp.add_argument("--mc-samples", type=nonneg_int, metavar="K",
+                     help="evaluate each run on the test split by weight scaling and by the average of K Monte "
+                     "Carlo dropout passes: accuracy, NLL, Brier score, ECE (default 0: no test evaluation)")
     exp.add_argument("--dtype", metavar="NAME", help=f"float32 or float64 (default {_default('dtype')})")
     exp.add_argument("--dataset", type=list_of(_name, "data set names"), metavar="NAME",
                      help=f"{one_of(DATASETS)}; {some} (default {_default('dataset')}; digits is embedded)")
@@ -178,7 +181,7 @@ _CONFIG_OPTIONS = {
     "weight_scale": "weight_scale", "reg": "reg", "dtype": "dtype", "dataset": "dataset", "data_dir": "data_dir",
     "threads_per_run": "threads_per_run", "steps": "steps", "eval_every": "eval_every",
     "num_val_samples": "num_val_samples", "input_keep_prob": "input_keep_prob", "max_norm": "max_norm",
-    "keep_schedule": "keep_schedule", "patience": "patience",
+    "keep_schedule": "keep_schedule", "patience": "patience", "mc_samples": "mc_samples",
 }
 
 # Each config field's flag: its argparse dest with dashes, as argparse made the dest (test_cli checks them).
@@ -316,11 +319,16 @@ def run_experiment_command(args: argparse.Namespace) -> int:
     # The folder the results went to (the one chosen when --out was not given).
     out = results.out_dir if results.out_dir is not None else Path(args.resume or args.out)
 
+    from .experiments.evaluation import format_test_table
+
     cells = results.cell_summaries
     for settings_of_cell, summary in cells:
         if len(cells) > 1:
             print(f"{cell_label(settings_of_cell)}:")
         print(format_summary_table(summary))
+        tests = format_test_table([r for r in results.runs if r.settings == settings_of_cell])
+        if tests:
+            print("\n" + tests)
         if len(cells) > 1:
             print()
     for note in _table_notes(results.config):

@@ -19,14 +19,14 @@ from .grid import RunSpec, cell_key
 __all__ = ["DataSource", "load_experiment_data", "worker_data"]
 
 
-def _full_data(dataset: str, dtype: str, data_dir: str | None) -> dict[str, np.ndarray]:
-    """The data set's training and validation splits, in ``dtype``."""
+def _full_data(dataset: str, dtype: str, data_dir: str | None, with_test: bool = False) -> dict[str, np.ndarray]:
+    """The data set's training and validation splits, in ``dtype`` (and its test split, ``with_test``)."""
     if dataset == "cifar10":
         from ..data import get_cifar10_data
 
         # The course's split: the rows the folder holds (at most 49,000) then 1,000 for validation, each
-        # batch read once; the test batch is checked but not used.
-        return get_cifar10_data(None, 1000, 0, root=data_dir, dtype=dtype)
+        # batch read once; the test batch is checked, and used only for a test evaluation.
+        return get_cifar10_data(None, 1000, 1000 if with_test else 0, root=data_dir, dtype=dtype)
     if dataset == "mnist":
         from ..data import get_mnist_data
 
@@ -51,12 +51,18 @@ def _cell_data(config: ExperimentConfig, full: dict[str, np.ndarray]) -> dict[st
             f"num_val must be at most {n_val}, the size of the {config.dataset} validation split, got {num_val}"
         )
     dtype = np.dtype(config.dtype)
-    return {
+    cell = {
         "X_train": np.ascontiguousarray(full["X_train"][: config.num_train], dtype=dtype),
         "y_train": np.asarray(full["y_train"][: config.num_train], dtype=np.int64),
         "X_val": np.ascontiguousarray(full["X_val"][:num_val], dtype=dtype),
         "y_val": np.asarray(full["y_val"][:num_val], dtype=np.int64),
     }
+    if config.mc_samples > 0:  # a test evaluation: the whole test split
+        if "X_test" not in full or not len(full["y_test"]):
+            raise InvalidArgumentError(f"mc_samples {config.mc_samples} needs a test split, which the data given lack")
+        cell["X_test"] = np.ascontiguousarray(full["X_test"], dtype=dtype)
+        cell["y_test"] = np.asarray(full["y_test"], dtype=np.int64)
+    return cell
 
 
 def load_experiment_data(config: ExperimentConfig) -> dict[str, np.ndarray]:
@@ -70,7 +76,7 @@ def load_experiment_data(config: ExperimentConfig) -> dict[str, np.ndarray]:
         raise InvalidTypeError(f"config must be an ExperimentConfig, got {type(config).__name__}")
     if config.sweep:
         raise InvalidArgumentError("load_experiment_data takes one cell's config, without a sweep (see config.cells())")
-    return _cell_data(config, _full_data(config.dataset, config.dtype, config.data_dir))
+    return _cell_data(config, _full_data(config.dataset, config.dtype, config.data_dir, config.mc_samples > 0))
 
 
 class DataSource:
@@ -81,7 +87,7 @@ class DataSource:
         if data is not None and "dataset" in config.sweep:
             raise InvalidArgumentError("data (the arrays to train on) cannot go with a sweep over dataset")
         self.given, self.slice_given = data, "num_train" in config.sweep
-        self.full: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+        self.full: dict[tuple[str, str, bool], dict[str, np.ndarray]] = {}
         self.cells: dict[str, dict[str, np.ndarray]] = {}
 
     def __call__(self, spec: RunSpec) -> dict[str, np.ndarray]:
@@ -91,9 +97,9 @@ class DataSource:
             if self.given is not None:
                 self.cells[cell] = self.given if not self.slice_given else _cell_data(config, self.given)
             else:
-                source = (config.dataset, config.dtype)
+                source = (config.dataset, config.dtype, config.mc_samples > 0)
                 if source not in self.full:
-                    self.full[source] = _full_data(config.dataset, config.dtype, config.data_dir)
+                    self.full[source] = _full_data(config.dataset, config.dtype, config.data_dir, config.mc_samples > 0)
                 self.cells[cell] = _cell_data(config, self.full[source])
         return self.cells[cell]
 
@@ -107,8 +113,8 @@ class DataSource:
 
 
 @functools.lru_cache(maxsize=2)
-def _worker_full_data(dataset: str, dtype: str, data_dir: str | None) -> dict[str, np.ndarray]:
-    return _full_data(dataset, dtype, data_dir)
+def _worker_full_data(dataset: str, dtype: str, data_dir: str | None, with_test: bool) -> dict[str, np.ndarray]:
+    return _full_data(dataset, dtype, data_dir, with_test)
 
 
 def worker_data(spec: RunSpec) -> dict[str, np.ndarray]:
@@ -116,4 +122,4 @@ def worker_data(spec: RunSpec) -> dict[str, np.ndarray]:
     folder (the config's ``data_dir``, else $DROPOUT_LAB_DATA or the cache there), kept for the next
     runs (the last two data sets)."""
     config = spec.config
-    return _cell_data(config, _worker_full_data(config.dataset, config.dtype, config.data_dir))
+    return _cell_data(config, _worker_full_data(config.dataset, config.dtype, config.data_dir, config.mc_samples > 0))

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 #: The most runs (keep probabilities x seeds) an experiment may hold: every run's record stays in
 #: memory and in results.json, and a count beyond this is a typing slip, not a plan.
 MAX_RUNS = 100_000
+#: The most Monte Carlo passes a run's test evaluation may make (Srivastava et al. 2014's Figure 11
+#: goes to 120; each pass costs a forward pass over the test split).
+MAX_MC_SAMPLES = 10_000
 #: The most BLAS and elementwise threads a run may ask for.
 MAX_THREADS_PER_RUN = 1024
 # Per data set: inputs per example, classes, validation examples (the whole split), for the memory
@@ -71,7 +74,7 @@ SWEEPABLE = (
 # checkpoints written before they existed still resume (their runs had exactly these values).
 _ADDED_LATER = {
     "input_keep_prob": 1.0, "steps": None, "eval_every": 1, "num_val_samples": None, "max_norm": None,
-    "keep_schedule": "constant", "patience": None,
+    "keep_schedule": "constant", "patience": None, "mc_samples": 0,
 }  # fmt: skip
 
 
@@ -113,6 +116,9 @@ class ExperimentConfig:
             with ':epoch' after it for RAMP or GAMMA per epoch.
         patience: early stopping: a run ends once this many measured epochs in a row bring no better
             validation accuracy (None: never).
+        mc_samples: K > 0: each complete run is evaluated on the data set's test split, by weight
+            scaling and by the MC average of K stochastic passes (accuracy, NLL, Brier score, ECE;
+            :mod:`~dropout_lab.experiments.evaluation`); 0: no test evaluation.
         checkpoint_every: epochs between checkpoints (used by resume; 0 turns checkpoints off).
         threads_per_run: the BLAS and elementwise threads each run trains with, whatever the number of
             runs training at once (``jobs``): a run's numbers depend on it (the BLAS splits its sums
@@ -143,6 +149,7 @@ class ExperimentConfig:
     max_norm: float | None = None
     keep_schedule: str = "constant"
     patience: int | None = None
+    mc_samples: int = 0
     sweep: dict[str, tuple[Any, ...]] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
@@ -206,6 +213,8 @@ class ExperimentConfig:
         parse_keep_schedule(self.keep_schedule)
         if self.patience is not None:
             check_positive_int("patience", self.patience)
+        if check_positive_int("mc_samples", self.mc_samples, allow_zero=True) > MAX_MC_SAMPLES:
+            raise InvalidArgumentError(f"mc_samples must be at most {MAX_MC_SAMPLES}, got {self.mc_samples}")
         # Each swept value is checked as the setting it stands for (after the fields: an error in a
         # field is reported as the field's).
         for name, values in sweep.items():

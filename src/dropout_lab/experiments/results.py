@@ -50,7 +50,9 @@ class RunResult:
     """One training run. Histories: loss per iteration; accuracies at the epochs ``acc_epochs`` lists
     (None: every epoch, 0 to the last; epoch 0 is measured before training). ``status`` is 'complete',
     'diverged' or 'interrupted'. ``settings``: the swept settings of the run's cell ({} without a sweep).
-    ``stop_epoch``: the epoch early stopping ended the run at (None: it ran its whole budget)."""
+    ``stop_epoch``: the epoch early stopping ended the run at (None: it ran its whole budget).
+    ``test``: the test metrics by weight scaling and MC dropout
+    (:func:`~dropout_lab.experiments.evaluation.evaluate_test`; None: not measured, ``mc_samples`` 0)."""
 
     keep_prob: float
     seed: int
@@ -66,6 +68,7 @@ class RunResult:
     settings: dict[str, Any] = field(default_factory=dict)
     acc_epochs: list[int] | None = None
     stop_epoch: int | None = None
+    test: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,7 +100,7 @@ class RunResult:
         if not isinstance(values, dict):
             raise InvalidTypeError(f"a run record must be a JSON object, got {type(values).__name__}")
         fields = list(cls.__dataclass_fields__)
-        required = fields[:-5]  # status, message, settings, acc_epochs and stop_epoch have defaults
+        required = fields[:-6]  # status, message, settings, acc_epochs, stop_epoch and test have defaults
         missing = [f for f in required if f not in values]
         if missing:
             raise InvalidArgumentError(f"a run record lacks {', '.join(missing)}")
@@ -139,6 +142,8 @@ class RunResult:
             raise InvalidArgumentError(
                 "acc_epochs of a run record must be null or a list of epochs, one per accuracy measurement"
             )
+        if values.get("test") is not None and not isinstance(values["test"], dict):
+            raise InvalidArgumentError("test of a run record must be null or a JSON object")
         stop = values.get("stop_epoch")
         if stop is not None and (isinstance(stop, bool) or not isinstance(stop, int) or stop < 0):
             raise InvalidArgumentError(f"stop_epoch of a run record must be null or an epoch, got {stop!r}")

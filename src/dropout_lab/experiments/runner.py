@@ -51,7 +51,16 @@ from .results import (
     read_results,
     write_results,
 )
-from .runs import _build_solver, _check_config, _check_data, remote_run, run_identity, run_one, train_run
+from .runs import (
+    _build_solver,
+    _check_config,
+    _check_data,
+    remote_run,
+    run_identity,
+    run_one,
+    test_evaluation,
+    train_run,
+)
 from .scheduler import EpochDone, Run, StopFlag, catch_stop_signals, run_all
 
 __all__ = ["default_jobs", "load_experiment_data", "run_experiment", "run_identity", "run_name", "run_one", "train_run"]
@@ -344,7 +353,7 @@ def _train_here(
 
     def start_run(spec: RunSpec) -> Run:
         solver = _build_solver(spec, data(spec), checkpoint_dir, should_stop=flag, extends=extends.get(spec.key))
-        return Run(solver, spec)
+        return Run(solver, spec, test_evaluation(spec, data(spec)))
 
     epochs = sum(_epochs_of(spec.config, data(spec)) for spec in todo)
     with _progress_bar(epochs, "epoch", progress) as bar:

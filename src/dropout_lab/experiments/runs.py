@@ -140,6 +140,16 @@ def _build_solver(
     return solver
 
 
+def test_evaluation(spec: RunSpec, data: dict[str, np.ndarray]) -> Callable[[Solver], dict[str, Any]] | None:
+    """What a complete run of ``spec`` measures on the test split after training (None: nothing,
+    ``mc_samples`` 0)."""
+    if spec.config.mc_samples == 0:
+        return None
+    from .evaluation import evaluate_test
+
+    return lambda solver: evaluate_test(solver, data["X_test"], data["y_test"], spec.config.mc_samples, spec.seed)
+
+
 def train_run(
     spec: RunSpec,
     data: dict[str, np.ndarray],
@@ -151,7 +161,7 @@ def train_run(
     """Train the run ``spec`` on ``data`` to its end, with its config's ``threads_per_run`` (resuming
     from its latest checkpoint in ``checkpoint_dir`` if there is one)."""
     solver = _build_solver(spec, data, checkpoint_dir, on_epoch_end=on_epoch_end, should_stop=should_stop)
-    run = Run(solver, spec)
+    run = Run(solver, spec, test_evaluation(spec, data))
     with threads_per_run(spec.config.threads_per_run):  # as in run_experiment: the same numbers
         run.advance()
     return run.result()
@@ -206,8 +216,9 @@ def remote_run(
                 f"this worker cannot see the experiment's checkpoint folder {folder} (made by the client): the "
                 "output folder must be on a file system that the client and every worker reach at the same path"
             )
-    solver = _build_solver(spec, worker_data(spec), folder, should_stop=should_stop, extends=extends.get(spec.key))
-    run = Run(solver, spec)
+    data = worker_data(spec)
+    solver = _build_solver(spec, data, folder, should_stop=should_stop, extends=extends.get(spec.key))
+    run = Run(solver, spec, test_evaluation(spec, data))
     with threads_per_run(spec.config.threads_per_run):
         run.advance()
     return run.result()

@@ -109,8 +109,11 @@ def threads_per_run(n: int) -> Iterator[None]:
 class Run:
     """One run's Solver, trained a few epochs at a time (the scheduler interleaves runs)."""
 
-    def __init__(self, solver: Solver, spec: RunSpec) -> None:
-        self.solver, self.spec = solver, spec
+    def __init__(
+        self, solver: Solver, spec: RunSpec, evaluate: Callable[[Solver], dict[str, Any]] | None = None
+    ) -> None:
+        """``evaluate``: what a complete run measures after training (its test metrics), if anything."""
+        self.solver, self.spec, self.evaluate = solver, spec, evaluate
         self.keep_prob, self.seed = spec.keep_prob, spec.seed
         self.status: str = "complete"
         self.message: str | None = None
@@ -140,6 +143,7 @@ class Run:
 
     def result(self) -> RunResult:
         solver = self.solver
+        test = self.evaluate(solver) if self.evaluate is not None and self.done and self.status == "complete" else None
         return RunResult(
             keep_prob=self.keep_prob,
             seed=self.seed,
@@ -155,6 +159,7 @@ class Run:
             settings=dict(self.spec.settings),
             acc_epochs=_acc_epochs(solver),
             stop_epoch=solver.stop_epoch,
+            test=test,
         )
 
 
