@@ -108,7 +108,8 @@ def alpha_dropout_backward(dout: FloatArray, cache: AlphaDropoutCache) -> FloatA
         )
     check_float_array("dout", dout)
     if cache.mask is None:
-        return dout.copy()
+        same: FloatArray = dout.copy()
+        return same
     if dout.shape != cache.mask.shape:
         raise InvalidArgumentError(
             f"dout must have shape {cache.mask.shape} like the forward input, got shape {dout.shape}"

@@ -85,7 +85,8 @@ def gaussian_dropout_backward(dout: FloatArray, cache: GaussianDropoutCache) -> 
         )
     check_float_array("dout", dout)
     if cache.multiplier is None:
-        return dout.copy()
+        same: FloatArray = dout.copy()
+        return same
     check_same_dtype("dout", dout, "the forward input x", cache.multiplier)
     if dout.shape != cache.multiplier.shape:
         raise InvalidArgumentError(
