@@ -123,3 +123,14 @@ def test_bad_arguments_name_themselves():
     with pytest.raises(InvalidArgumentError, match="input_dim"):
         model.predict_proba(X[:, :4], 2, np.random.default_rng(0))
     assert math.isfinite(float(model.predict_proba(X).sum()))
+
+
+def test_a_bad_value_in_a_late_batch_is_refused_before_anything_is_drawn():
+    model = _net(dropout=0.5)
+    X = _X(n=10)
+    X[9, 0] = np.nan
+    rng = np.random.default_rng(0)
+    state = rng.bit_generator.state
+    with pytest.raises(InvalidArgumentError, match="X must be finite"):
+        model.predict_proba(X, 3, rng, batch_size=4)
+    assert rng.bit_generator.state == state

@@ -110,6 +110,10 @@ def alpha_dropout_backward(dout: FloatArray, cache: AlphaDropoutCache) -> FloatA
     if cache.mask is None:
         same: FloatArray = dout.copy()
         return same
+    if dout.dtype != np.asarray(cache.a).dtype:
+        raise InvalidTypeError(
+            f"dout must have the dtype of the forward input x ({np.asarray(cache.a).dtype}), got dtype {dout.dtype}"
+        )
     if dout.shape != cache.mask.shape:
         raise InvalidArgumentError(
             f"dout must have shape {cache.mask.shape} like the forward input, got shape {dout.shape}"

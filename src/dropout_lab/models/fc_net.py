@@ -297,9 +297,13 @@ class FullyConnectedNet(DropoutFamilyLayers):
         scores: np.ndarray = self._forward(inputs, True, rng, bn_params)[0]
         return scores
 
-    def _check_rows(self, X: Any) -> np.ndarray:
+    def _check_rows(self, X: Any, batch_size: int) -> np.ndarray:
+        """X checked whole before any pass draws (a bad value in a late batch must not leave the
+        caller's generator half advanced), one batch at a time (never a cast copy of all of X)."""
         if not isinstance(X, np.ndarray) or X.ndim < 2 or X.shape[0] == 0:
             self._check_input(X, None)  # raises the error that names what is wrong
+        for start in range(0, X.shape[0], batch_size):
+            self._check_input(X[start : start + batch_size], None)
         rows: np.ndarray = X
         return rows
 
@@ -326,7 +330,7 @@ class FullyConnectedNet(DropoutFamilyLayers):
                 touched). batch_size: rows per pass.
         """
         mc_samples, batch_size = _predict.check_mc(mc_samples, rng, batch_size, allow_zero=True)
-        X = self._check_rows(X)
+        X = self._check_rows(X, batch_size)
         return _predict.mean_probabilities(
             X, self.num_classes, self.dtype, self._batch_scores, mc_samples, rng, batch_size
         )
@@ -347,7 +351,7 @@ class FullyConnectedNet(DropoutFamilyLayers):
             batch_size: rows per pass.
         """
         mc_samples, batch_size = _predict.check_mc(mc_samples, rng, batch_size, allow_zero=False)
-        X = self._check_rows(X)
+        X = self._check_rows(X, batch_size)
         return _predict.sampled_probabilities(
             X, self.num_classes, self.dtype, self._batch_scores, mc_samples, rng, batch_size
         )
