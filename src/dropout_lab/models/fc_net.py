@@ -57,7 +57,8 @@ class FullyConnectedNet(DropoutFamilyLayers):
         seed: fixes every dropout mask: each dropout call draws from
             ``np.random.RandomState(seed)``, so the network is a deterministic function, which is what a
             numerical gradient check needs, and wrong for training (the same units are dropped at
-            every step). The Solver warns if asked to train such a model.
+            every step). The Solver warns if asked to train such a model. (The other dropout kinds
+            draw from ``np.random.default_rng(seed)``, afresh at each call.)
         dropout_keep_ratio: the newer course's name for ``dropout``; give one or the other.
         input_dropout: probability of keeping each input value (Hinton et al. 2012,
             https://arxiv.org/abs/1207.0580, keep 0.8 of input pixels); 1 = none.
@@ -65,10 +66,12 @@ class FullyConnectedNet(DropoutFamilyLayers):
             call: the training path. Without it, the weights are
             ``weight_scale * np.random.randn(d_in, d_out)`` from NumPy's global generator in layer order
             and unseeded masks come from ``np.random.rand``, as in the course.
-        dropout_kind: which dropout the keep probabilities drive (:mod:`dropout_lab.models._variants`):
-            'bernoulli' (inverted dropout of the units, the default), 'gaussian' (Gaussian dropout of
-            the units, the same mean and variance), 'alpha' (alpha dropout of the units; SELU nets
-            only) or 'dropconnect' (a mask on the WEIGHTS, one per minibatch: ``input_dropout``
+        dropout_kind: which dropout the keep probabilities drive: 'bernoulli' (inverted dropout of
+            the units, :func:`~dropout_lab.layers.dropout`; the default), 'gaussian' (Gaussian dropout
+            of the units, :func:`~dropout_lab.layers.gaussian_dropout`: the same mean and variance),
+            'alpha' (:func:`~dropout_lab.layers.alpha_dropout` of the units; SELU nets only: it is
+            refused with ReLU) or 'dropconnect' (:func:`~dropout_lab.layers.dropconnect_affine`, a mask
+            on the WEIGHTS, one per minibatch: ``input_dropout``
             applies to W1, which reads the input, and ``dropout[i]`` to W(i+2), which reads hidden
             layer i + 1, the same connections whose source units Bernoulli dropout would drop). Every
             kind but 'bernoulli' draws only from a Generator: give ``rng`` (or ``seed``, for
@@ -81,6 +84,10 @@ class FullyConnectedNet(DropoutFamilyLayers):
     ``keep_probs`` (one per hidden layer) and ``input_keep_prob`` may be assigned between steps (a
     keep-probability schedule): the next call of :meth:`loss` uses the new values, and
     ``use_dropout`` follows them. Both are checked on assignment.
+
+    :meth:`predict_proba` gives class probabilities by weight scaling or by Monte Carlo dropout, and
+    :meth:`predict_proba_samples` those of each Monte Carlo pass. Checkpoints record ``dropout_kind``
+    and ``activation``, and loading or resuming into a model of another is refused.
 
     Without normalization, :meth:`loss` takes a fused path for test-mode scores and, for
     ``dropout_kind='bernoulli'`` with ``activation='relu'`` only, with ``rng`` (and no ``seed``), for
