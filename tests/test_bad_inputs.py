@@ -83,14 +83,23 @@ from dropout_lab.layers import (
     affine_forward,
     affine_relu_backward,
     affine_relu_forward,
+    alpha_dropout,
+    alpha_dropout_affine,
+    alpha_dropout_backward,
     batchnorm_backward,
     batchnorm_backward_alt,
     batchnorm_forward,
+    dropconnect_affine,
+    dropconnect_affine_backward,
     dropout_forward,
+    gaussian_dropout,
+    gaussian_dropout_backward,
     layernorm_backward,
     layernorm_forward,
     relu_backward,
     relu_forward,
+    selu_backward,
+    selu_forward,
     softmax_loss,
     svm_loss,
 )
@@ -320,6 +329,54 @@ case("dropout_mask", "shape with a float size", TYPE, "shape", "2.5")(
     dropout_mask, (2.5, 4), 0.5, RNG)
 case("dropout_mask", "shape is a string", TYPE, "shape", "'ab'")(dropout_mask, "ab", 0.5, RNG)
 
+# The dropout family of dropout_lab.layers: Gaussian dropout, DropConnect, SELU and alpha dropout.
+_, GAUSSIAN_CACHE = gaussian_dropout(X, 0.5, train=True, rng=np.random.default_rng(1))
+_, DROPCONNECT_CACHE = dropconnect_affine(X, W, B, 0.5, train=True, rng=np.random.default_rng(1))
+_, SELU_CACHE = selu_forward(X)
+_, ALPHA_CACHE = alpha_dropout(X, 0.5, train=True, rng=np.random.default_rng(1))
+for label, value, error, given in BAD_KEEP:
+    case("gaussian_dropout", f"keep_prob {label}", error, "keep_prob", given)(
+        gaussian_dropout, X, value, train=True, rng=RNG)
+    case("alpha_dropout", f"keep_prob {label}", error, "keep_prob", given)(alpha_dropout, X, value, train=True, rng=RNG)
+    case("alpha_dropout_affine", f"keep_prob {label}", error, "keep_prob", given)(alpha_dropout_affine, value)
+    case("dropconnect_affine", f"keep_prob {label}", error, "keep_prob", given)(
+        dropconnect_affine, X, W, B, value, train=True, rng=RNG)
+for api, call in (("gaussian_dropout", gaussian_dropout), ("alpha_dropout", alpha_dropout)):
+    _array_kinds(api, call, 0, (X, 0.5), "x", {"train": True, "rng": RNG})
+    case(api, "train is 'yes'", TYPE, "train", "'yes'")(call, X, 0.5, train="yes", rng=RNG)
+    case(api, "rng is a legacy RandomState", TYPE, "rng", "RandomState")(
+        call, X, 0.5, train=True, rng=np.random.RandomState(0))
+    case(api, "rng is an int seed", TYPE, "rng", "3 (int)")(call, X, 0.5, train=True, rng=3)
+    case(api, "no rng in training mode", ARG, "rng")(call, X, 0.5, train=True)
+_DC = {"train": True, "rng": RNG}
+_array_kinds("dropconnect_affine", dropconnect_affine, 0, (X, W, B, 0.5), "x", _DC)
+_array_kinds("dropconnect_affine", dropconnect_affine, 1, (X, W, B, 0.5), "w", _DC)
+_array_kinds("dropconnect_affine", dropconnect_affine, 2, (X, W, B, 0.5), "b", _DC)
+case("dropconnect_affine", "x and w do not fit: x (4, 5), w (4, 3)", ARG, "w", "(4, 3)")(
+    dropconnect_affine, X, W[:4], B, 0.5, **_DC)
+case("dropconnect_affine", "b does not fit w: b (2,), w (5, 3)", ARG, "b", "(2,)")(
+    dropconnect_affine, X, W, B[:2], 0.5, **_DC)
+case("dropconnect_affine", "w float32 with x float64", TYPE, "w", "float32")(
+    dropconnect_affine, X, W.astype(np.float32), B, 0.5, **_DC)
+case("dropconnect_affine", "an empty batch x (0, 5)", ARG, "x", "(0, 5)")(dropconnect_affine, X[:0], W, B, 0.5, **_DC)
+case("dropconnect_affine", "train is None", TYPE, "train", "None")(dropconnect_affine, X, W, B, 0.5, train=None, rng=RNG)
+case("dropconnect_affine", "no rng in training mode", ARG, "rng")(dropconnect_affine, X, W, B, 0.5, train=True)
+case("dropconnect_affine_backward", "cache is an AffineCache", TYPE, "cache", "AffineCache")(
+    dropconnect_affine_backward, DOUT, AFFINE_CACHE)
+case("dropconnect_affine_backward", "dout (4, 2) does not fit the output (4, 3)", ARG, "dout", "(4, 2)")(
+    dropconnect_affine_backward, DOUT[:, :2], DROPCONNECT_CACHE)
+case("dropconnect_affine_backward", "dout float32 for a float64 forward pass", TYPE, "dout", "float32")(
+    dropconnect_affine_backward, DOUT.astype(np.float32), DROPCONNECT_CACHE)
+for api, call, cache in (("gaussian_dropout_backward", gaussian_dropout_backward, GAUSSIAN_CACHE),
+                         ("alpha_dropout_backward", alpha_dropout_backward, ALPHA_CACHE),
+                         ("selu_backward", selu_backward, SELU_CACHE)):
+    case(api, "cache is a DropoutCache", TYPE, "cache", "DropoutCache")(call, X, DROPOUT_CACHE)
+    case(api, "cache is None", TYPE, "cache", "NoneType")(call, X, None)
+    case(api, "dout (4, 4) does not fit the input (4, 5)", ARG, "dout", "(4, 4)")(call, X[:, :4], cache)
+    case(api, "dout has an integer dtype", TYPE, "dout", "int64")(call, X.astype(np.int64), cache)
+    case(api, "dout float32 for a float64 forward pass", TYPE, "dout", "float32")(call, X.astype(np.float32), cache)
+_array_kinds("selu_forward", selu_forward, 0, (X,), "x")
+
 for name, loss in (("softmax_loss", softmax_loss), ("svm_loss", svm_loss)):
     _array_kinds(name, loss, 0, (SCORES, Y3), "x")
     case(name, "x is 1-dimensional", ARG, "x", "(3,)")(loss, SCORES[0], Y3[:1])
@@ -521,6 +578,16 @@ for kwargs, error, names, given in (
     ({"seed": 1.5}, TYPE, "seed", "1.5"),
     ({"rng": np.random.RandomState(0)}, TYPE, "rng", "RandomState"),
     ({"rng": 0}, TYPE, "rng", "0 (int)"),
+    ({"dropout_kind": "standout"}, ARG, "dropout_kind", "'standout'"),
+    ({"dropout_kind": "Bernoulli"}, ARG, "dropout_kind", "'Bernoulli'"),
+    ({"dropout_kind": None}, TYPE, "dropout_kind", "None"),
+    ({"activation": "tanh"}, ARG, "activation", "'tanh'"),
+    ({"activation": 1}, TYPE, "activation", "1"),
+    ({"init": "xavier"}, ARG, "init", "'xavier'"),
+    ({"dropout_kind": "alpha"}, ARG, "activation", "'relu'"),
+    ({"dropout_kind": "alpha", "activation": "relu"}, ARG, "activation", "'relu'"),
+    ({"dropout_kind": "gaussian", "dropout": 0.5, "rng": None}, ARG, "rng", None),
+    ({"dropout_kind": "dropconnect", "input_dropout": 0.8, "rng": None}, ARG, "rng", None),
 ):
     call_kwargs = {"hidden_dims": [6], "input_dim": 5, "num_classes": 3, **kwargs}
     if "rng" not in kwargs:
@@ -548,6 +615,38 @@ for bad, Xb, yb, error, names, given in (
     ("y is a list", Xn, DATA_OK["y_train"].tolist(), TYPE, "y", "list"),
 ):
     case("FullyConnectedNet.loss", bad, error, names, given)(NET.loss, Xb, yb)
+for bad, args, kwargs, error, names, given in (
+    ("mc_samples -1", (Xn, -1), {}, ARG, "mc_samples", "-1"),
+    ("mc_samples 1.5", (Xn, 1.5), {}, TYPE, "mc_samples", "1.5"),
+    ("mc_samples True", (Xn, True), {}, TYPE, "mc_samples", "True"),
+    ("mc_samples 3 without rng", (Xn, 3), {}, ARG, "rng", None),
+    ("rng is an int seed", (Xn, 3, 7), {}, TYPE, "rng", "7 (int)"),
+    ("rng is a legacy RandomState", (Xn, 3, np.random.RandomState(0)), {}, TYPE, "rng", "RandomState"),
+    ("batch_size 0", (Xn,), {"batch_size": 0}, ARG, "batch_size", "0"),
+    ("batch_size None", (Xn,), {"batch_size": None}, TYPE, "batch_size", "None"),
+    ("X is a list", (Xn.tolist(),), {}, TYPE, "X", "list"),
+    ("X is 1-dimensional", (Xn[0],), {}, ARG, "X", "(5,)"),
+    ("an empty batch X (0, 5)", (Xn[:0], 2, RNG), {}, ARG, "X", "(0, 5)"),
+    ("X with 4 values per example for input_dim 5", (Xn[:, :4], 2, RNG), {}, ARG, "input_dim", "(8, 4)"),
+    ("X holding a NaN", (np.where(np.eye(8, 5) > 0, NAN, Xn), 2, RNG), {}, ARG, "X", "NaN"),
+):
+    case("FullyConnectedNet.predict_proba", bad, error, names, given)(NET.predict_proba, *args, **kwargs)
+for bad, args, error, names, given in (
+    ("mc_samples 0", (Xn, 0, RNG), ARG, "mc_samples", "0"),
+    ("rng None", (Xn, 2, None), ARG, "rng", None),
+    ("X is a list", (Xn.tolist(), 2, RNG), TYPE, "X", "list"),
+):
+    case("FullyConnectedNet.predict_proba_samples", bad, error, names, given)(NET.predict_proba_samples, *args)
+for bad, name, value, error, names, given in (
+    ("keep_probs (1.5,)", "keep_probs", (1.5,), ARG, "keep_probs[0]", "1.5"),
+    ("keep_probs with 2 values for 1 hidden layer", "keep_probs", (0.5, 0.5), ARG, "keep_probs", "2"),
+    ("keep_probs '0.5'", "keep_probs", "0.5", TYPE, "keep_probs", "str"),
+    ("input_keep_prob 0", "input_keep_prob", 0, ARG, "input_keep_prob", "0.0"),
+    ("input_keep_prob None", "input_keep_prob", None, TYPE, "input_keep_prob", "None"),
+):
+    case(f"FullyConnectedNet.{name}", f"assigned {bad}", error, names, given)(setattr, NET, name, value)
+case("FullyConnectedNet.keep_probs", "assigned 0.5 on a Gaussian net without rng", ARG, "rng")(
+    setattr, FullyConnectedNet([6], input_dim=5, num_classes=3, dropout_kind="gaussian"), "keep_probs", 0.5)
 case("FullyConnectedNet.loss", "X holding 1e300, infinite in the model's float32", ARG, "X", "infinite")(
     NET.loss, np.full((8, 5), 1e300))
 case("FullyConnectedNet.load_buffers", "an unknown buffer name", ARG, "buffers", "running_mean9")(
@@ -1137,6 +1236,8 @@ def test_the_table_covers_every_public_name():
     # subpackage functions the table also tries.
     public = set(dropout_lab.__all__) | set(course.__all__) | set(experiments.__all__)
     public |= {"load_cifar10", "load_cifar10_batch", "get_update_rule", "max_norm", "plot_reliability"}
+    public |= {"gaussian_dropout", "gaussian_dropout_backward", "dropconnect_affine", "dropconnect_affine_backward",
+               "selu_forward", "selu_backward", "alpha_dropout", "alpha_dropout_backward", "alpha_dropout_affine"}
     covered = {c.api.split(".")[0] for c in CASES}
     assert public - NOT_CALLED_WITH_ARGUMENTS - covered == set()
     assert covered - public == set()

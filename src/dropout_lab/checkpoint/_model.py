@@ -20,9 +20,61 @@ if TYPE_CHECKING:
     from ._training import TrainingState
 
 
+# What a checkpoint without an architecture record was written by: every FullyConnectedNet before
+# dropout kinds and activations existed dropped units with Bernoulli dropout after ReLUs.
+_UNRECORDED_ARCHITECTURE = {"dropout_kind": "bernoulli", "activation": "relu"}
+
+
+def model_architecture(model: object) -> dict[str, str] | None:
+    """What a model computes beyond its parameters' names and shapes, as checkpoints record it:
+    ``{"dropout_kind": ..., "activation": ...}`` for a model with both as strings (a
+    :class:`~dropout_lab.models.FullyConnectedNet`), else None (nothing to record or compare).
+
+    A model checkpoint keeps it under ``metadata['architecture']``, a training checkpoint under
+    ``metadata['settings']['architecture']`` (the Solver's settings).
+    """
+    kind, activation = getattr(model, "dropout_kind", None), getattr(model, "activation", None)
+    if not isinstance(kind, str) or not isinstance(activation, str):
+        return None
+    return {"dropout_kind": kind, "activation": activation}
+
+
+def _recorded_architecture(checkpoint: Checkpoint | TrainingState) -> Any:
+    if isinstance(checkpoint, Checkpoint):
+        meta = checkpoint.metadata
+        settings = meta.get("settings")
+        if meta.get("kind") == "training":
+            return settings.get("architecture") if isinstance(settings, dict) else None
+        return meta.get("architecture")
+    return checkpoint.settings.get("architecture")
+
+
+def _check_architecture(checkpoint: Checkpoint | TrainingState, model: Model) -> None:
+    """The model's dropout kind and activation must be the checkpoint's (a checkpoint that records
+    none was written by a Bernoulli-dropout ReLU net): the same parameters would compute another
+    function, and a resumed run would continue another training."""
+    ours = model_architecture(model)
+    if ours is None:
+        return
+    recorded = _recorded_architecture(checkpoint)
+    theirs = _UNRECORDED_ARCHITECTURE if recorded is None else recorded
+    if not isinstance(theirs, dict) or any(not isinstance(theirs.get(key), str) for key in ours):
+        raise fail(checkpoint.path, f"has a malformed architecture record: {recorded!r}")
+    differ = [key for key in ours if theirs[key] != ours[key]]
+    if differ:
+        said = "" if recorded is not None else " (it records none: written before dropout kinds existed)"
+        raise fail(
+            checkpoint.path,
+            "is for another architecture: "
+            + "; ".join(f"{key} is {theirs[key]!r} in the checkpoint and {ours[key]!r} in the model" for key in differ)
+            + said,
+        )
+
+
 def check_model_compatible(checkpoint: Checkpoint | TrainingState, model: Model) -> None:
     """Raise :class:`CheckpointError` unless ``model`` has the checkpoint's parameter names, shapes and
-    dtypes, and can take its buffers. Changes nothing."""
+    dtypes, its dropout kind and activation (see :func:`model_architecture`), and can take its
+    buffers. Changes nothing."""
     path = checkpoint.path
     stored = checkpoint.params
     current = getattr(model, "params", None)
@@ -59,6 +111,7 @@ def check_model_compatible(checkpoint: Checkpoint | TrainingState, model: Model)
                 f"does not match the model's dtype: parameter {name} is {value.dtype} in the checkpoint "
                 f"and {here.dtype} in the model",
             )
+    _check_architecture(checkpoint, model)
     buffers = checkpoint.buffers
     if buffers and not callable(getattr(model, "load_buffers", None)):
         raise fail(path, f"holds buffers {sorted(buffers)} but the model has no load_buffers()")
@@ -126,6 +179,9 @@ def save_checkpoint(
         "params": array_record(params),
         "buffers": array_record(buffers),
     }
+    architecture = model_architecture(model)
+    if architecture is not None:
+        meta["architecture"] = architecture
     if metadata is not None:
         try:
             json.dumps(to_json(metadata))

@@ -1,9 +1,8 @@
-"""Fully connected networks with optional normalization and inverted dropout."""
+"""Fully connected networks with optional normalization and a dropout of the dropout family."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from numbers import Real
 from typing import Any, overload
 
 import numpy as np
@@ -20,22 +19,26 @@ from .._validation import (
     check_seed,
 )
 from ..errors import InvalidArgumentError, InvalidTypeError
-from ..layers.affine import affine_backward, affine_forward
-from ..layers.dropout import DropoutCache, _apply_mask, dropout, dropout_backward, dropout_forward
 from ..layers.losses import softmax_loss
 from ..layers.normalization import (
     batchnorm_backward_alt,
-    batchnorm_forward,
     layernorm_backward,
-    layernorm_forward,
 )
-from ..layers.relu import relu_backward, relu_forward
+from . import _predict
+from ._dropout_layers import DropoutFamilyLayers
+from ._fused_net import fused_scores, fused_train_step
+from ._variants import (
+    activation_backward,
+    affine_any_backward,
+    check_variant,
+    unit_noise_backward,
+)
 
 NORMALIZATIONS = (None, "batchnorm", "layernorm")
 
 
-class FullyConnectedNet:
-    """``{affine - [batchnorm|layernorm] - relu - [dropout]} x (L - 1) - affine - softmax``.
+class FullyConnectedNet(DropoutFamilyLayers):
+    """``{affine - [batchnorm|layernorm] - relu|selu - [dropout]} x (L - 1) - affine - softmax``.
 
     Parameters live in ``self.params``: ``W1..WL`` ((d_in, d_out) weights), ``b1..bL`` (biases),
     and with normalization ``gamma1..gamma(L-1)``, ``beta1..beta(L-1)``. Batchnorm's running
@@ -49,12 +52,13 @@ class FullyConnectedNet:
             layer. **Keep, not drop**: PyTorch's ``Dropout(p=0.2)`` is ``dropout=0.8`` here.
         normalization: None, 'batchnorm' or 'layernorm'.
         reg: L2 strength; the loss gains ``0.5 * reg * sum(W**2)`` over the weights only.
-        weight_scale: standard deviation of the normal initial weights.
+        weight_scale: standard deviation of the normal initial weights (``init='normal'``).
         dtype: float32 (training) or float64 (gradient checks); every parameter and computation.
         seed: fixes every dropout mask: each dropout call draws from
             ``np.random.RandomState(seed)``, so the network is a deterministic function, which is what a
             numerical gradient check needs, and wrong for training (the same units are dropped at
-            every step). The Solver warns if asked to train such a model.
+            every step). The Solver warns if asked to train such a model. (The other dropout kinds
+            draw from ``np.random.default_rng(seed)``, afresh at each call.)
         dropout_keep_ratio: the newer course's name for ``dropout``; give one or the other.
         input_dropout: probability of keeping each input value (Hinton et al. 2012,
             https://arxiv.org/abs/1207.0580, keep 0.8 of input pixels); 1 = none.
@@ -62,9 +66,32 @@ class FullyConnectedNet:
             call: the training path. Without it, the weights are
             ``weight_scale * np.random.randn(d_in, d_out)`` from NumPy's global generator in layer order
             and unseeded masks come from ``np.random.rand``, as in the course.
+        dropout_kind: which dropout the keep probabilities drive: 'bernoulli' (inverted dropout of
+            the units, :func:`~dropout_lab.layers.dropout`; the default), 'gaussian' (Gaussian dropout
+            of the units, :func:`~dropout_lab.layers.gaussian_dropout`: the same mean and variance),
+            'alpha' (:func:`~dropout_lab.layers.alpha_dropout` of the units; SELU nets only: it is
+            refused with ReLU) or 'dropconnect' (:func:`~dropout_lab.layers.dropconnect_affine`, a mask
+            on the WEIGHTS, one per minibatch: ``input_dropout``
+            applies to W1, which reads the input, and ``dropout[i]`` to W(i+2), which reads hidden
+            layer i + 1, the same connections whose source units Bernoulli dropout would drop). Every
+            kind but 'bernoulli' draws only from a Generator: give ``rng`` (or ``seed``, for
+            gradient checks, where every call draws from ``np.random.default_rng(seed)``).
+        activation: 'relu' (default) or 'selu' (Klambauer et al. 2017).
+        init: 'normal' (``weight_scale * N(0, 1)``) or 'lecun' (LeCun normal, ``N(0, 1) / sqrt(d_in)``,
+            which SELU's self-normalization assumes; ``weight_scale`` is then unused). None (default):
+            'lecun' for SELU nets, 'normal' for ReLU nets.
 
-    Without normalization, :meth:`loss` takes a fused path for scores and, with ``rng`` (and no
-    ``seed``), for training: the same operations as the layer functions, on the same dropout masks,
+    ``keep_probs`` (one per hidden layer) and ``input_keep_prob`` may be assigned between steps (a
+    keep-probability schedule): the next call of :meth:`loss` uses the new values, and
+    ``use_dropout`` follows them. Both are checked on assignment.
+
+    :meth:`predict_proba` gives class probabilities by weight scaling or by Monte Carlo dropout, and
+    :meth:`predict_proba_samples` those of each Monte Carlo pass. Checkpoints record ``dropout_kind``
+    and ``activation``, and loading or resuming into a model of another is refused.
+
+    Without normalization, :meth:`loss` takes a fused path for test-mode scores and, for
+    ``dropout_kind='bernoulli'`` with ``activation='relu'`` only, with ``rng`` (and no ``seed``), for
+    training: the same operations as the layer functions, on the same dropout masks,
     with the biases, ReLU and dropout applied in place, the ReLU and dropout gradients in one pass,
     and no gradient with respect to the input data (which nothing uses). The values are those of the
     layer-by-layer computation.
@@ -85,6 +112,9 @@ class FullyConnectedNet:
         dropout_keep_ratio: float | Sequence[float] | None = None,
         input_dropout: float = 1.0,
         rng: np.random.Generator | None = None,
+        dropout_kind: str = "bernoulli",
+        activation: str = "relu",
+        init: str | None = None,
     ) -> None:
         if isinstance(hidden_dims, (str, bytes)) or not isinstance(hidden_dims, Sequence):
             raise InvalidTypeError(
@@ -109,23 +139,30 @@ class FullyConnectedNet:
                 f"give dropout or dropout_keep_ratio, not both (got {dropout!r} and {dropout_keep_ratio!r})"
             )
         keep = dropout if dropout is not None else dropout_keep_ratio
-        self.keep_probs = self._keep_probs(1.0 if keep is None else keep, len(hidden))
-        self.input_keep_prob = check_keep_prob("input_dropout", input_dropout)
+        self._keep_probs = self._check_keep_probs("dropout", 1.0 if keep is None else keep, len(hidden))
+        self._input_keep_prob = check_keep_prob("input_dropout", input_dropout)
+        self.dropout_kind, self.activation, self.init = check_variant(dropout_kind, activation, init)
+        if self.dropout_kind != "bernoulli" and self.use_dropout and self.rng is None and self.seed is None:
+            raise InvalidArgumentError(
+                f"rng is required for dropout_kind={self.dropout_kind!r}: its noise is drawn from a "
+                "numpy.random.Generator only (rng=np.random.default_rng(seed), or seed= for gradient checks)"
+            )
 
         self.normalization = normalization
         self.num_layers = len(hidden) + 1
         self.input_dim = input_dim
         self.num_classes = num_classes
-        self.use_dropout = any(k != 1.0 for k in self.keep_probs) or self.input_keep_prob != 1.0
 
         self.params: dict[str, np.ndarray] = {}
         dims = [input_dim, *hidden, num_classes]
         for i in range(self.num_layers):
             d_in, d_out = dims[i], dims[i + 1]
+            # LeCun normal: unit-variance pre-activations for unit-variance inputs (SELU's fixed point).
+            scale = 1.0 / np.sqrt(d_in) if self.init == "lecun" else weight_scale
             if self.rng is None:
-                w = weight_scale * np.random.randn(d_in, d_out)
+                w = scale * np.random.randn(d_in, d_out)
             else:
-                w = weight_scale * self.rng.standard_normal((d_in, d_out))
+                w = scale * self.rng.standard_normal((d_in, d_out))
             self.params[f"W{i + 1}"] = w
             self.params[f"b{i + 1}"] = np.zeros(d_out)
             if normalization is not None and i < self.num_layers - 1:
@@ -140,20 +177,6 @@ class FullyConnectedNet:
             self.bn_params = [{"mode": "train"} for _ in range(self.num_layers - 1)]
         elif normalization == "layernorm":
             self.bn_params = [{} for _ in range(self.num_layers - 1)]
-
-    @staticmethod
-    def _keep_probs(keep: Any, num_hidden: int) -> tuple[float, ...]:
-        if isinstance(keep, Real):
-            return (check_keep_prob("dropout", keep),) * num_hidden
-        if isinstance(keep, (str, bytes)) or not isinstance(keep, Sequence):
-            raise InvalidTypeError(
-                f"dropout must be a keep probability or a sequence of them, got {type(keep).__name__}"
-            )
-        if len(keep) != num_hidden:
-            raise InvalidArgumentError(
-                f"dropout must give one keep probability per hidden layer ({num_hidden}), got {len(keep)}"
-            )
-        return tuple(check_keep_prob(f"dropout[{i}]", k) for i, k in enumerate(keep))
 
     @property
     def fixed_dropout_masks(self) -> bool:
@@ -216,16 +239,6 @@ class FullyConnectedNet:
             check_labels("y", y, inputs.shape[0], self.num_classes)
         return inputs
 
-    def _dropout(self, x: np.ndarray, keep_prob: float, train: bool) -> tuple[np.ndarray, DropoutCache | None]:
-        if keep_prob == 1.0:
-            return x, None
-        if self.seed is None and self.rng is not None:
-            return dropout(x, keep_prob, train=train, rng=self.rng)
-        param: dict[str, Any] = {"mode": "train" if train else "test", "p": keep_prob}
-        if self.seed is not None:
-            param["seed"] = self.seed
-        return dropout_forward(x, param)
-
     @overload
     def loss(self, X: np.ndarray, y: None = None) -> np.ndarray: ...
 
@@ -250,48 +263,105 @@ class FullyConnectedNet:
         train = y is not None
         if self.normalization is None:
             if y is None:
-                return self._scores(X)
-            if self.seed is None and self.rng is not None:
-                return self._train_step(X, y)
+                return fused_scores(self.params, self.num_layers, self.activation, X)
+            fused = self.dropout_kind == "bernoulli" and self.activation == "relu"
+            if fused and self.seed is None and self.rng is not None:
+                step = fused_train_step(self.params, self._keep_probs, self._input_keep_prob, self.rng, X, y)
+                # At reg 0 the L2 term would only cost a pass over every weight.
+                return self._add_l2(*step) if self.reg != 0.0 else step
         for bn_param in self.bn_params:
             if self.normalization == "batchnorm":
                 bn_param["mode"] = "train" if train else "test"
 
-        caches = []
-        h, input_cache = self._dropout(X, self.input_keep_prob, train)
-        for i in range(1, self.num_layers):
-            h, fc_cache = affine_forward(h, self.params[f"W{i}"], self.params[f"b{i}"])
-            norm_cache = None
-            if self.normalization == "batchnorm":
-                h, norm_cache = batchnorm_forward(
-                    h, self.params[f"gamma{i}"], self.params[f"beta{i}"], self.bn_params[i - 1]
-                )
-            elif self.normalization == "layernorm":
-                h, norm_cache = layernorm_forward(
-                    h, self.params[f"gamma{i}"], self.params[f"beta{i}"], self.bn_params[i - 1]
-                )
-            h, relu_cache = relu_forward(h)
-            h, drop_cache = self._dropout(h, self.keep_probs[i - 1], train)
-            caches.append((fc_cache, norm_cache, relu_cache, drop_cache))
-        L = self.num_layers
-        scores, last_cache = affine_forward(h, self.params[f"W{L}"], self.params[f"b{L}"])
+        scores, caches, last_cache = self._forward(X, train, None, self.bn_params)
         if y is None:
             return scores
 
+        L = self.num_layers
         loss, dscores = softmax_loss(scores, y)
         grads: dict[str, np.ndarray] = {}
-        dh, grads[f"W{L}"], grads[f"b{L}"] = affine_backward(dscores, last_cache)
+        dh, grads[f"W{L}"], grads[f"b{L}"] = affine_any_backward(dscores, last_cache)
         for i in range(L - 1, 0, -1):
-            fc_cache, norm_cache, relu_cache, drop_cache = caches[i - 1]
+            fc_cache, norm_cache, act_cache, drop_cache = caches[i - 1]
             if drop_cache is not None:
-                dh = dropout_backward(dh, drop_cache)
-            dh = relu_backward(dh, relu_cache)
+                dh = unit_noise_backward(dh, drop_cache)
+            dh = activation_backward(dh, act_cache)
             if norm_cache is not None and self.normalization == "batchnorm":
                 dh, grads[f"gamma{i}"], grads[f"beta{i}"] = batchnorm_backward_alt(dh, norm_cache)
             elif norm_cache is not None and self.normalization == "layernorm":
                 dh, grads[f"gamma{i}"], grads[f"beta{i}"] = layernorm_backward(dh, norm_cache)
-            dh, grads[f"W{i}"], grads[f"b{i}"] = affine_backward(dh, fc_cache)
+            dh, grads[f"W{i}"], grads[f"b{i}"] = affine_any_backward(dh, fc_cache)
         return self._add_l2(loss, grads)
+
+    # ----------------------------------------------------------------- probabilities
+    def _batch_scores(self, X: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+        """Scores of one batch: test mode without ``rng``, one stochastic pass (dropout in training
+        mode from ``rng``, batchnorm with its running statistics) with it."""
+        if rng is None:
+            return self.loss(X)
+        inputs = self._check_input(X, None)
+        bn_params = [{**p, "mode": "test"} for p in self.bn_params]
+        scores: np.ndarray = self._forward(inputs, True, rng, bn_params)[0]
+        return scores
+
+    def _check_rows(self, X: Any, batch_size: int) -> np.ndarray:
+        """X checked whole before any pass draws (a bad value in a late batch must not leave the
+        caller's generator half advanced), one batch at a time (never a cast copy of all of X)."""
+        if not isinstance(X, np.ndarray) or X.ndim < 2 or X.shape[0] == 0:
+            self._check_input(X, None)  # raises the error that names what is wrong
+        for start in range(0, X.shape[0], batch_size):
+            self._check_input(X[start : start + batch_size], None)
+        rows: np.ndarray = X
+        return rows
+
+    def predict_proba(
+        self,
+        X: np.ndarray,
+        mc_samples: int = 0,
+        rng: np.random.Generator | None = None,
+        *,
+        batch_size: int = _predict.DEFAULT_BATCH_SIZE,
+    ) -> np.ndarray:
+        """Class probabilities (N, C), in the model's dtype.
+
+        ``mc_samples=0``: weight-scaling inference, ``softmax(self.loss(X))`` (every dropout is the
+        identity in test mode; DropConnect uses the mean weights). ``mc_samples=K > 0``: Monte Carlo
+        dropout, the average of the softmax over K stochastic passes, dropout in training mode with
+        masks from ``rng``, batchnorm in test mode. X is taken ``batch_size`` rows at a time, so
+        memory stays that of one batch's pass; pass k covers every batch before pass k + 1, and the
+        result is a function of ``rng``'s state and ``batch_size``.
+
+        Args:
+            X: (N, d_1, ..., d_k) inputs, as for :meth:`loss`. mc_samples: K >= 0.
+            rng: a ``np.random.Generator``, required when K > 0 (the model's own ``rng`` is not
+                touched). batch_size: rows per pass.
+        """
+        mc_samples, batch_size = _predict.check_mc(mc_samples, rng, batch_size, allow_zero=True)
+        X = self._check_rows(X, batch_size)
+        return _predict.mean_probabilities(
+            X, self.num_classes, self.dtype, self._batch_scores, mc_samples, rng, batch_size
+        )
+
+    def predict_proba_samples(
+        self,
+        X: np.ndarray,
+        mc_samples: int,
+        rng: np.random.Generator,
+        *,
+        batch_size: int = _predict.DEFAULT_BATCH_SIZE,
+    ) -> np.ndarray:
+        """The probabilities of each Monte Carlo pass, (K, N, C) in the model's dtype, for uncertainty
+        measures; drawn as :meth:`predict_proba` draws them, whose result is their mean over axis 0.
+
+        Args:
+            X: (N, d_1, ..., d_k). mc_samples: K >= 1. rng: a ``np.random.Generator`` (required).
+            batch_size: rows per pass.
+        """
+        mc_samples, batch_size = _predict.check_mc(mc_samples, rng, batch_size, allow_zero=False)
+        X = self._check_rows(X, batch_size)
+        return _predict.sampled_probabilities(
+            X, self.num_classes, self.dtype, self._batch_scores, mc_samples, rng, batch_size
+        )
 
     def _add_l2(self, loss: Any, grads: dict[str, np.ndarray]) -> tuple[Any, dict[str, np.ndarray]]:
         """``loss + 0.5 * reg * sum(W**2)`` over the weights, and ``reg * W`` added to their gradients
@@ -300,59 +370,6 @@ class FullyConnectedNet:
             w = self.params[f"W{i}"]
             loss += 0.5 * self.reg * np.sum(w * w)
             grads[f"W{i}"] += self.reg * w
-        return loss, grads
-
-    # ----------------------------------------------------------------- fused paths (no normalization)
-    def _scores(self, X: np.ndarray) -> np.ndarray:
-        """Test-mode scores (N, C): ``relu(h @ W + b)`` layer by layer (dropout is the identity)."""
-        h = X.reshape(X.shape[0], -1)
-        for i in range(1, self.num_layers):
-            a = h.dot(self.params[f"W{i}"])
-            a += self.params[f"b{i}"]
-            h = np.maximum(0, a, out=a)
-        scores: np.ndarray = h.dot(self.params[f"W{self.num_layers}"])
-        scores += self.params[f"b{self.num_layers}"]
-        return scores
-
-    def _train_step(self, X: np.ndarray, y: np.ndarray) -> tuple[Any, dict[str, np.ndarray]]:
-        """Loss and gradients in training mode, with fresh masks from ``self.rng``.
-
-        The forward pass keeps each layer's output ``h_i = dropout(relu(h_{i-1} @ W_i + b_i))``. Since
-        ``1 / keep_prob >= 1``, ``h_i > 0`` exactly where the unit was both active and kept, so the
-        ReLU and dropout gradients together are ``dout * (1 / keep_prob)`` where ``h_i > 0`` and 0
-        elsewhere: one masked pass, the same values as the two layer functions.
-        """
-        L = self.num_layers
-        h = X.reshape(X.shape[0], -1)
-        if self.input_keep_prob != 1.0:
-            # X belongs to the caller: the dropped inputs go to a new array.
-            h, _ = dropout(h, self.input_keep_prob, train=True, rng=self.rng)
-        inputs = [h]  # inputs[i - 1]: layer i's input, (N, d_{i-1})
-        for i in range(1, L):
-            a = h.dot(self.params[f"W{i}"])
-            a += self.params[f"b{i}"]
-            np.maximum(0, a, out=a)
-            keep_prob = self.keep_probs[i - 1]
-            if keep_prob != 1.0:
-                dropout(a, keep_prob, train=True, rng=self.rng, out=a)
-            inputs.append(a)
-            h = a
-        scores = h.dot(self.params[f"W{L}"])
-        scores += self.params[f"b{L}"]
-
-        loss, dh = softmax_loss(scores, y)
-        grads: dict[str, np.ndarray] = {}
-        for i in range(L, 0, -1):
-            x_in = inputs[i - 1]
-            grads[f"W{i}"] = x_in.T.dot(dh)
-            grads[f"b{i}"] = np.sum(dh, axis=0)
-            if i == 1:
-                break  # the gradient with respect to the data is never used
-            dh = dh.dot(self.params[f"W{i}"].T)
-            scale = dh.dtype.type(1 / self.keep_probs[i - 2])
-            _apply_mask(dh, x_in > 0, scale, out=dh)
-        if self.reg != 0.0:  # at reg 0 it would only cost a pass over every weight
-            return self._add_l2(loss, grads)
         return loss, grads
 
 
