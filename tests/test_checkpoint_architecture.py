@@ -9,6 +9,7 @@ import zipfile
 import numpy as np
 import pytest
 
+import dropout_lab as dl
 from dropout_lab import FullyConnectedNet, Solver, load_checkpoint, save_checkpoint
 from dropout_lab.checkpoint import read_checkpoint
 from dropout_lab.checkpoint._model import check_model_compatible, model_architecture
@@ -121,3 +122,27 @@ def test_a_training_state_is_compared_by_its_settings_record(tmp_path):
     check_model_compatible(state, _net("alpha", "selu", seed=2))
     with pytest.raises(CheckpointError, match="dropout_kind is 'alpha' in the checkpoint"):
         check_model_compatible(state, _net(seed=2))
+
+
+@pytest.mark.parametrize("kind, activation", [("alpha", "selu"), ("gaussian", "relu"), ("dropconnect", "relu")])
+def test_a_run_of_each_kind_resumes_exactly_from_its_training_checkpoint(tmp_path, kind, activation):
+    """The training checkpoint records the dropout kind and activation (the Solver's settings), so a
+    run of each kind resumes from its own checkpoint, to the numbers of an uninterrupted run."""
+    data = dl.get_digits_data()
+
+    def solver(name):
+        model = dl.FullyConnectedNet([16], input_dim=64, num_classes=10, dropout=0.8, dropout_kind=kind,
+                                     activation=activation, rng=np.random.default_rng(0))
+        return dl.Solver(model, data, num_epochs=3, batch_size=50, checkpoint_name=str(tmp_path / name),
+                         verbose=False, rng=np.random.default_rng(1))
+
+    whole = solver("whole")
+    whole.train()
+    first = solver("split")
+    first.train(1)
+    second = solver("split")
+    second.resume(tmp_path / "split_latest.npz")
+    second.train()
+    assert second.loss_history == whole.loss_history and second.val_acc_history == whole.val_acc_history
+    for name, value in whole.model.params.items():
+        assert np.array_equal(second.model.params[name], value), name

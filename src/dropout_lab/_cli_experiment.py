@@ -134,6 +134,11 @@ def add_experiment_parser(sub: Any) -> None:
     exp.add_argument("--input-keep-prob", type=list_of(real, "keep probabilities"), metavar="P",
                      help=f"probability of keeping each input value; {some} "
                      f"(default {_default('input_keep_prob')})")
+    exp.add_argument("--variant", type=list_of(_name, "dropout kinds"), metavar="KIND",
+                     help="bernoulli (the exercise's), gaussian, dropconnect or alpha (with --activation selu); "
+                     f"{some} (default {_default('dropout_kind')})")
+    exp.add_argument("--activation", type=list_of(_name, "activations"), metavar="NAME",
+                     help=f"relu or selu (LeCun-normal initial weights); {some} (default {_default('activation')})")
     exp.add_argument("--max-norm", type=list_of(real, "norm bounds"), metavar="C",
                      help=f"bound each hidden unit's incoming weight vector to norm C after every update; {some} "
                      "(default: none)")
@@ -181,7 +186,8 @@ _CONFIG_OPTIONS = {
     "weight_scale": "weight_scale", "reg": "reg", "dtype": "dtype", "dataset": "dataset", "data_dir": "data_dir",
     "threads_per_run": "threads_per_run", "steps": "steps", "eval_every": "eval_every",
     "num_val_samples": "num_val_samples", "input_keep_prob": "input_keep_prob", "max_norm": "max_norm",
-    "keep_schedule": "keep_schedule", "patience": "patience", "mc_samples": "mc_samples",
+    "keep_schedule": "keep_schedule", "patience": "patience", "mc_samples": "mc_samples", "variant": "dropout_kind",
+    "activation": "activation",
 }
 
 # Each config field's flag: its argparse dest with dashes, as argparse made the dest (test_cli checks them).

@@ -44,9 +44,9 @@ def test_the_options_reach_the_solver_and_the_identity(tmp_path, monkeypatch):
     seen = []
     real = scheduler.Run.__init__
 
-    def spy(self, solver, spec):
+    def spy(self, solver, spec, evaluate=None):
         seen.append((solver.max_norm, solver.keep_schedule, solver.patience))
-        real(self, solver, spec)
+        real(self, solver, spec, evaluate)
 
     monkeypatch.setattr(scheduler.Run, "__init__", spy)
     results = run_experiment(config, out_dir=tmp_path, progress=False)
@@ -85,3 +85,39 @@ def test_the_command_line_sweeps_the_new_options(tmp_path):
     saved = json.loads((tmp_path / "exp" / "results.json").read_text())
     assert saved["grid"] == {"max_norm": [1.0, 3.0], "keep_schedule": ["constant", "linear:4"]}
     assert saved["config"]["patience"] == 5 and len(saved["runs"]) == 2 * 2 * 2
+
+
+# ------------------------------------------------------------------------------------------ the variants
+def test_alpha_dropout_needs_selu_before_any_work():
+    with pytest.raises(InvalidArgumentError, match="dropout_kind='alpha' needs activation='selu'"):
+        ExperimentConfig(dropout_kind="alpha")
+    config = ExperimentConfig(**BASE, activation="selu", sweep={"dropout_kind": ["bernoulli", "alpha"]})
+    assert [c.dropout_kind for _, c in config.cells()] == ["bernoulli", "alpha"]
+
+
+def test_the_variants_and_the_test_evaluation_from_the_command_line(tmp_path, capsys):
+    argv = ["experiment", "--quiet", "--keep-probs", "1,0.5", "--hidden-dims", "16", "--num-train", "60",
+            "--epochs", "2", "--batch-size", "20", "--seeds", "2", "--variant", "bernoulli,gaussian,dropconnect",
+            "--mc-samples", "4", "--out", str(tmp_path / "exp")]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("test acc MC4") == 3 and "test split: 400 examples" in printed
+    saved = json.loads((tmp_path / "exp" / "results.json").read_text())
+    assert saved["grid"] == {"dropout_kind": ["bernoulli", "gaussian", "dropconnect"]}
+    for run in saved["runs"]:
+        test = run["test"]
+        assert test["num_test"] == 400 and test["mc_samples"] == 4
+        for how in ("weight_scaling", "mc"):
+            assert 0 <= test[how]["accuracy"] <= 1 and 0 <= test[how]["ece"] <= 1 and 0 <= test[how]["brier"] <= 2
+        if run["keep_prob"] == 1.0:  # no dropout: every Monte Carlo pass is the weight-scaled net
+            assert test["mc"] == pytest.approx(test["weight_scaling"], rel=1e-6)
+
+
+def test_the_test_evaluation_is_reproducible_and_leaves_the_training_alone(tmp_path):
+    config = ExperimentConfig(**BASE, dropout_kind="gaussian")
+    plain = run_experiment(config, progress=False)
+    evaluated = run_experiment(ExperimentConfig(**BASE, dropout_kind="gaussian", mc_samples=3), progress=False)
+    again = run_experiment(ExperimentConfig(**BASE, dropout_kind="gaussian", mc_samples=3), progress=False)
+    assert [r.loss_history for r in evaluated.runs] == [r.loss_history for r in plain.runs]
+    assert [r.test for r in evaluated.runs] == [r.test for r in again.runs]
+    assert all(r.test is None for r in plain.runs)

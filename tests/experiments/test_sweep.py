@@ -140,9 +140,9 @@ def test_a_resume_extends_with_seeds_keep_probs_axis_values_and_epochs_reusing_e
     started: list[tuple] = []
     real = scheduler.Run.__init__
 
-    def spy(self, solver, spec):
+    def spy(self, solver, spec, evaluate=None):
         started.append((spec.settings["num_train"], spec.keep_prob, spec.seed, solver.epoch))
-        real(self, solver, spec)
+        real(self, solver, spec, evaluate)
 
     monkeypatch.setattr(scheduler.Run, "__init__", spy)
     extended = run_experiment(wanted, out_dir=tmp_path / "exp", resume=True, progress=False)

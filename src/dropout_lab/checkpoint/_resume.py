@@ -33,11 +33,14 @@ _RESUME_SETTINGS = {
     "max_norm": "the weights would be constrained otherwise than in the run it continues",
     "keep_schedule": "the keep probabilities (the schedule and the targets it scales from) would differ",
     "patience": "early stopping would end the run at another epoch",
+    "architecture": "the model would compute another function (its dropout kind or activation) than the one trained",
 }
-# What a setting absent from a checkpoint (written before it existed) means.
+# What a setting absent from a checkpoint (written before it existed) means: a checkpoint without an
+# architecture was written by a Bernoulli-dropout ReLU net (the only kind there was).
 _RESUME_DEFAULTS: dict[str, Any] = {
     "num_steps": None, "eval_every": 1, "max_norm": None, "keep_schedule": None, "patience": None,
-}
+    "architecture": {"dropout_kind": "bernoulli", "activation": "relu"},
+}  # fmt: skip
 
 
 def _identity_difference(theirs: Any, ours: Any) -> str:

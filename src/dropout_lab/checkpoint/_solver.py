@@ -8,7 +8,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from ..models.protocol import model_buffers
-from ._model import apply_model_state
+from ._model import apply_model_state, model_architecture
 from ._resume import check_resume_compatible, resume_precheck
 from ._training import (
     TrainingState,
@@ -26,6 +26,7 @@ def solver_settings(solver: Solver) -> dict[str, Any]:
     """The Solver's settings as a checkpoint records them (JSON values) and a resume compares them."""
     return {
         "model_class": type(solver.model).__name__,
+        "architecture": model_architecture(solver.model),
         "update_rule": solver._rule_label,
         "optim_config": settings_scalars(solver.optim_config),
         "lr_decay": solver.lr_decay,

@@ -67,14 +67,15 @@ NOT_IN_A_RUNS_NUMBERS = ("keep_probs", "seeds", "data_dir", "checkpoint_every", 
 #: ``sweep``, and the experiment is the cross product. In this order the cells are enumerated.
 SWEEPABLE = (
     "dataset", "num_train", "hidden_dims", "input_keep_prob", "learning_rate", "reg", "weight_scale",
-    "update_rule", "batch_size", "epochs", "steps", "max_norm", "keep_schedule", "patience",
+    "update_rule", "batch_size", "epochs", "steps", "max_norm", "keep_schedule", "patience", "dropout_kind",
+    "activation",
 )  # fmt: skip
 
 # Settings added after results format 1, left out of a run's identity at their defaults so that the
 # checkpoints written before they existed still resume (their runs had exactly these values).
 _ADDED_LATER = {
     "input_keep_prob": 1.0, "steps": None, "eval_every": 1, "num_val_samples": None, "max_norm": None,
-    "keep_schedule": "constant", "patience": None, "mc_samples": 0,
+    "keep_schedule": "constant", "patience": None, "mc_samples": 0, "dropout_kind": "bernoulli", "activation": "relu",
 }  # fmt: skip
 
 
@@ -116,6 +117,10 @@ class ExperimentConfig:
             with ':epoch' after it for RAMP or GAMMA per epoch.
         patience: early stopping: a run ends once this many measured epochs in a row bring no better
             validation accuracy (None: never).
+        dropout_kind: the dropout family's member: 'bernoulli' (the exercise's), 'gaussian', 'dropconnect'
+            or 'alpha' (with activation 'selu'); see :class:`~dropout_lab.models.FullyConnectedNet`.
+        activation: 'relu' or 'selu' (a self-normalizing net: LeCun-normal initial weights, whatever
+            ``weight_scale`` is).
         mc_samples: K > 0: each complete run is evaluated on the data set's test split, by weight
             scaling and by the MC average of K stochastic passes (accuracy, NLL, Brier score, ECE;
             :mod:`~dropout_lab.experiments.evaluation`); 0: no test evaluation.
@@ -150,6 +155,8 @@ class ExperimentConfig:
     keep_schedule: str = "constant"
     patience: int | None = None
     mc_samples: int = 0
+    dropout_kind: str = "bernoulli"
+    activation: str = "relu"
     sweep: dict[str, tuple[Any, ...]] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
@@ -213,6 +220,9 @@ class ExperimentConfig:
         parse_keep_schedule(self.keep_schedule)
         if self.patience is not None:
             check_positive_int("patience", self.patience)
+        from ..models._variants import check_variant
+
+        check_variant(self.dropout_kind, self.activation, None)
         if check_positive_int("mc_samples", self.mc_samples, allow_zero=True) > MAX_MC_SAMPLES:
             raise InvalidArgumentError(f"mc_samples must be at most {MAX_MC_SAMPLES}, got {self.mc_samples}")
         # Each swept value is checked as the setting it stands for (after the fields: an error in a

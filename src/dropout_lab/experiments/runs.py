@@ -85,6 +85,8 @@ def _build_solver(
         num_classes=num_classes,
         dropout=spec.keep_prob,
         input_dropout=config.input_keep_prob,
+        dropout_kind=config.dropout_kind,
+        activation=config.activation,
         reg=config.reg,
         weight_scale=config.weight_scale,
         dtype=np.dtype(config.dtype).type,
