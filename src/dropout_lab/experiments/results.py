@@ -49,7 +49,8 @@ def _check_status(name: str, value: Any) -> str:
 class RunResult:
     """One training run. Histories: loss per iteration; accuracies at the epochs ``acc_epochs`` lists
     (None: every epoch, 0 to the last; epoch 0 is measured before training). ``status`` is 'complete',
-    'diverged' or 'interrupted'. ``settings``: the swept settings of the run's cell ({} without a sweep)."""
+    'diverged' or 'interrupted'. ``settings``: the swept settings of the run's cell ({} without a sweep).
+    ``num_val``: the validation examples each validation accuracy counts."""
 
     keep_prob: float
     seed: int
@@ -64,6 +65,9 @@ class RunResult:
     message: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     acc_epochs: list[int] | None = None
+    #: N, the validation examples each validation accuracy counts (None: not recorded, as in files
+    #: written before it was); an accuracy moves in steps of 1/N.
+    num_val: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,7 +99,7 @@ class RunResult:
         if not isinstance(values, dict):
             raise InvalidTypeError(f"a run record must be a JSON object, got {type(values).__name__}")
         fields = list(cls.__dataclass_fields__)
-        required = fields[:-4]  # status, message, settings and acc_epochs have defaults
+        required = fields[:-5]  # status, message, settings, acc_epochs and num_val have defaults
         missing = [f for f in required if f not in values]
         if missing:
             raise InvalidArgumentError(f"a run record lacks {', '.join(missing)}")
@@ -137,6 +141,9 @@ class RunResult:
             raise InvalidArgumentError(
                 "acc_epochs of a run record must be null or a list of epochs, one per accuracy measurement"
             )
+        num_val = values.get("num_val")
+        if num_val is not None and (isinstance(num_val, bool) or not isinstance(num_val, int) or num_val < 1):
+            raise InvalidArgumentError("num_val of a run record must be null or a positive integer")
         return cls(**values)
 
 

@@ -154,6 +154,7 @@ class Run:
             message=self.message,
             settings=dict(self.spec.settings),
             acc_epochs=_acc_epochs(solver),
+            num_val=min(len(solver.y_val), solver.num_val_samples or len(solver.y_val)),  # N of each val accuracy
         )
 
 
