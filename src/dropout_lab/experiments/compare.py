@@ -32,7 +32,7 @@ import numpy as np
 from .._validation import check_positive_int
 from ..errors import InvalidArgumentError
 from .records import keep_text, run_history, run_optional
-from .stats import HELPED, HURT, NO_DIFFERENCE, NO_SPREAD, NOT_ENOUGH_SEEDS, Interval, KeepProbSummary, _interval
+from .stats import HELPED, HURT, NO_DIFFERENCE, NO_SPREAD, NOT_ENOUGH_SEEDS, SPREAD_FLOOR, Interval, KeepProbSummary, _interval
 
 __all__ = [
     "FALLING_DROP",
@@ -95,15 +95,15 @@ def paired_p_value(differences: np.ndarray) -> float | None:
         differences: (n,) finite per-seed differences.
 
     Returns:
-        The p-value in [0, 1], or None when ``n < 2`` or every difference is the same (no spread: the
-        test is undefined).
+        The p-value in [0, 1], or None when ``n < 2`` or every difference is the same, up to
+        :data:`~dropout_lab.experiments.stats.SPREAD_FLOOR` (no spread: the test is undefined).
     """
     n = int(differences.size)
     if n < 2:
         return None
     sd = float(np.std(differences, ddof=1))
-    if not sd > 0.0 or sd <= 1e-12 * max(1.0, float(np.max(np.abs(differences)))):
-        return None  # equal up to rounding: the t statistic would be rounding noise
+    if sd <= SPREAD_FLOOR:
+        return None  # equal up to rounding (as in the intervals): the t statistic would be rounding noise
     from scipy import stats  # type: ignore[import-untyped]  # SciPy ships no type information
 
     t_value = float(np.mean(differences)) / (sd / math.sqrt(n))

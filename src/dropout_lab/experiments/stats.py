@@ -57,6 +57,9 @@ NOT_ENOUGH_SEEDS = "not enough seeds"
 #: Every seed gave the same difference: the interval has zero width, a sign of too few seeds or of a
 #: metric too coarse (a count over few examples) to tell the runs apart, never of a sure effect.
 NO_SPREAD = "too few seeds / no spread"
+#: A sample standard deviation at most this is rounding noise among equal values, taken as 0 (accuracies
+#: and their differences lie in [-1, 1]; two runs that differ by one example in a billion differ by 1e-9).
+SPREAD_FLOOR = 1e-12
 
 
 # --------------------------------------------------------------------------------------------------
@@ -162,6 +165,8 @@ def _interval(values: np.ndarray, confidence: float) -> Interval:
     if n < 2:
         return Interval(mean, math.nan, math.nan, math.nan, n)
     sd = float(np.std(values, ddof=1))
+    if sd <= SPREAD_FLOOR:
+        sd = 0.0  # rounding noise (0.56 - 0.51 != 0.55 - 0.50 in floats), not a spread
     half_width = _t_upper(0.5 * (1.0 - confidence), n - 1) * sd / math.sqrt(n)
     return Interval(mean, mean - half_width, mean + half_width, half_width, n)
 
@@ -170,7 +175,8 @@ def mean_ci(values: Sequence[float] | np.ndarray, confidence: float = 0.95) -> I
     """The t confidence interval of the mean of ``values``.
 
     ``mean ± t_{(1+confidence)/2, n-1} * s / sqrt(n)`` with ``s`` the sample standard deviation
-    (ddof=1). One value gives NaN ``half_width``, ``low`` and ``high`` (see :class:`Interval`).
+    (ddof=1), taken as 0 when at most :data:`SPREAD_FLOOR` (the rounding of equal values). One value
+    gives NaN ``half_width``, ``low`` and ``high`` (see :class:`Interval`).
 
     Args:
         values: (n,) finite numbers, n >= 1.
