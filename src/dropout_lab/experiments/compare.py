@@ -23,7 +23,7 @@ detectable change'``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -32,7 +32,17 @@ import numpy as np
 from .._validation import check_positive_int
 from ..errors import InvalidArgumentError
 from .records import keep_text, run_history, run_optional
-from .stats import HELPED, HURT, NO_DIFFERENCE, NO_SPREAD, NOT_ENOUGH_SEEDS, SPREAD_FLOOR, Interval, KeepProbSummary, _interval
+from .stats import (
+    HELPED,
+    HURT,
+    NO_DIFFERENCE,
+    NO_SPREAD,
+    NOT_ENOUGH_SEEDS,
+    SPREAD_FLOOR,
+    Interval,
+    KeepProbSummary,
+    _interval,
+)
 
 __all__ = [
     "FALLING_DROP",
@@ -243,7 +253,7 @@ def summarize_groups(groups: dict[float, dict[int, Measures]], confidence: float
     measure over the keep probabilities compared."""
     baseline = groups.get(1.0)
     # measure name -> the per-seed value of one run; the gap is lower-is-better.
-    measures = {
+    measures: dict[str, Callable[[Measures], float]] = {
         "last": lambda m: m.last_val,
         "final": lambda m: m.final_val,
         "gap": lambda m: m.last_train - m.last_val,
@@ -359,3 +369,67 @@ def summary_notes(rows: Sequence[KeepProbSummary]) -> list[str]:
             notes.append("under-trained: keep 1's training accuracy falls at the end (its last measurement is "
                          "over 2 points below its best in the window)")  # fmt: skip
     return notes
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _interval_to_dict(interval: Interval | None) -> dict[str, Any] | None:
+    if interval is None:
+        return None
+    return {
+        "mean": _finite_or_none(interval.mean),
+        "low": _finite_or_none(interval.low),
+        "high": _finite_or_none(interval.high),
+        "half_width": _finite_or_none(interval.half_width),
+        "n": interval.n,
+    }
+
+
+def _comparison_to_dict(comparison: Comparison | None) -> dict[str, Any] | None:
+    if comparison is None:
+        return None
+    return {
+        "diff": _interval_to_dict(comparison.diff),
+        "p_value": _finite_or_none(comparison.p_value),
+        "p_holm": _finite_or_none(comparison.p_holm),
+        "verdict": comparison.verdict,
+    }
+
+
+def summary_dict(rows: list[KeepProbSummary]) -> dict[str, Any]:
+    """:func:`~dropout_lab.experiments.stats.summary_to_dict` of checked ``rows``."""
+    return {
+        "confidence": rows[0].confidence if rows else None,
+        "baseline_keep_prob": 1.0 if any(row.keep_prob == 1.0 for row in rows) else None,
+        "measure": "mean validation accuracy over the last `window` measurements",
+        "correction": "holm",
+        "notes": summary_notes(rows),
+        "rows": [
+            {
+                "keep_prob": row.keep_prob,
+                "n_seeds": row.n_seeds,
+                "seeds": list(row.seeds),
+                "num_val": row.num_val,
+                "window": row.window,
+                "window_epochs": None if row.window_epochs is None else list(row.window_epochs),
+                "final_train_acc": _interval_to_dict(row.final_train_acc),
+                "final_val_acc": _interval_to_dict(row.final_val_acc),
+                "best_val_acc": _interval_to_dict(row.best_val_acc),
+                "train_val_gap": _interval_to_dict(row.train_val_gap),
+                "last_train_acc": _interval_to_dict(row.last_train_acc),
+                "last_val_acc": _interval_to_dict(row.last_val_acc),
+                "last_gap": _interval_to_dict(row.last_gap),
+                "val_diff_vs_keep1": _interval_to_dict(row.val_diff_vs_keep1),
+                "verdict": row.verdict,
+                "val_vs_keep1": _comparison_to_dict(row.comparison),
+                "final_val_vs_keep1": _comparison_to_dict(row.final_comparison),
+                "gap_vs_keep1": _comparison_to_dict(row.gap_comparison),
+                "gap_verdict": None if row.gap_comparison is None else row.gap_comparison.verdict,
+                "loss_falling": list(row.loss_falling),
+                "train_acc_falling": row.train_acc_falling,
+            }
+            for row in rows
+        ],
+    }

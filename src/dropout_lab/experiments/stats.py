@@ -346,14 +346,14 @@ def summarize(runs: Iterable[Any], confidence: float = 0.95) -> list[KeepProbSum
     for index, run in enumerate(records):
         keep_prob = run_keep_prob(run, index)
         seed = run_seed(run, index)
-        finals = tuple(run_accuracy(run, index, name) for name in _ACCURACY_FIELDS)
+        train, val, best = (run_accuracy(run, index, name) for name in _ACCURACY_FIELDS)
         by_seed = groups.setdefault(keep_prob, {})
         if seed in by_seed:
             raise InvalidArgumentError(
                 f"runs[{index}] repeats keep_prob={keep_text(keep_prob)}, seed={seed}: each pair must appear "
                 "once, or the pairing by seed is ambiguous"
             )
-        by_seed[seed] = read_measures(run, index, finals)
+        by_seed[seed] = read_measures(run, index, (train, val, best))
     return summarize_groups(groups, confidence)
 
 
@@ -388,33 +388,6 @@ def check_summary_rows(rows: Any) -> list[KeepProbSummary]:
     return checked
 
 
-def _finite_or_none(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
-
-
-def _interval_to_dict(interval: Interval | None) -> dict[str, Any] | None:
-    if interval is None:
-        return None
-    return {
-        "mean": _finite_or_none(interval.mean),
-        "low": _finite_or_none(interval.low),
-        "high": _finite_or_none(interval.high),
-        "half_width": _finite_or_none(interval.half_width),
-        "n": interval.n,
-    }
-
-
-def _comparison_to_dict(comparison: Comparison | None) -> dict[str, Any] | None:
-    if comparison is None:
-        return None
-    return {
-        "diff": _interval_to_dict(comparison.diff),
-        "p_value": _finite_or_none(comparison.p_value),
-        "p_holm": _finite_or_none(comparison.p_holm),
-        "verdict": comparison.verdict,
-    }
-
-
 def summary_to_dict(rows: Sequence[KeepProbSummary]) -> dict[str, Any]:
     """The summary as JSON-ready data: plain floats, ints, strings, lists, and None for NaN.
 
@@ -431,39 +404,6 @@ def summary_to_dict(rows: Sequence[KeepProbSummary]) -> dict[str, Any]:
         ``{"diff", "p_value", "p_holm", "verdict"}`` or None), ``gap_verdict``, ``loss_falling``
         (``[falling, measured]``) and ``train_acc_falling``.
     """
-    from .compare import summary_notes
+    from .compare import summary_dict  # with the rest of the verdicts' machinery
 
-    rows = check_summary_rows(rows)
-    return {
-        "confidence": rows[0].confidence if rows else None,
-        "baseline_keep_prob": 1.0 if any(row.keep_prob == 1.0 for row in rows) else None,
-        "measure": "mean validation accuracy over the last `window` measurements",
-        "correction": "holm",
-        "notes": summary_notes(rows),
-        "rows": [
-            {
-                "keep_prob": row.keep_prob,
-                "n_seeds": row.n_seeds,
-                "seeds": list(row.seeds),
-                "num_val": row.num_val,
-                "window": row.window,
-                "window_epochs": None if row.window_epochs is None else list(row.window_epochs),
-                "final_train_acc": _interval_to_dict(row.final_train_acc),
-                "final_val_acc": _interval_to_dict(row.final_val_acc),
-                "best_val_acc": _interval_to_dict(row.best_val_acc),
-                "train_val_gap": _interval_to_dict(row.train_val_gap),
-                "last_train_acc": _interval_to_dict(row.last_train_acc),
-                "last_val_acc": _interval_to_dict(row.last_val_acc),
-                "last_gap": _interval_to_dict(row.last_gap),
-                "val_diff_vs_keep1": _interval_to_dict(row.val_diff_vs_keep1),
-                "verdict": row.verdict,
-                "val_vs_keep1": _comparison_to_dict(row.comparison),
-                "final_val_vs_keep1": _comparison_to_dict(row.final_comparison),
-                "gap_vs_keep1": _comparison_to_dict(row.gap_comparison),
-                "gap_verdict": None if row.gap_comparison is None else row.gap_comparison.verdict,
-                "loss_falling": list(row.loss_falling),
-                "train_acc_falling": row.train_acc_falling,
-            }
-            for row in rows
-        ],
-    }
+    return summary_dict(check_summary_rows(rows))
