@@ -346,9 +346,10 @@ def summary_notes(rows: Sequence[KeepProbSummary]) -> list[str]:
         notes.append(f"N = {n} validation examples per run: a difference of at most 1/N = {_points(1 / n)} "
                      "points (one example) is never called helped or hurt")  # fmt: skip
     level = f"{1 - rows[0].confidence:g}"
-    if any(row.comparison is not None and row.comparison.p_holm is not None for row in rows):
-        notes.append(f"p (Holm): paired t test against keep 1, Holm-corrected over the {len(compared)} keep "
-                     f"probabilities compared; helped/hurt need p (Holm) < {level}")  # fmt: skip
+    tested = [row for row in compared if row.comparison is not None and row.comparison.p_value is not None]
+    if tested:
+        notes.append(f"p (Holm): paired t test against keep 1, Holm-corrected over the {len(tested)} keep "
+                     f"probabilities tested; helped/hurt need p (Holm) < {level}")  # fmt: skip
     if any(c is not None and c.verdict == NO_SPREAD for row in rows for c in (row.comparison, row.gap_comparison)):
         notes.append(f"{NO_SPREAD}: every seed gave the same difference (a zero-width interval), a sign of too few "
                      "seeds or of too coarse a metric (few validation examples), not of a sure effect")  # fmt: skip

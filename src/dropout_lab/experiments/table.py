@@ -36,7 +36,7 @@ def _measure(rows: list[KeepProbSummary]) -> str:
     window = min(row.window for row in rows)
     epochs = {row.window_epochs for row in rows}
     if window == 1 and epochs <= {None}:
-        return "final accuracies"
+        return "the final measurement"
     span = epochs.pop() if len(epochs) == 1 else None
     where = "" if span is None else (f" (epoch {span[1]})" if span[0] == span[1] else f" (epochs {span[0]}-{span[1]})")
     return "the last accuracy measurement" + where if window == 1 else f"mean of the last {window} measurements{where}"
