@@ -243,7 +243,7 @@ def plot_accuracy(
             ax.set_xlabel("epoch")
             ax.grid(True, alpha=0.3)
             if loss_cells[label]:
-                ax.legend(loc="upper right", fontsize="small")
+                ax.legend(loc="best", fontsize="small")
     if max(seed_counts) >= 2:
         seeds_text = f"of {seed_counts.pop()} seeds" if len(seed_counts) == 1 else "over seeds"
         subtitle = f"lines: mean {seeds_text}; shaded: {100 * confidence:g}% t interval"

@@ -83,14 +83,16 @@ def _panels(cells: list[tuple[dict[str, Any], list[KeepProbSummary]]]) -> dict[s
     return panels
 
 
-def _draw(ax: Any, rows: list[KeepProbSummary], pick: Any, color: str, label: str, scale: float = 100.0) -> None:
-    """One line: ``pick(row) -> (Interval, verdict or None)`` against keep_prob, with t-interval bars;
-    a filled marker where the verdict is an effect, a hollow one elsewhere."""
+def _draw(ax: Any, rows: list[KeepProbSummary], pick: Any, color: str, label: str, shift: float) -> None:
+    """One line: ``pick(row) -> (Interval, verdict or None)`` against keep_prob (moved right by ``shift``,
+    so that the bars of several lines do not hide each other), in percent, with t-interval bars; a
+    filled marker where the verdict is an effect, a hollow one elsewhere."""
+    scale = 100.0
     points = [(row.keep_prob, *pick(row)) for row in rows]
     points = sorted((p for p in points if p[1] is not None), key=lambda p: p[0])
     if not points:
         return
-    x = np.array([p[0] for p in points])
+    x = np.array([p[0] for p in points]) + shift
     intervals: list[Interval] = [p[1] for p in points]
     mean = np.array([i.mean for i in intervals]) * scale
     error = np.nan_to_num(np.array([i.half_width for i in intervals]) * scale)
@@ -148,7 +150,8 @@ def plot_summary(
         for column, (what, pick) in enumerate(measures):
             ax = axes[row, column]
             for index, (line, rows) in enumerate(lines.items()):
-                _draw(ax, rows, pick, f"C{index % 10}", line or "keep prob vs keep 1")
+                shift = 0.012 * (index - (len(lines) - 1) / 2)
+                _draw(ax, rows, pick, f"C{index % 10}", line or "keep prob vs keep 1", shift)
             if column == 2:
                 ax.axhline(0.0, color="black", linewidth=0.8)
             if row == len(panels) - 1:
