@@ -350,7 +350,8 @@ def summary_notes(rows: Sequence[KeepProbSummary]) -> list[str]:
     if tested:
         notes.append(f"p (Holm): paired t test against keep 1, Holm-corrected over the {len(tested)} keep "
                      f"probabilities tested; helped/hurt need p (Holm) < {level}")  # fmt: skip
-    if any(c is not None and c.verdict == NO_SPREAD for row in rows for c in (row.comparison, row.gap_comparison)):
+    every = [c for row in rows for c in (row.comparison, row.gap_comparison, row.final_comparison) if c is not None]
+    if any(c.verdict == NO_SPREAD for c in every):
         notes.append(f"{NO_SPREAD}: every seed gave the same difference (a zero-width interval), a sign of too few "
                      "seeds or of too coarse a metric (few validation examples), not of a sure effect")  # fmt: skip
     baseline = next((row for row in rows if row.keep_prob == 1.0), None)
