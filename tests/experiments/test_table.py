@@ -37,7 +37,8 @@ def test_format_summary_table_with_seeds():
     # keep 0.25: diff +2.0 ± t_{0.975,1} * 4 = 50.8 points, no detectable effect.
     assert "+2.0 ± 50.8" in quarter and NO_DIFFERENCE in quarter and NO_GAP_CHANGE in quarter
     assert "paired by seed" in table
-    assert any(line.startswith("p (Holm): paired t test against keep 1, Holm-corrected over the 2 keep") for line in lines)
+    holm_note = "p (Holm): paired t test against keep 1, Holm-corrected over the 2 keep"
+    assert any(line.startswith(holm_note) for line in lines)
     assert any(line.startswith("N (validation examples per run) not recorded") for line in lines)
     # Aligned: each column ends (right-aligned numbers) or starts (left-aligned words) where its rule does.
     spans = [match.span() for match in re.finditer("-+", rule)]
