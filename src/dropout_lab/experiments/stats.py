@@ -11,7 +11,9 @@ Every interval is the Student t interval of a mean::
 
 with the t quantile from :data:`scipy.stats.t` (see :func:`t_critical`). SciPy is imported on the first
 interval, not with this module, so that importing the experiments package stays cheap.
-The text table of a summary is :func:`dropout_lab.experiments.table.format_summary_table`.
+The rules that turn a difference into a verdict (Holm's correction over a cell's keep probabilities,
+the one-example rule, zero spread) and the notes under a table are :mod:`.compare`'s; the text table of
+a summary is :func:`dropout_lab.experiments.table.format_summary_table`.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import numpy as np
 from .._io import atomic_writer
 from .._validation import _describe, check_file_to_write
 from ..errors import InvalidArgumentError, InvalidTypeError
-from .compare import LARGER_GAP, SMALLER_GAP
+from .compare import LARGER_GAP, OVERFIT_GAP, SMALLER_GAP
 from .grid import cell_label
 from .records import keep_text
 from .stats import HELPED, HURT, Interval, KeepProbSummary, check_summary_rows
@@ -111,9 +111,10 @@ def plot_summary(
     """Save ``summary.png``: the experiment's answer against the keep probability, in three columns of
     panels: the validation accuracy, the train-validation gap (both the mean of the last few
     measurements, :class:`~dropout_lab.experiments.stats.KeepProbSummary`'s ``last_*``), and the
-    paired difference in validation accuracy from keep 1, with a zero line. Bars are the t intervals
-    over seeds; a filled marker is a verdict (helped/hurt, a smaller/larger gap by the rules of
-    :mod:`~dropout_lab.experiments.compare`), a hollow one is none.
+    paired difference in validation accuracy from keep 1, with a zero line. The gap's panel has a
+    dotted line at :data:`~dropout_lab.experiments.compare.OVERFIT_GAP`: a baseline under it is not
+    overfitting. Bars are the t intervals over seeds; a filled marker is a verdict (helped/hurt, a
+    smaller/larger gap by the rules of :mod:`~dropout_lab.experiments.compare`), a hollow one is none.
 
     One line per cell of the grid; with two or more swept settings, one row of panels per value of
     the first and one line per combination of the others, so that the whole grid is one picture.
@@ -154,6 +155,10 @@ def plot_summary(
                 _draw(ax, rows, pick, f"C{index % 10}", line or "keep prob vs keep 1", shift)
             if column == 2:
                 ax.axhline(0.0, color="black", linewidth=0.8)
+            if column == 1:  # a baseline under this gap is "not overfitting" (see compare.OVERFIT_GAP)
+                ax.axhline(100.0 * OVERFIT_GAP, color="grey", linestyle=":", linewidth=1.0)
+                ax.text(0.01, 100.0 * OVERFIT_GAP, f" overfitting: a gap over {100 * OVERFIT_GAP:g} points",
+                        transform=ax.get_yaxis_transform(), va="bottom", fontsize="small", color="grey")
             if row == len(panels) - 1:
                 ax.set_xlabel("keep probability")
             ax.set_title(f"{what}, {panel}" if panel else what, fontsize="medium")
