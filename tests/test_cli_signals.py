@@ -82,7 +82,7 @@ def test_sigterm_while_the_figure_is_drawn_exits_143_with_results_saved(tmp_path
     """After the runs: results.json is whole, and the status says the work was cut short."""
     from dropout_lab.experiments import plot
 
-    def terminated(runs, path):
+    def terminated(runs, path, **options):
         os.kill(os.getpid(), signal.SIGTERM)
         raise AssertionError("SIGTERM did not interrupt")
 

@@ -206,8 +206,8 @@ def test_every_file_the_experiment_writes_is_fsynced_then_renamed_into_place(tmp
             assert ("fsync", str(Path(src).resolve())) in events[: events.index((kind, what))], f"{src} not fsynced"
             replaced[Path(dst).relative_to(out).as_posix()] = replaced.get(Path(dst).relative_to(out).as_posix(), 0) + 1
     # checkpoints/config.json: the settings the checkpoints are written with, checked on resume.
-    expected = {"results.json", "accuracy.png", "checkpoints/config.json", "checkpoints/keep1_seed0_latest.npz",
-                "checkpoints/keep0.5_seed0_latest.npz"}
+    expected = {"results.json", "accuracy.png", "summary.png", "checkpoints/config.json",
+                "checkpoints/keep1_seed0_latest.npz", "checkpoints/keep0.5_seed0_latest.npz"}
     assert set(replaced) == expected
     # One checkpoint per epoch per run, and results.json at the start and the end (runs go to the journal).
     assert replaced["checkpoints/keep1_seed0_latest.npz"] == replaced["checkpoints/keep0.5_seed0_latest.npz"] == 2
@@ -216,7 +216,7 @@ def test_every_file_the_experiment_writes_is_fsynced_then_renamed_into_place(tmp
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
     assert written == [  # each run's last checkpoint stays (a resume may give it more epochs)
         ".dropout-lab.lock", "accuracy.png", "checkpoints", "checkpoints/keep0.5_seed0_latest.npz",
-        "checkpoints/keep1_seed0_latest.npz", "results.json",
+        "checkpoints/keep1_seed0_latest.npz", "results.json", "summary.png",
     ]
 
 

@@ -341,7 +341,7 @@ def run_experiment_command(args: argparse.Namespace) -> int:
         print(note)
     # The figure shows completed runs only: none is drawn while interrupted or when every run diverged.
     plotted = results.status != "interrupted" and any(run.status == "complete" for run in results.runs)
-    print(f"\nwrote {out / 'results.json'}" + (f" and {out / 'accuracy.png'}" if plotted else ""))
+    print(f"\nwrote {out / 'results.json'}" + (f", {out / 'accuracy.png'} and {out / 'summary.png'}" * plotted))
     if results.status == "interrupted":
         print(f"dropout-lab: interrupted; continue with: dropout-lab experiment --resume {out}", file=sys.stderr)
         return EXIT_TERMINATED if last_stop_signal() == signal.SIGTERM else EXIT_INTERRUPTED

@@ -112,40 +112,61 @@ def test_three_seeds_draw_the_mean_and_a_t_interval_band(tmp_path, monkeypatch):
     runs = _runs(keep_probs=(1.0, 0.5), seeds=(0, 1, 2), epochs=4)
     plot_accuracy(runs, tmp_path / "accuracy.png")
     (figure,) = recorder.figures
-    train_axes, val_axes = figure.axes
-    assert train_axes.get_title() == "Train accuracy" and val_axes.get_title() == "Validation accuracy"
-    legend = val_axes.get_legend()
-    assert [text.get_text() for text in legend.get_texts()] == ["keep 1", "keep 0.5"]
-    assert "mean of 3 seeds" in legend.get_title().get_text()
-    assert "95% t interval" in legend.get_title().get_text()
-    # One band per keep probability per panel.
+    # One panel per keep probability, train and validation together (no loss recorded: no loss panel).
+    keep1_axes, half_axes = [ax for ax in figure.axes if ax.get_visible()]
+    assert keep1_axes.get_title() == "keep 1" and half_axes.get_title() == "keep 0.5"
+    legend = keep1_axes.get_legend()
+    assert [text.get_text() for text in legend.get_texts()] == ["train", "validation"]
+    assert "mean of 3 seeds" in figure.get_suptitle() and "95% t interval" in figure.get_suptitle()
+    # One band per history per keep probability.
     assert len(recorder.bands) == 4
     # Each epoch holds m - 0.1, m, m + 0.1: mean m, s = 0.1, half-width t_{0.975,2} * 0.1 / sqrt(3).
     half_width = T_975_2 * 0.1 / math.sqrt(3)
     val_mean_keep1 = np.linspace(0.1, 0.5, 5) + 0.2
-    _, x, low, high = next(band for band in recorder.bands if band[0] is val_axes)
+    _, x, low, high = [band for band in recorder.bands if band[0] is keep1_axes][1]  # train first, then val
     np.testing.assert_array_equal(x, np.arange(5))
-    np.testing.assert_allclose(low, val_mean_keep1 - half_width, rtol=1e-9)
+    np.testing.assert_allclose(low, np.clip(val_mean_keep1 - half_width, 0, 1), rtol=1e-9)
     np.testing.assert_allclose(high, val_mean_keep1 + half_width, rtol=1e-9)
-    line = val_axes.get_lines()[0]
+    line = keep1_axes.get_lines()[1]
     np.testing.assert_allclose(line.get_ydata(), val_mean_keep1, rtol=1e-12)
 
 
-def test_one_seed_draws_plain_lines_without_bands(tmp_path, monkeypatch):
+def test_bands_are_clipped_to_the_unit_interval_and_the_axis_zoomed(tmp_path, monkeypatch):
+    recorder = _Recorder(monkeypatch)
+    # Three seeds near 100% with a wide spread: mean ± half-width would pass 1 (and 0 for the other).
+    runs = [{"keep_prob": 1.0, "seed": s, "train_acc_history": [0.1, 0.9 + 0.05 * s, 0.9 + 0.05 * s],
+             "val_acc_history": [0.1, 0.8, 0.8 + 0.05 * s]} for s in range(3)]
+    plot_accuracy(runs, tmp_path / "accuracy.png")
+    for _, _, low, high in recorder.bands:
+        assert np.all(low >= 0.0) and np.all(high <= 1.0)
+    (axes,) = [ax for ax in recorder.figures[0].axes if ax.get_visible()]
+    bottom, top = axes.get_ylim()
+    # Zoomed to what is drawn after epoch 0 (the 10% before training is left below the axis).
+    assert 0.5 < bottom < 0.8 and 1.0 <= top < 1.01
+
+
+def test_one_seed_draws_plain_lines_without_bands_and_the_loss_beside(tmp_path, monkeypatch):
     recorder = _Recorder(monkeypatch)
     runs = _runs(keep_probs=(1.0, 0.5, 0.25), seeds=(7,), epochs=3)
+    for run in runs:
+        run["loss_history"] = list(np.linspace(2.3, 0.5, 60) / run["keep_prob"])
     plot_accuracy(runs, tmp_path / "accuracy.png", title="My title")
     (figure,) = recorder.figures
     assert recorder.bands == []
-    assert figure.get_suptitle() == "My title"
-    train_axes, val_axes = figure.axes
-    legend = val_axes.get_legend()
+    assert figure.get_suptitle().startswith("My title\n") and "one seed" in figure.get_suptitle()
+    *accuracy_axes, loss_axes = [ax for ax in figure.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in accuracy_axes] == ["keep 1", "keep 0.5", "keep 0.25"]
+    for axes, run in zip(accuracy_axes, runs, strict=True):
+        train_line, val_line = axes.get_lines()
+        np.testing.assert_array_equal(val_line.get_xdata(), np.arange(4))
+        np.testing.assert_allclose(train_line.get_ydata(), run["train_acc_history"])
+        np.testing.assert_allclose(val_line.get_ydata(), run["val_acc_history"])
+    assert loss_axes.get_title() == "training loss (smoothed)"
+    legend = loss_axes.get_legend()
     assert [text.get_text() for text in legend.get_texts()] == ["keep 1", "keep 0.5", "keep 0.25"]
-    assert legend.get_title().get_text() == ""
-    for axes, name in ((train_axes, "train_acc_history"), (val_axes, "val_acc_history")):
-        for line, run in zip(axes.get_lines(), runs, strict=True):
-            np.testing.assert_array_equal(line.get_xdata(), np.arange(4))
-            np.testing.assert_allclose(line.get_ydata(), run[name])
+    # 60 losses over 3 epochs, averaged in windows of 60 // 50 = 1: step i at epoch (i + 1) * 3 / 60.
+    x = loss_axes.get_lines()[0].get_xdata()
+    np.testing.assert_allclose(x, (np.arange(60) + 1) * 3 / 60)
 
 
 def test_plot_does_not_touch_pyplot_or_the_backend(tmp_path, run_python):

@@ -18,6 +18,7 @@ from dropout_lab.experiments.stats import (
     HELPED,
     HURT,
     NO_DIFFERENCE,
+    NO_SPREAD,
     NOT_ENOUGH_SEEDS,
     Interval,
     KeepProbSummary,
@@ -261,7 +262,9 @@ def test_paired_difference_rejects_different_lengths():
         (Interval(-0.03, -0.05, -0.01, 0.02, 3), HURT),
         (Interval(0.01, -0.01, 0.03, 0.02, 3), NO_DIFFERENCE),
         (Interval(0.02, 0.0, 0.04, 0.02, 3), NO_DIFFERENCE),  # touching 0 is not excluding it
-        (Interval(0.0, 0.0, 0.0, 0.0, 5), NO_DIFFERENCE),
+        # Zero width is no spread among the seeds (too few, or too coarse a metric), never a verdict.
+        (Interval(0.0, 0.0, 0.0, 0.0, 5), NO_SPREAD),
+        (Interval(-0.003, -0.003, -0.003, 0.0, 3), NO_SPREAD),
         (Interval(0.03, math.nan, math.nan, math.nan, 1), NOT_ENOUGH_SEEDS),
     ],
 )
@@ -270,7 +273,8 @@ def test_verdict(interval, expected):
 
 
 def test_verdict_strings():
-    assert (HELPED, HURT, NO_DIFFERENCE) == ("helped", "hurt", "no detectable difference")
+    assert (HELPED, HURT, NO_DIFFERENCE, NO_SPREAD) == ("helped", "hurt", "no detectable effect",
+                                                        "too few seeds / no spread")
 
 
 def test_verdict_rejects_non_intervals():
@@ -365,7 +369,11 @@ def test_summarize_agrees_with_its_parts(accuracies):
     assert dropped.final_train_acc == mean_ci([a[2] for a in accuracies])
     assert dropped.train_val_gap == mean_ci([a[2] - a[3] for a in accuracies])
     assert dropped.val_diff_vs_keep1 == paired_difference(val_k, val_1)
-    assert dropped.verdict == verdict(dropped.val_diff_vs_keep1)
+    # One comparison: Holm leaves its p-value as it is, and the verdict is verdict()'s with it.
+    comparison = dropped.comparison
+    assert comparison.diff == dropped.val_diff_vs_keep1  # no histories: the measure is the final one
+    assert comparison.p_holm == comparison.p_value
+    assert dropped.verdict == verdict(comparison.diff, comparison.p_holm)
 
 
 @pytest.mark.parametrize(
@@ -427,7 +435,9 @@ def test_summary_to_dict_without_baseline():
 def test_no_runs_give_an_empty_summary():
     # An experiment whose runs all diverged or were interrupted has nothing to summarize.
     assert summarize([]) == []
-    assert summary_to_dict([]) == {"confidence": None, "baseline_keep_prob": None, "rows": []}
+    empty = summary_to_dict([])
+    assert {key: empty[key] for key in ("confidence", "baseline_keep_prob", "rows", "notes")} == {
+        "confidence": None, "baseline_keep_prob": None, "rows": [], "notes": []}
     assert format_summary_table([]) == "no completed runs to summarize"
 
 

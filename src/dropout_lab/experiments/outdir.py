@@ -5,7 +5,7 @@ The experiment's own files are recognized by their exact names and their content
 fact that they lie in the folder:
 
 * ``results.json``: a regular file that reads as a dropout-lab results file (its ``format``);
-* ``accuracy.png``: a regular file that starts with the PNG signature;
+* ``accuracy.png`` and ``summary.png``: regular files that start with the PNG signature;
 * ``runs.jsonl`` (the journal of finished runs) and ``.dropout-lab.lock`` (the lock): regular files;
 * ``checkpoints/``: a real folder (a symbolic link is never followed), in which
   ``keep{K}_seed{S}_latest.npz`` (a run's checkpoint), ``config.json`` when it reads as an experiment
@@ -43,6 +43,7 @@ from .config import NOT_IN_A_RUNS_NUMBERS, ExperimentConfig
 from .results import JOURNAL_NAME, RESULTS_FORMAT, RESULTS_NAME
 
 PLOT_NAME = "accuracy.png"
+SUMMARY_NAME = "summary.png"
 CHECKPOINT_DIR = "checkpoints"
 CONFIG_NAME = "config.json"  # in checkpoints/: the settings the checkpoints were written with
 LOCK_NAME = ".dropout-lab.lock"
@@ -136,7 +137,7 @@ def _leftover_of(name: str, names: tuple[str, ...] | re.Pattern[str]) -> bool:
     return target in names if isinstance(names, tuple) else names.fullmatch(target) is not None
 
 
-_TOP_NAMES = (RESULTS_NAME, PLOT_NAME, JOURNAL_NAME)
+_TOP_NAMES = (RESULTS_NAME, PLOT_NAME, SUMMARY_NAME, JOURNAL_NAME)
 
 
 def experiment_files(folder: Path) -> list[str]:
@@ -190,7 +191,9 @@ def remove_experiment_files(folder: Path) -> None:
                                 "neither followed nor removed: remove it yourself, or choose another --out")
             doomed += _own_checkpoint_files(path)
             continue
-        own = {RESULTS_NAME: _is_results, PLOT_NAME: _is_png}.get(name, lambda p: _regular(p) is not None)(path)
+        own = {RESULTS_NAME: _is_results, PLOT_NAME: _is_png, SUMMARY_NAME: _is_png}.get(
+            name, lambda p: _regular(p) is not None
+        )(path)
         if not own:
             raise DataError(f"{path} was not written by dropout-lab; it is left alone: move it, or choose "
                             "another --out")

@@ -11,10 +11,21 @@ from __future__ import annotations
 from numbers import Integral, Real
 from typing import Any
 
+import numpy as np
+
 from .._validation import _describe, check_keep_prob
 from ..errors import InvalidArgumentError, InvalidTypeError
 
-__all__ = ["keep_text", "run_accuracy", "run_field", "run_keep_prob", "run_list", "run_seed"]
+__all__ = [
+    "keep_text",
+    "run_accuracy",
+    "run_field",
+    "run_history",
+    "run_keep_prob",
+    "run_list",
+    "run_optional",
+    "run_seed",
+]
 
 
 def keep_text(keep_prob: float) -> str:
@@ -82,3 +93,32 @@ def run_accuracy(run: Any, index: int, name: str) -> float:
             f"runs[{index}].{name} must be an accuracy fraction in [0, 1], got {accuracy}"
         )
     return accuracy
+
+
+def run_optional(run: Any, name: str) -> Any:
+    """The field ``name`` of a run record, or None when it has none (records written before the field
+    existed, or hand-made ones with only the fields a summary needs)."""
+    return run.get(name) if isinstance(run, dict) else getattr(run, name, None)
+
+
+def run_history(run: Any, index: int, name: str, *, accuracies: bool = True) -> np.ndarray | None:
+    """The history ``name`` of ``runs[index]`` as a (P,) float64 array, or None when it has none.
+
+    Args:
+        accuracies: True: every value must be an accuracy fraction in [0, 1]; False: finite (a loss).
+    """
+    value = run_optional(run, name)
+    if value is None:
+        return None
+    try:
+        history = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidTypeError(f"runs[{index}].{name} must be a sequence of numbers, got {_describe(value)}") from exc
+    if history.ndim != 1:
+        raise InvalidArgumentError(f"runs[{index}].{name} must be one-dimensional, got shape {history.shape}")
+    bad = ~((history >= 0.0) & (history <= 1.0)) if accuracies else ~np.isfinite(history)  # NaN is bad
+    if np.any(bad):
+        at = int(np.argmax(bad))
+        expected = "accuracy fractions in [0, 1]" if accuracies else "finite numbers"
+        raise InvalidArgumentError(f"runs[{index}].{name} must hold {expected}, got {history[at]} at item {at}")
+    return history

@@ -52,7 +52,8 @@ class RunResult:
     'diverged' or 'interrupted'. ``settings``: the swept settings of the run's cell ({} without a sweep).
     ``stop_epoch``: the epoch early stopping ended the run at (None: it ran its whole budget).
     ``test``: the test metrics by weight scaling and MC dropout
-    (:func:`~dropout_lab.experiments.evaluation.evaluate_test`; None: not measured, ``mc_samples`` 0)."""
+    (:func:`~dropout_lab.experiments.evaluation.evaluate_test`; None: not measured, ``mc_samples`` 0).
+    ``num_val``: the validation examples each validation accuracy counts."""
 
     keep_prob: float
     seed: int
@@ -69,6 +70,9 @@ class RunResult:
     acc_epochs: list[int] | None = None
     stop_epoch: int | None = None
     test: dict[str, Any] | None = None
+    #: N, the validation examples each validation accuracy counts (None: not recorded, as in files
+    #: written before it was); an accuracy moves in steps of 1/N.
+    num_val: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,7 +104,7 @@ class RunResult:
         if not isinstance(values, dict):
             raise InvalidTypeError(f"a run record must be a JSON object, got {type(values).__name__}")
         fields = list(cls.__dataclass_fields__)
-        required = fields[:-6]  # status, message, settings, acc_epochs, stop_epoch and test have defaults
+        required = fields[:-7]  # status, message, settings, acc_epochs, stop_epoch, test and num_val have defaults
         missing = [f for f in required if f not in values]
         if missing:
             raise InvalidArgumentError(f"a run record lacks {', '.join(missing)}")
@@ -147,6 +151,9 @@ class RunResult:
         stop = values.get("stop_epoch")
         if stop is not None and (isinstance(stop, bool) or not isinstance(stop, int) or stop < 0):
             raise InvalidArgumentError(f"stop_epoch of a run record must be null or an epoch, got {stop!r}")
+        num_val = values.get("num_val")
+        if num_val is not None and (isinstance(num_val, bool) or not isinstance(num_val, int) or num_val < 1):
+            raise InvalidArgumentError("num_val of a run record must be null or a positive integer")
         return cls(**values)
 
 

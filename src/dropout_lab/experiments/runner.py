@@ -330,9 +330,9 @@ def _train(
         write_results(results, out)
         (out / JOURNAL_NAME).unlink(missing_ok=True)  # results.json holds every run now
         if failure is None and results.status != "interrupted" and any(r.status == "complete" for r in results.runs):
-            from .plot import plot_accuracy
+            from .summary_plot import write_figures
 
-            plot_accuracy([r for r in results.runs if r.status == "complete"], out / PLOT_NAME)
+            write_figures(results, out / PLOT_NAME)  # accuracy.png, and summary.png beside it
     if failure is not None:
         raise failure
     return results

@@ -160,6 +160,7 @@ class Run:
             acc_epochs=_acc_epochs(solver),
             stop_epoch=solver.stop_epoch,
             test=test,
+            num_val=min(len(solver.y_val), solver.num_val_samples or len(solver.y_val)),  # N of each val accuracy
         )
 
 

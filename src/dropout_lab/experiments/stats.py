@@ -11,7 +11,9 @@ Every interval is the Student t interval of a mean::
 
 with the t quantile from :data:`scipy.stats.t` (see :func:`t_critical`). SciPy is imported on the first
 interval, not with this module, so that importing the experiments package stays cheap.
-The text table of a summary is :func:`dropout_lab.experiments.table.format_summary_table`.
+The rules that turn a difference into a verdict (Holm's correction over a cell's keep probabilities,
+the one-example rule, zero spread) and the notes under a table are :mod:`.compare`'s; the text table of
+a summary is :func:`dropout_lab.experiments.table.format_summary_table`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from numbers import Real
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -29,11 +31,15 @@ from .._validation import _describe, check_finite, check_positive_int
 from ..errors import InvalidArgumentError, InvalidTypeError
 from .records import keep_text, run_accuracy, run_keep_prob, run_list, run_seed
 
+if TYPE_CHECKING:
+    from .compare import Comparison
+
 __all__ = [
     "HELPED",
     "HURT",
     "NO_DIFFERENCE",
     "NOT_ENOUGH_SEEDS",
+    "NO_SPREAD",
     "Interval",
     "KeepProbSummary",
     "check_confidence",
@@ -48,8 +54,14 @@ __all__ = [
 
 HELPED = "helped"
 HURT = "hurt"
-NO_DIFFERENCE = "no detectable difference"
+NO_DIFFERENCE = "no detectable effect"
 NOT_ENOUGH_SEEDS = "not enough seeds"
+#: Every seed gave the same difference: the interval has zero width, a sign of too few seeds or of a
+#: metric too coarse (a count over few examples) to tell the runs apart, never of a sure effect.
+NO_SPREAD = "too few seeds / no spread"
+#: A sample standard deviation at most this is rounding noise among equal values, taken as 0 (accuracies
+#: and their differences lie in [-1, 1]; two runs that differ by one example in a billion differ by 1e-9).
+SPREAD_FLOOR = 1e-12
 
 
 # --------------------------------------------------------------------------------------------------
@@ -155,6 +167,8 @@ def _interval(values: np.ndarray, confidence: float) -> Interval:
     if n < 2:
         return Interval(mean, math.nan, math.nan, math.nan, n)
     sd = float(np.std(values, ddof=1))
+    if sd <= SPREAD_FLOOR:
+        sd = 0.0  # rounding noise (0.56 - 0.51 != 0.55 - 0.50 in floats), not a spread
     half_width = _t_upper(0.5 * (1.0 - confidence), n - 1) * sd / math.sqrt(n)
     return Interval(mean, mean - half_width, mean + half_width, half_width, n)
 
@@ -163,7 +177,8 @@ def mean_ci(values: Sequence[float] | np.ndarray, confidence: float = 0.95) -> I
     """The t confidence interval of the mean of ``values``.
 
     ``mean ± t_{(1+confidence)/2, n-1} * s / sqrt(n)`` with ``s`` the sample standard deviation
-    (ddof=1). One value gives NaN ``half_width``, ``low`` and ``high`` (see :class:`Interval`).
+    (ddof=1), taken as 0 when at most :data:`SPREAD_FLOOR` (the rounding of equal values). One value
+    gives NaN ``half_width``, ``low`` and ``high`` (see :class:`Interval`).
 
     Args:
         values: (n,) finite numbers, n >= 1.
@@ -204,13 +219,22 @@ def paired_difference(
     return _interval(treatment_values - control_values, confidence)
 
 
-def verdict(interval: Interval) -> str:
+def verdict(interval: Interval, p_value: float | None = None, num_val: int | None = None) -> str:
     """Whether the treatment helped, from the interval of a (treatment - control) difference.
 
+    The rules of :func:`~dropout_lab.experiments.compare.decide` at the interval's own level: with
+    ``p_value`` None the test is whether the interval excludes 0 (the t test at that level, not corrected
+    for other comparisons: :func:`summarize` corrects with Holm's method).
+
+    Args:
+        interval: from :func:`paired_difference`.
+        p_value: the (corrected) p-value at a level of 0.05, if one was computed.
+        num_val: N, the validation examples per run: a difference of at most 1/N is never a verdict.
+
     Returns:
-        ``'helped'`` if the whole interval is above 0, ``'hurt'`` if it is below 0,
-        ``'no detectable difference'`` if it contains 0, and ``'not enough seeds'`` when ``n < 2``
-        (no interval can be formed from a single difference).
+        ``'helped'`` or ``'hurt'`` when the test rejects, the interval has nonzero width and the
+        difference exceeds 1/N; ``'too few seeds / no spread'`` for a zero-width interval; ``'not enough
+        seeds'`` when ``n < 2``; else ``'no detectable effect'``.
     """
     if not isinstance(interval, Interval):
         raise InvalidTypeError(
@@ -218,6 +242,12 @@ def verdict(interval: Interval) -> str:
         )
     if interval.n < 2 or math.isnan(interval.low) or math.isnan(interval.high):
         return NOT_ENOUGH_SEEDS
+    if interval.half_width <= 0.0:
+        return NO_SPREAD
+    if num_val is not None and abs(interval.mean) <= 1.0 / check_positive_int("num_val", num_val):
+        return NO_DIFFERENCE
+    if p_value is not None:
+        return (HELPED if interval.mean > 0.0 else HURT) if p_value < 0.05 else NO_DIFFERENCE
     if interval.low > 0.0:
         return HELPED
     if interval.high < 0.0:
@@ -236,6 +266,10 @@ _ACCURACY_FIELDS = ("final_train_acc", "final_val_acc", "best_val_acc")
 class KeepProbSummary:
     """One keep probability's results over its seeds (accuracies are fractions in [0, 1]).
 
+    The measure compared by default is the mean over the last ``window`` accuracy measurements after
+    training began (:data:`~dropout_lab.experiments.compare.WINDOW`, 5, or fewer when fewer were taken;
+    the final values alone for records without histories): less noisy than the last measurement.
+
     Attributes:
         keep_prob: the probability of KEEPING a unit.
         seeds: the seeds run at this keep probability, in the order given.
@@ -244,8 +278,22 @@ class KeepProbSummary:
         val_diff_vs_keep1: interval of the mean paired difference ``final_val_acc(keep) -
             final_val_acc(keep 1)`` over the seeds both have; None for keep 1 itself, when there are no
             keep-1 runs, or when no seed is shared.
-        verdict: :func:`verdict` of ``val_diff_vs_keep1``, or None where that is None.
+        verdict: the verdict of ``comparison`` (the default measure), or None where it is None.
         confidence: the coverage of every interval.
+        num_val: N, the validation examples each run's accuracy counts (the fewest among the runs);
+            None when a run does not record it.
+        window: measurements averaged by the ``last_*`` intervals (the fewest among the runs).
+        window_epochs: the epochs of the first and last of them; None without histories.
+        last_train_acc, last_val_acc, last_gap: intervals over seeds of the window's means (gap: train
+            minus validation).
+        comparison: ``last_val_acc`` against keep 1's, paired by seed, Holm-corrected over the cell
+            (:class:`~dropout_lab.experiments.compare.Comparison`); None where ``val_diff_vs_keep1`` is.
+        final_comparison: the same on the final validation accuracy.
+        gap_comparison: the same on ``last_gap`` (its verdict: 'smaller gap', 'larger gap', ...).
+        loss_falling: (runs whose loss still falls at the end, runs with enough losses to tell), by
+            :func:`~dropout_lab.experiments.compare.loss_still_falling`.
+        train_acc_falling: whether the mean over seeds of the last training accuracy is more than 2
+            points below the mean of each run's best in the window.
     """
 
     keep_prob: float
@@ -257,6 +305,17 @@ class KeepProbSummary:
     val_diff_vs_keep1: Interval | None
     verdict: str | None
     confidence: float
+    num_val: int | None = None
+    window: int = 1
+    window_epochs: tuple[int, int] | None = None
+    last_train_acc: Interval | None = None
+    last_val_acc: Interval | None = None
+    last_gap: Interval | None = None
+    comparison: Comparison | None = None
+    final_comparison: Comparison | None = None
+    gap_comparison: Comparison | None = None
+    loss_falling: tuple[int, int] = (0, 0)
+    train_acc_falling: bool = False
 
     @property
     def n_seeds(self) -> int:
@@ -264,65 +323,40 @@ class KeepProbSummary:
 
 
 def summarize(runs: Iterable[Any], confidence: float = 0.95) -> list[KeepProbSummary]:
-    """One row per keep probability (in the order first seen), with intervals over seeds.
+    """One row per keep probability (in the order first seen), with intervals over seeds, each keep
+    probability compared with keep 1 by the rules of :mod:`~dropout_lab.experiments.compare`.
 
     Each run is a dict or an object with ``keep_prob``, ``seed``, ``final_train_acc``,
-    ``final_val_acc`` and ``best_val_acc`` (fractions in [0, 1]). Runs at keep probability ``k`` and at
-    1 with the same seed are paired: ``val_diff_vs_keep1`` is :func:`paired_difference` of their final
-    validation accuracies over the seeds present in both (a seed missing from either is left out).
+    ``final_val_acc`` and ``best_val_acc`` (fractions in [0, 1]), and optionally ``train_acc_history``
+    and ``val_acc_history`` (with ``acc_epochs``), ``loss_history`` and ``num_val``. Runs at keep
+    probability ``k`` and at 1 with the same seed are paired, over the seeds present in both (a seed
+    missing from either is left out).
 
     Args:
         runs: the run records; each (keep_prob, seed) at most once.
-        confidence: the coverage of every interval, in (0, 1).
+        confidence: the coverage of every interval, in (0, 1); a test rejects at ``1 - confidence``.
 
     Returns:
         A list of :class:`KeepProbSummary`, empty when ``runs`` is (an experiment with no completed
         run).
     """
+    from .compare import read_measures, summarize_groups  # loads SciPy's tests only when summarizing
+
     confidence = check_confidence(confidence)
     records = run_list(runs)
-
-    # groups: keep_prob -> {seed: (final_train, final_val, best_val)}, both in first-seen order.
-    groups: dict[float, dict[int, tuple[float, float, float]]] = {}
+    groups: dict[float, dict[int, Any]] = {}  # keep_prob -> {seed: measures}, both in first-seen order
     for index, run in enumerate(records):
         keep_prob = run_keep_prob(run, index)
         seed = run_seed(run, index)
-        train_acc, val_acc, best_acc = (run_accuracy(run, index, name) for name in _ACCURACY_FIELDS)
+        train, val, best = (run_accuracy(run, index, name) for name in _ACCURACY_FIELDS)
         by_seed = groups.setdefault(keep_prob, {})
         if seed in by_seed:
             raise InvalidArgumentError(
                 f"runs[{index}] repeats keep_prob={keep_text(keep_prob)}, seed={seed}: each pair must appear "
                 "once, or the pairing by seed is ambiguous"
             )
-        by_seed[seed] = (train_acc, val_acc, best_acc)
-
-    baseline = groups.get(1.0)
-    rows = []
-    for keep_prob, by_seed in groups.items():
-        table = np.array(list(by_seed.values()), dtype=np.float64)
-        train, val, best = table[:, 0], table[:, 1], table[:, 2]
-        diff: Interval | None = None
-        if baseline is not None and keep_prob != 1.0:
-            shared = [seed for seed in by_seed if seed in baseline]
-            if shared:
-                diff = _interval(
-                    np.array([by_seed[s][1] - baseline[s][1] for s in shared], dtype=np.float64),
-                    confidence,
-                )
-        rows.append(
-            KeepProbSummary(
-                keep_prob=keep_prob,
-                seeds=tuple(by_seed),
-                final_train_acc=_interval(train, confidence),
-                final_val_acc=_interval(val, confidence),
-                best_val_acc=_interval(best, confidence),
-                train_val_gap=_interval(train - val, confidence),
-                val_diff_vs_keep1=diff,
-                verdict=None if diff is None else verdict(diff),
-                confidence=confidence,
-            )
-        )
-    return rows
+        by_seed[seed] = read_measures(run, index, (train, val, best))
+    return summarize_groups(groups, confidence)
 
 
 def check_summary_rows(rows: Any) -> list[KeepProbSummary]:
@@ -356,47 +390,22 @@ def check_summary_rows(rows: Any) -> list[KeepProbSummary]:
     return checked
 
 
-def _finite_or_none(value: float) -> float | None:
-    return value if math.isfinite(value) else None
-
-
-def _interval_to_dict(interval: Interval | None) -> dict[str, Any] | None:
-    if interval is None:
-        return None
-    return {
-        "mean": _finite_or_none(interval.mean),
-        "low": _finite_or_none(interval.low),
-        "high": _finite_or_none(interval.high),
-        "half_width": _finite_or_none(interval.half_width),
-        "n": interval.n,
-    }
-
-
 def summary_to_dict(rows: Sequence[KeepProbSummary]) -> dict[str, Any]:
     """The summary as JSON-ready data: plain floats, ints, strings, lists, and None for NaN.
 
     Returns:
-        ``{"confidence": c, "baseline_keep_prob": 1.0 or None, "rows": [...]}`` (``confidence`` None
-        when there are no rows), each row a dict with
-        ``keep_prob``, ``n_seeds``, ``seeds``, the four intervals (each ``{"mean", "low", "high",
-        "half_width", "n"}``), ``val_diff_vs_keep1`` (an interval dict or None) and ``verdict``.
+        ``{"confidence", "baseline_keep_prob", "measure", "correction", "notes", "rows"}``:
+        ``confidence`` (None when there are no rows), ``baseline_keep_prob`` (1.0 or None), ``measure``
+        (what ``verdict`` compares), ``correction`` ('holm'), ``notes`` (the lines under the table:
+        :func:`~dropout_lab.experiments.compare.summary_notes`). Each row has ``keep_prob``,
+        ``n_seeds``, ``seeds``, ``num_val``, ``window``, ``window_epochs``, the intervals
+        (``final_train_acc``, ``final_val_acc``, ``best_val_acc``, ``train_val_gap``,
+        ``last_train_acc``, ``last_val_acc``, ``last_gap``: each ``{"mean", "low", "high",
+        "half_width", "n"}`` or None), ``val_diff_vs_keep1`` (the final difference's interval),
+        ``verdict``, the comparisons ``val_vs_keep1``, ``final_val_vs_keep1``, ``gap_vs_keep1`` (each
+        ``{"diff", "p_value", "p_holm", "verdict"}`` or None), ``gap_verdict``, ``loss_falling``
+        (``[falling, measured]``) and ``train_acc_falling``.
     """
-    rows = check_summary_rows(rows)
-    return {
-        "confidence": rows[0].confidence if rows else None,
-        "baseline_keep_prob": 1.0 if any(row.keep_prob == 1.0 for row in rows) else None,
-        "rows": [
-            {
-                "keep_prob": row.keep_prob,
-                "n_seeds": row.n_seeds,
-                "seeds": list(row.seeds),
-                "final_train_acc": _interval_to_dict(row.final_train_acc),
-                "final_val_acc": _interval_to_dict(row.final_val_acc),
-                "best_val_acc": _interval_to_dict(row.best_val_acc),
-                "train_val_gap": _interval_to_dict(row.train_val_gap),
-                "val_diff_vs_keep1": _interval_to_dict(row.val_diff_vs_keep1),
-                "verdict": row.verdict,
-            }
-            for row in rows
-        ],
-    }
+    from .compare import summary_dict  # with the rest of the verdicts' machinery
+
+    return summary_dict(check_summary_rows(rows))
