@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import zlib
 from pathlib import Path
@@ -35,10 +36,10 @@ def loaded(mnist_dir):
 
 
 @pytest.fixture
-def real(loaded):
-    if len(loaded[1]) != 60_000:
-        pytest.skip("the real MNIST files are not here (a generated stand-in is): set DROPOUT_LAB_TEST_MNIST")
-    return loaded
+def real(loaded) -> bool:
+    """Whether the files at hand are the real MNIST (else the conftest's generated stand-in: 1,200
+    training and 200 test images; each test then checks what the stand-in allows)."""
+    return len(loaded[1]) == 60_000
 
 
 @pytest.fixture
@@ -49,12 +50,16 @@ def contents() -> dict[str, bytes]:
 # ------------------------------------------------------------------------------------ the real files
 
 
-def test_real_files_shapes_dtypes_and_labels(real):
-    Xtr, ytr, Xte, yte = real
-    assert Xtr.shape == (60_000, 784) and Xte.shape == (10_000, 784)
+def test_real_files_shapes_dtypes_and_labels(loaded, real):
+    Xtr, ytr, Xte, yte = loaded
     assert Xtr.dtype == Xte.dtype == np.uint8
     assert ytr.dtype == yte.dtype == np.int64
     assert list(ytr[:5]) == [5, 0, 4, 1, 9] and list(yte[:5]) == [7, 2, 1, 0, 4]
+    if not real:  # the stand-in: its sizes, and every class present
+        assert Xtr.shape == (1200, 784) and Xte.shape == (200, 784)
+        assert np.bincount(ytr, minlength=10).min() > 0 and Xtr.max() <= 255
+        return
+    assert Xtr.shape == (60_000, 784) and Xte.shape == (10_000, 784)
     assert np.bincount(ytr).tolist() == TRAIN_COUNTS
     assert np.bincount(yte).tolist() == TEST_COUNTS
     assert Xtr.min() == 0 and Xtr.max() == 255
@@ -64,14 +69,25 @@ def test_real_files_shapes_dtypes_and_labels(real):
 
 
 def test_real_files_match_the_published_checksums(mnist_dir, real):
+    """The real files: the published MD5s of their uncompressed content; the stand-in: read_idx's MD5
+    is that of the uncompressed content (not of the .gz)."""
     for name in MNIST_FILES:
         kind = "images" if "images" in name else "labels"
-        assert read_idx(Path(mnist_dir) / name, kind).md5 == MNIST_MD5[name]
+        raw = gzip.decompress((Path(mnist_dir) / name).read_bytes())
+        assert read_idx(Path(mnist_dir) / name, kind).md5 == hashlib.md5(raw).hexdigest()  # noqa: S324 - MNIST's own checksums
+        if real:
+            assert read_idx(Path(mnist_dir) / name, kind).md5 == MNIST_MD5[name]
 
 
-def test_default_split_of_the_real_files(mnist_dir, real):
-    Xtr, ytr, Xte, yte = real
-    out = get_mnist_data(root=mnist_dir)
+def test_default_split_of_the_real_files(mnist_dir, loaded, real):
+    Xtr, ytr, Xte, yte = loaded
+    out = get_mnist_data(root=mnist_dir) if real else get_mnist_data(1000, 200, 200, root=mnist_dir)
+    if not real:
+        assert [out[k].shape[0] for k in ("X_train", "X_val", "X_test")] == [1000, 200, 200]
+        assert all(0.0 <= out[k].min() and out[k].max() <= 1.0 for k in ("X_train", "X_val", "X_test"))
+        everything_but_val = get_mnist_data(None, 200, 0, root=mnist_dir)  # None: all the rest trains
+        assert everything_but_val["X_train"].shape[0] == len(ytr) - 200
+        return
     assert list(out) == ["X_train", "y_train", "X_val", "y_val", "X_test", "y_test"]
     assert out["X_train"].shape == (50_000, 784) and out["X_val"].shape == (10_000, 784)
     assert out["X_test"].shape == (10_000, 784)

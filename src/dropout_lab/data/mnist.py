@@ -280,7 +280,7 @@ def load_mnist(root: str | os.PathLike[str] | None = None) -> tuple[np.ndarray, 
 
 
 def get_mnist_data(
-    num_training: int = 50000,
+    num_training: int | None = 50000,
     num_validation: int = 10000,
     num_test: int = 10000,
     root: str | os.PathLike[str] | None = None,
@@ -293,8 +293,10 @@ def get_mnist_data(
     first ``num_test`` rows of the test file. Pixels are ``value / 255`` computed in ``dtype``.
 
     Args:
-        num_training: >= 1. num_validation, num_test: >= 0. ``num_training + num_validation`` at most
-            the training images the files hold (60,000), ``num_test`` at most the test images (10,000).
+        num_training: >= 1, or None: every training row but the validation's (as
+            :func:`~dropout_lab.data.get_cifar10_data` takes None). num_validation, num_test: >= 0.
+            ``num_training + num_validation`` at most the training images the files hold (60,000),
+            ``num_test`` at most the test images (10,000).
         root: the MNIST folder or the data root that holds it (see :func:`resolve_mnist_dir`).
         dtype: float32 (the default) or float64.
 
@@ -308,11 +310,18 @@ def get_mnist_data(
         InvalidTypeError: a dtype other than float32 or float64.
         DataError: as :func:`load_mnist`.
     """
-    num_training = check_positive_int("num_training", num_training)
+    if num_training is not None:
+        num_training = check_positive_int("num_training", num_training)
     num_validation = check_positive_int("num_validation", num_validation, allow_zero=True)
     num_test = check_positive_int("num_test", num_test, allow_zero=True)
     dtype = check_float_dtype("dtype", dtype)
     Xtr, ytr, Xte, yte = load_mnist(root)
+    if num_training is None:
+        num_training = Xtr.shape[0] - num_validation
+        if num_training < 1:
+            raise InvalidArgumentError(
+                f"num_validation {num_validation} leaves no training rows: the MNIST training file holds {Xtr.shape[0]}"
+            )
     needed = num_training + num_validation
     if needed > Xtr.shape[0]:
         raise InvalidArgumentError(
