@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 install: venv
 
 demo: venv
-	$(BIN)/dropout-lab experiment --dataset digits --seeds 5 --jobs 2 --out results/demo --force
+	$(BIN)/dropout-lab experiment --config examples/digits-demo.toml --jobs 2 --out results/demo --force
 
 test: venv
 	$(BIN)/python -m pytest

@@ -228,6 +228,13 @@ def test_a_loss_still_falling_is_under_training():
     assert not any("loss still falls" in note for note in _notes(0.99, 0.5, loss_history=[0.3] * 100))
 
 
+def test_a_falling_loss_on_a_fitted_training_set_is_not_under_training():
+    """At 100% training accuracy the cross-entropy keeps falling towards 0: the fit sharpens, it is not
+    short of training (the digits demo's 100-example cell, before this rule, was called under-trained)."""
+    notes = _notes(1.0, 0.9, loss_history=list(np.linspace(0.2, 0.01, 100)))
+    assert not any("loss still falls" in note for note in notes)
+
+
 def test_no_comparison_no_notes():
     assert summary_notes(summarize([run(1.0, s, 0.8, 0.79) for s in range(3)])) == []
 
@@ -269,3 +276,9 @@ def test_the_runner_records_n_and_writes_both_figures(tmp_path):
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["summary"]["rows"][0]["num_val"] == 30
     assert (tmp_path / "accuracy.png").is_file() and (tmp_path / "summary.png").is_file()
+
+
+def test_one_example_of_a_large_validation_set_is_not_printed_as_zero_points():
+    runs = [run(k, s, 0.99, 0.9 + 0.001 * s * k, num_val=10_000) for k in (1.0, 0.5) for s in range(3)]
+    [note] = [n for n in summary_notes(summarize(runs)) if n.startswith("N = ")]
+    assert "1/N = 0.01 points" in note

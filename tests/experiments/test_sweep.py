@@ -4,6 +4,7 @@ resume that extends an experiment (more seeds, keep probabilities, axis values, 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -299,3 +300,13 @@ def test_an_interrupted_sweep_on_dask_resumes_to_the_uninterrupted_numbers(tmp_p
     resumed = run_experiment(out_dir=tmp_path / "exp", resume=True, scheduler=dask_cluster.address, progress=False)
     reference = run_experiment(config, out_dir=tmp_path / "reference", jobs=2, progress=False)
     assert resumed.status == "complete" and records(resumed.runs) == records(reference.runs)
+
+
+def test_the_example_studies_are_valid_experiments():
+    """examples/*.toml (make demo's among them) load as the experiments they describe."""
+    folder = Path(__file__).resolve().parents[2] / "examples"
+    studies = sorted(folder.glob("*.toml"))
+    assert {p.name for p in studies} >= {"digits-demo.toml", "mnist-size.toml", "mnist-variants.toml"}
+    for study in studies:
+        config = load_study(study)
+        assert config.sweep and len(expand(config)) >= 8, study.name

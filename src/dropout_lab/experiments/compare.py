@@ -73,6 +73,10 @@ OVERFIT_GAP = 0.05
 #: The loss "still falls" when the mean of its last 10% of steps is more than FALLING_DROP (5%, relative)
 #: below the mean of the 10% before (see :func:`loss_still_falling`).
 FALLING_DROP = 0.05
+#: The training accuracy (the measure's mean over seeds) from which a net fits its training set: a loss
+#: that still falls there is the fit sharpening its confidence (cross-entropy keeps falling towards 0 on
+#: data already classified right), not a sign of under-training.
+FITTED_TRAIN_ACC = 0.995
 #: Keep 1's training accuracy (the measure's mean over seeds) under which it is "low": 95%. A net meant
 #: to overfit should fit its training set; one that does not is under-trained (or too small).
 LOW_TRAIN_ACC = 0.95
@@ -326,14 +330,18 @@ def summarize_groups(groups: dict[float, dict[int, Measures]], confidence: float
 
 
 def _points(fraction: float) -> str:
-    return f"{100.0 * fraction:.1f}"
+    """A fraction in percentage points, one decimal; two significant digits under 0.1 (1/N for N =
+    10,000 is 0.01 points, not 0.0)."""
+    points = 100.0 * fraction
+    return f"{points:.1f}" if abs(points) >= 0.1 or points == 0 else f"{points:.2g}"
 
 
 def summary_notes(rows: Sequence[KeepProbSummary]) -> list[str]:
     """What a reader must know to read a cell's verdicts, one line each (the lines under the table):
     N and the one-example rule, Holm's correction, a zero spread, a baseline that is not overfitting
-    (keep 1's gap under :data:`OVERFIT_GAP`), and signs of under-training (a loss still falling,
-    keep 1's training accuracy under :data:`LOW_TRAIN_ACC` or falling)."""
+    (keep 1's gap under :data:`OVERFIT_GAP`), and signs of under-training (a loss still falling where
+    the training set is not yet fitted, :data:`FITTED_TRAIN_ACC`; keep 1's training accuracy under
+    :data:`LOW_TRAIN_ACC` or falling)."""
     notes: list[str] = []
     compared = [row for row in rows if row.comparison is not None]
     if not compared:
@@ -359,7 +367,8 @@ def summary_notes(rows: Sequence[KeepProbSummary]) -> list[str]:
         notes.append(f"baseline not overfitting (gap {_points(baseline.last_gap.mean)} points, under "
                      f"{_points(OVERFIT_GAP)}): these verdicts cannot be about regularization")  # fmt: skip
     falling = [f"{row.loss_falling[0]}/{row.loss_falling[1]} runs at keep {keep_text(row.keep_prob)}"
-               for row in rows if 2 * row.loss_falling[0] > row.loss_falling[1]]  # fmt: skip
+               for row in rows if 2 * row.loss_falling[0] > row.loss_falling[1]
+               and (row.last_train_acc is None or row.last_train_acc.mean < FITTED_TRAIN_ACC)]  # fmt: skip
     if falling:
         notes.append(f"under-trained: the loss still falls at the end (its last 10% of steps average over "
                      f"{FALLING_DROP:.0%} below the 10% before) in {', '.join(falling)}")  # fmt: skip
