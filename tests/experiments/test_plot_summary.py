@@ -67,6 +67,11 @@ def test_figure_title_names_the_data_set_and_the_unswept_settings():
     swept = ExperimentConfig.from_settings({"num_train": [100, 500], "seeds": 2})
     title = figure_title(swept)
     assert "train" not in title.split(", ")[1] and title.endswith("2 seeds")
+    # A budget in updates: the steps, not the (unused) epochs; the dropout family's settings when set.
+    steps = ExperimentConfig(steps=1000, dropout_kind="gaussian", max_norm=3.0, input_keep_prob=0.8)
+    title = figure_title(steps)
+    assert "1000 steps" in title and "epochs" not in title
+    assert "gaussian dropout" in title and "max-norm 3" in title and "input keep 0.8" in title
 
 
 def test_write_figures_writes_both_titled(tmp_path):

@@ -46,11 +46,22 @@ def figure_title(config: Any) -> str:
         ("learning_rate", lambda v: f"lr {v:g}"),
         ("reg", lambda v: f"L2 {v:g}"),
     )
+    budget_in_steps = getattr(config, "steps", None) is not None or "steps" in swept
     for name, text in named:
+        if name == "epochs" and budget_in_steps:  # the budget is in updates: epochs are not a setting
+            continue
         if name not in swept and hasattr(config, name):
             parts.append(text(getattr(config, name)))
     if getattr(config, "steps", None) is not None and "steps" not in swept:
         parts.append(f"{config.steps} steps")
+    for name, text in (("input_keep_prob", lambda v: f"input keep {v:g}"), ("dropout_kind", lambda v: f"{v} dropout"),
+                       ("activation", str), ("max_norm", lambda v: f"max-norm {v:g}"),
+                       ("keep_schedule", lambda v: f"keep schedule {v}")):  # fmt: skip
+        value = getattr(config, name, None)
+        default = {"input_keep_prob": 1.0, "dropout_kind": "bernoulli", "activation": "relu", "max_norm": None,
+                   "keep_schedule": "constant"}[name]  # fmt: skip
+        if name not in swept and value is not None and value != default:
+            parts.append(text(value))
     parts.append(f"{len(config.seeds)} seed" + ("s" if len(config.seeds) != 1 else ""))
     return ", ".join(parts)
 
