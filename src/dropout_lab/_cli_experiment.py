@@ -145,7 +145,7 @@ def add_experiment_parser(sub: Any) -> None:
     exp.add_argument("--keep-schedule", type=list_of(_name, "schedules"), metavar="S",
                      help="constant, linear:RAMP or curriculum:GAMMA (in steps; add :epoch for epochs), how the keep "
                      f"probabilities move from 1 to their values; {some} (default {_default('keep_schedule')})")
-    exp.add_argument("--patience", type=list_of(positive_int, "patiences"), metavar="K",
+    exp.add_argument("--early-stopping", type=list_of(positive_int, "patiences"), metavar="K",
                      help=f"early stopping: end a run after K measured epochs without a better val acc; {some} "
                      "(default: none)")
     exp.add_argument("--mc-samples", type=nonneg_int, metavar="K",
@@ -186,7 +186,7 @@ _CONFIG_OPTIONS = {
     "weight_scale": "weight_scale", "reg": "reg", "dtype": "dtype", "dataset": "dataset", "data_dir": "data_dir",
     "threads_per_run": "threads_per_run", "steps": "steps", "eval_every": "eval_every",
     "num_val_samples": "num_val_samples", "input_keep_prob": "input_keep_prob", "max_norm": "max_norm",
-    "keep_schedule": "keep_schedule", "patience": "patience", "mc_samples": "mc_samples", "variant": "dropout_kind",
+    "keep_schedule": "keep_schedule", "early_stopping": "patience", "mc_samples": "mc_samples", "variant": "dropout_kind",
     "activation": "activation",
 }
 
@@ -326,7 +326,9 @@ def run_experiment_command(args: argparse.Namespace) -> int:
     out = results.out_dir if results.out_dir is not None else Path(args.resume or args.out)
 
     from .experiments.evaluation import format_test_table
+    from .experiments.summary_plot import figure_title
 
+    print(f"settings: {figure_title(results.config)}\n")
     cells = results.cell_summaries
     for settings_of_cell, summary in cells:
         if len(cells) > 1:

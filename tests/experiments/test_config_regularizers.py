@@ -80,7 +80,7 @@ def test_an_early_stopped_run_is_complete_and_a_resume_does_not_train_it_again(t
 def test_the_command_line_sweeps_the_new_options(tmp_path):
     argv = ["experiment", "--quiet", "--keep-probs", "1,0.5", "--hidden-dims", "8", "--num-train", "40",
             "--epochs", "2", "--batch-size", "20", "--max-norm", "1,3", "--keep-schedule", "constant,linear:4",
-            "--patience", "5", "--out", str(tmp_path / "exp")]
+            "--early-stopping", "5", "--out", str(tmp_path / "exp")]
     assert cli.main(argv) == 0
     saved = json.loads((tmp_path / "exp" / "results.json").read_text())
     assert saved["grid"] == {"max_norm": [1.0, 3.0], "keep_schedule": ["constant", "linear:4"]}

@@ -191,6 +191,7 @@ def test_the_command_line_extends_an_experiment(tmp_path, capsys):
     assert cli.main(["experiment", "--quiet", "--resume", str(out), "--hidden-dims", "8", "12", "--seeds", "3"]) == 0
     printed = capsys.readouterr().out
     assert "hidden_dims 8:" in printed and "hidden_dims 12:" in printed
+    assert "settings: digits, 40 train, 2 epochs" in printed  # the unswept settings, above the tables
     saved = json.loads((out / "results.json").read_text())
     assert saved["grid"] == {"hidden_dims": [[8], [12]]} and saved["config"]["seeds"] == [0, 1, 2]
     assert len(saved["runs"]) == 2 * 2 * 3 and {r["status"] for r in saved["runs"]} == {"complete"}
