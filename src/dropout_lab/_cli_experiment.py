@@ -186,8 +186,8 @@ _CONFIG_OPTIONS = {
     "weight_scale": "weight_scale", "reg": "reg", "dtype": "dtype", "dataset": "dataset", "data_dir": "data_dir",
     "threads_per_run": "threads_per_run", "steps": "steps", "eval_every": "eval_every",
     "num_val_samples": "num_val_samples", "input_keep_prob": "input_keep_prob", "max_norm": "max_norm",
-    "keep_schedule": "keep_schedule", "early_stopping": "patience", "mc_samples": "mc_samples", "variant": "dropout_kind",
-    "activation": "activation",
+    "keep_schedule": "keep_schedule", "early_stopping": "patience", "mc_samples": "mc_samples",
+    "variant": "dropout_kind", "activation": "activation",
 }
 
 # Each config field's flag: its argparse dest with dashes, as argparse made the dest (test_cli checks them).
