@@ -121,3 +121,23 @@ def test_the_test_evaluation_is_reproducible_and_leaves_the_training_alone(tmp_p
     assert [r.loss_history for r in evaluated.runs] == [r.loss_history for r in plain.runs]
     assert [r.test for r in evaluated.runs] == [r.test for r in again.runs]
     assert all(r.test is None for r in plain.runs)
+
+
+@pytest.mark.parametrize("test, words", [
+    ({}, "num_test, mc_samples"),
+    ({"num_test": 10, "mc_samples": 0, "weight_scaling": {}, "mc": {}}, "mc_samples is 0"),
+    ({"num_test": 10, "mc_samples": 2, "weight_scaling": {"accuracy": 1}, "mc": {}}, "weight_scaling is not"),
+    ({"num_test": 10, "mc_samples": 2, "weight_scaling": {"accuracy": 0.5, "nll": None, "brier": 0.1, "ece": "x"},
+      "mc": {"accuracy": 0.5, "nll": 1.0, "brier": 0.1, "ece": 0.0}}, "weight_scaling.ece is 'x'"),
+])
+def test_a_run_records_test_metrics_are_checked_when_read(test, words):
+    """results.json comes back from disk: a malformed ``test`` is a clear error, never a KeyError later
+    (the command line prints the test table from it)."""
+    from dropout_lab.experiments import RunResult
+
+    record = RunResult(1.0, 0, [2.3], [0.1, 0.2], [0.1, 0.2], 0.2, 0.2, 0.2, 1.0).to_dict()
+    with pytest.raises(InvalidArgumentError, match=words):
+        RunResult.from_dict({**record, "test": test})
+    good = {"accuracy": 0.5, "nll": None, "brier": 0.1, "ece": 0.0}
+    assert RunResult.from_dict({**record, "test": {"num_test": 10, "mc_samples": 2, "weight_scaling": good,
+                                                   "mc": good}}).test["mc"] == good

@@ -146,8 +146,8 @@ class RunResult:
             raise InvalidArgumentError(
                 "acc_epochs of a run record must be null or a list of epochs, one per accuracy measurement"
             )
-        if values.get("test") is not None and not isinstance(values["test"], dict):
-            raise InvalidArgumentError("test of a run record must be null or a JSON object")
+        if values.get("test") is not None:
+            _check_test_record(values["test"])
         stop = values.get("stop_epoch")
         if stop is not None and (isinstance(stop, bool) or not isinstance(stop, int) or stop < 0):
             raise InvalidArgumentError(f"stop_epoch of a run record must be null or an epoch, got {stop!r}")
@@ -155,6 +155,26 @@ class RunResult:
         if num_val is not None and (isinstance(num_val, bool) or not isinstance(num_val, int) or num_val < 1):
             raise InvalidArgumentError("num_val of a run record must be null or a positive integer")
         return cls(**values)
+
+
+def _check_test_record(test: Any) -> None:
+    """A run record's ``test`` (:func:`~dropout_lab.experiments.evaluation.evaluate_test`'s shape):
+    ``num_test`` and ``mc_samples`` positive integers, and per inference a finite accuracy, Brier score
+    and ECE, and an NLL that is finite or null."""
+    what = ("test of a run record must be an object with num_test, mc_samples, weight_scaling and mc, each "
+            "inference with a finite accuracy, nll (or null), brier and ece")  # fmt: skip
+    if not isinstance(test, dict) or set(test) != {"num_test", "mc_samples", "weight_scaling", "mc"}:
+        raise InvalidArgumentError(what)
+    for name in ("num_test", "mc_samples"):
+        if isinstance(test[name], bool) or not isinstance(test[name], int) or test[name] < 1:
+            raise InvalidArgumentError(f"{what}; {name} is {_describe_number(test[name])}")
+    for how in ("weight_scaling", "mc"):
+        metrics = test[how]
+        if not isinstance(metrics, dict) or set(metrics) != {"accuracy", "nll", "brier", "ece"}:
+            raise InvalidArgumentError(f"{what}; {how} is not")
+        for name, value in metrics.items():
+            if not (_is_finite_number(value) or (name == "nll" and value is None)):
+                raise InvalidArgumentError(f"{what}; {how}.{name} is {_describe_number(value)}")
 
 
 def _is_finite_number(value: Any) -> bool:
