@@ -117,6 +117,7 @@ for option, value, words in (
     ("--out", "", ("--out", "expected a folder", "''")),
     ("--resume", "", ("--resume", "expected a folder", "''")),
     ("--config", "", ("--config", "expected a file", "''")),
+    ("--scheduler", "", ("--scheduler", "expected a Dask scheduler's address", "''")),
     ("--num-train", "100,0", ("--num-train", "positive integer", "0")),
     ("--num-train", "100,100", ("--num-train must not repeat", "[100, 100]")),
     ("--lr", "1e-3,-1", ("--lr item 2 ", "> 0", "-1.0")),

@@ -293,8 +293,9 @@ def run_experiment_command(args: argparse.Namespace) -> int:
     from .experiments import format_summary_table
     from .experiments.grid import cell_label
 
+    address = "Dask scheduler's address (tcp://HOST:PORT)"
     for option, value, what in (("--resume", args.resume, "folder"), ("--out", args.out, "folder"),
-                                ("--config", args.config, "file")):  # fmt: skip
+                                ("--config", args.config, "file"), ("--scheduler", args.scheduler, address)):  # fmt: skip
         if value is not None and not value.strip():
             raise UsageError(f"dropout-lab experiment: argument {option}: expected a {what}, got {value!r}")
     scheduler = args.scheduler if args.scheduler is not None else os.environ.get(SCHEDULER_ENV_VAR) or None

@@ -227,6 +227,7 @@ def test_a_study_file_is_the_flags_written_down(tmp_path, capsys):
     ("keep_probs = [1, 0.5", "is not valid TOML"),
     ("learning_rat = 0.1", "unknown experiment setting 'learning_rat' \\(did you mean learning_rate\\?\\)"),
     ("num_train = -3", "num_train must be a positive integer"),
+    ("a = " + "[" * 100_000 + "]" * 100_000, "nests its values too deeply"),
 ])
 def test_a_bad_study_file_names_itself_and_what_is_wrong(tmp_path, text, words):
     study = tmp_path / "study.toml"

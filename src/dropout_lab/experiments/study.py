@@ -50,6 +50,8 @@ def read_study(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise DataError(f"{file} is not UTF-8 text: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise DataError(f"{file} is not valid TOML: {exc}") from exc
+    except RecursionError as exc:  # arrays nested thousands deep: no study is, and the parser recurses
+        raise DataError(f"{file} nests its values too deeply to be a study file") from exc
 
 
 def load_study(path: str | os.PathLike[str], **overrides: Any) -> ExperimentConfig:
