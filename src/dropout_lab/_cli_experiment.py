@@ -293,9 +293,11 @@ def run_experiment_command(args: argparse.Namespace) -> int:
     from .experiments import format_summary_table
     from .experiments.grid import cell_label
 
-    address = "Dask scheduler's address (tcp://HOST:PORT)"
-    for option, value, what in (("--resume", args.resume, "folder"), ("--out", args.out, "folder"),
-                                ("--config", args.config, "file"), ("--scheduler", args.scheduler, address)):  # fmt: skip
+    given = (
+        ("--resume", args.resume, "folder"), ("--out", args.out, "folder"), ("--config", args.config, "file"),
+        ("--scheduler", args.scheduler, "Dask scheduler's address (tcp://HOST:PORT)"),
+    )  # fmt: skip
+    for option, value, what in given:
         if value is not None and not value.strip():
             raise UsageError(f"dropout-lab experiment: argument {option}: expected a {what}, got {value!r}")
     scheduler = args.scheduler if args.scheduler is not None else os.environ.get(SCHEDULER_ENV_VAR) or None
