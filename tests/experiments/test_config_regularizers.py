@@ -141,3 +141,10 @@ def test_a_run_records_test_metrics_are_checked_when_read(test, words):
     good = {"accuracy": 0.5, "nll": None, "brier": 0.1, "ece": 0.0}
     assert RunResult.from_dict({**record, "test": {"num_test": 10, "mc_samples": 2, "weight_scaling": good,
                                                    "mc": good}}).test["mc"] == good
+
+
+def test_a_test_evaluation_of_given_arrays_needs_their_test_split_before_any_training(monkeypatch):
+    data = load_experiment_data(ExperimentConfig(**BASE))  # X_train, y_train, X_val, y_val only
+    monkeypatch.setattr(scheduler.Run, "advance", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(InvalidArgumentError, match="mc_samples 2 needs a test split: data must also hold X_test"):
+        run_experiment(ExperimentConfig(**BASE, mc_samples=2), data=data, progress=False)

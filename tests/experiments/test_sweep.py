@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from dropout_lab import cli
-from dropout_lab.errors import DataError, InvalidArgumentError
+from dropout_lab.errors import DataError, DropoutLabError, InvalidArgumentError
 from dropout_lab.experiments import ExperimentConfig, load_experiment_data, run_experiment, run_one, scheduler
 from dropout_lab.experiments.extend import extended_config
 from dropout_lab.experiments.grid import RunSpec, expand, run_name
@@ -70,9 +70,10 @@ def test_a_run_identity_without_the_new_settings_is_unchanged():
     ({"num_train": 70, "sweep": {"num_train": [10, 20]}}, r"num_train is both set \(70\) and swept"),
     ({"sweep": {"num_train": list(range(1, 30_000))}, "seeds": (0, 1)}, "at most 100000 runs"),
     ({"sweep": ["num_train"]}, "sweep must be a dict"),
+    ({"sweep": {"hidden_dims": [[8], [[8]]]}}, r"sweep hidden_dims\[1\] must be a list of layer sizes"),
 ])
 def test_bad_sweeps_are_refused_with_what_was_given(kwargs, words):
-    with pytest.raises((InvalidArgumentError, TypeError), match=words):
+    with pytest.raises(DropoutLabError, match=words):
         ExperimentConfig(**kwargs)
 
 
@@ -295,8 +296,8 @@ def test_an_interrupted_sweep_on_dask_resumes_to_the_uninterrupted_numbers(tmp_p
     monkeypatch.setattr(runner.RunJournal, "append", append_then_stop)
     stopped = run_experiment(config, out_dir=tmp_path / "exp", scheduler=dask_cluster.address, progress=False)
     assert stopped.status == "interrupted"
-    statuses = sorted(r.status for r in stopped.runs)
-    assert "complete" in statuses and len(stopped.runs) < len(expand(config)) + 1
+    statuses = [r.status for r in stopped.runs]
+    assert "complete" in statuses and ("interrupted" in statuses or len(stopped.runs) < len(expand(config)))
     monkeypatch.undo()
 
     resumed = run_experiment(out_dir=tmp_path / "exp", resume=True, scheduler=dask_cluster.address, progress=False)
@@ -312,3 +313,41 @@ def test_the_example_studies_are_valid_experiments():
     for study in studies:
         config = load_study(study)
         assert config.sweep and len(expand(config)) >= 8, study.name
+
+
+def test_a_resume_that_would_merge_two_saved_cells_is_refused(tmp_path):
+    """Saved epochs 1 and 2 (swept), then one value of epochs: both saved cells would become one run,
+    and one of them would be dropped."""
+    saved = ExperimentConfig(**base("epochs", keep_probs=(1.0,), seeds=(0,)), sweep={"epochs": [1, 2]})
+    run_experiment(saved, out_dir=tmp_path, progress=False)
+    with pytest.raises(InvalidArgumentError, match="would become one run"):
+        run_experiment(ExperimentConfig(**base(keep_probs=(1.0,), seeds=(0,), epochs=3)), out_dir=tmp_path,
+                       resume=True, progress=False)
+    with pytest.raises(InvalidArgumentError, match="swept budget must keep that value"):
+        run_experiment(ExperimentConfig(**base("epochs", keep_probs=(1.0,), seeds=(0,)), sweep={"epochs": [3, 4]}),
+                       out_dir=tmp_path, resume=True, progress=False)
+    assert len(json.loads((tmp_path / "results.json").read_text())["runs"]) == 2
+
+
+def test_an_extension_renames_the_saved_checkpoints_first_and_a_later_resume_continues_them(tmp_path, monkeypatch):
+    """An extension that only adds a swept value renames every saved run's checkpoint to its new cell
+    name at once; a later extension with more epochs then continues each from where it stopped."""
+    first = ExperimentConfig(**base(seeds=(0,)))
+    run_experiment(first, out_dir=tmp_path, progress=False)
+    wanted = extended_config(first, {"num_train": [20]})
+    run_experiment(wanted, out_dir=tmp_path, resume=True, progress=False)
+    names = sorted(p.name for p in (tmp_path / "checkpoints").glob("*.npz"))
+    assert names == sorted(f"{s.name}_latest.npz" for s in expand(wanted)) and all(n.startswith("cell-") for n in names)
+    started = []
+    real = scheduler.Run.__init__
+
+    def spy(self, solver, spec, evaluate=None):
+        started.append((spec.settings["num_train"], solver.epoch))
+        real(self, solver, spec, evaluate)
+
+    monkeypatch.setattr(scheduler.Run, "__init__", spy)
+    longer = extended_config(wanted, {"epochs": 3})
+    extended = run_experiment(longer, out_dir=tmp_path, resume=True, progress=False)
+    assert sorted(started) == [(20, 2), (20, 2), (40, 2), (40, 2)]
+    monkeypatch.undo()
+    assert records(extended.runs) == records(run_experiment(longer, out_dir=tmp_path / "fresh", progress=False).runs)

@@ -88,6 +88,10 @@ class DataSource:
     def __init__(self, config: ExperimentConfig, data: dict[str, np.ndarray] | None) -> None:
         if data is not None and "dataset" in config.sweep:
             raise InvalidArgumentError("data (the arrays to train on) cannot go with a sweep over dataset")
+        if data is not None and config.mc_samples > 0 and not {"X_test", "y_test"} <= set(data):
+            raise InvalidArgumentError(
+                f"mc_samples {config.mc_samples} needs a test split: data must also hold X_test and y_test"
+            )
         self.given, self.slice_given = data, "num_train" in config.sweep
         self.full: dict[tuple[str, str, bool], dict[str, np.ndarray]] = {}
         self.cells: dict[str, dict[str, np.ndarray]] = {}

@@ -253,6 +253,11 @@ class ExperimentConfig:
             values = _tuple_of(f"sweep {name}", self.sweep[name])
             if name == "hidden_dims":
                 values = tuple(_tuple_of(f"sweep hidden_dims[{i}]", v) for i, v in enumerate(values))
+                for i, dims in enumerate(values):
+                    if any(isinstance(d, (list, tuple, dict, set)) for d in dims):
+                        raise InvalidTypeError(
+                            f"sweep hidden_dims[{i}] must be a list of layer sizes, got {list(dims)!r}"
+                        )
             else:
                 for i, v in enumerate(values):
                     if isinstance(v, (list, tuple, dict, set)):

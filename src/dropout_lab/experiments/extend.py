@@ -11,15 +11,17 @@ would have to change (another ``dtype``, ``eval_every``, fewer epochs, another `
 from __future__ import annotations
 
 import dataclasses
+import os
+from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidArgumentError
 from .config import SWEEPABLE, ExperimentConfig
-from .grid import RunKey, RunSpec, cell_key, cell_label
+from .grid import cell_key, cell_label, run_name
 from .records import keep_text
 from .results import RunResult
 
-__all__ = ["check_extension", "extended_config", "rekey", "saved_specs"]
+__all__ = ["check_extension", "extended_config", "rekey", "rename_saved_checkpoints"]
 
 _BUDGET = ("epochs", "steps")
 
@@ -46,12 +48,12 @@ def _match(saved_cell: ExperimentConfig, wanted: ExperimentConfig) -> tuple[dict
             "adds seeds, keep probabilities, values of a swept setting or epochs, and drops or changes no run; "
             "start a new experiment (another --out) for other settings"
         )
-    [(settings, cell)] = candidates  # budget not swept: one cell per other settings
-    if "epochs" in wanted.sweep or "steps" in wanted.sweep:
+    if "epochs" in wanted.sweep or "steps" in wanted.sweep or len(candidates) != 1:
         raise InvalidArgumentError(
             f"the saved runs{_of(saved_cell, wanted)} trained epochs {saved_cell.epochs}, steps {saved_cell.steps}; "
             "the swept budget must keep that value"
         )
+    [(settings, cell)] = candidates  # budget not swept: one cell per other settings
     if cell.steps != saved_cell.steps:
         raise InvalidArgumentError(
             f"steps {saved_cell.steps} of the saved runs cannot become {cell.steps} in a resume (a run's budget in "
@@ -83,8 +85,12 @@ def check_extension(saved: ExperimentConfig, records: list[RunResult], wanted: E
         if dropped:
             shown = ", ".join(keep_text(v) if name == "keep_probs" else str(v) for v in dropped)
             raise InvalidArgumentError(f"{name} must keep the saved experiment's {shown}: a resume drops no run")
-    for _, cell in saved.cells():
-        _match(cell, wanted)
+    matched = [cell_key(_match(cell, wanted)[0]) for _, cell in saved.cells()]
+    if len(set(matched)) != len(matched):
+        raise InvalidArgumentError(
+            "two swept values of the saved experiment would become one run of the extended experiment "
+            "(a swept epochs or steps given one value?): a resume drops no run; give every saved value"
+        )
     rekey(saved, records, wanted)
     return wanted
 
@@ -99,19 +105,20 @@ def rekey(saved: ExperimentConfig, records: list[RunResult], wanted: ExperimentC
     return out
 
 
-def saved_specs(saved: ExperimentConfig, wanted: ExperimentConfig) -> dict[RunKey, RunSpec]:
-    """For each run of ``wanted`` that continues a saved run under another name (its cell's settings
-    are named by the new grid) or with more epochs: the saved run's spec, whose name its checkpoint
-    file has and whose identity the checkpoint carries."""
-    out: dict[RunKey, RunSpec] = {}
+def rename_saved_checkpoints(saved: ExperimentConfig, wanted: ExperimentConfig, checkpoint_dir: Path) -> None:
+    """Give each saved run's checkpoint the name its run has in ``wanted``'s grid (a cell's name hashes
+    its swept settings, which an extension may add to), before anything else is written: each rename is
+    atomic, and a file already under the new name is left alone."""
     for old_settings, cell in saved.cells():
-        settings, new_cell = _match(cell, wanted)
-        if new_cell.epochs != cell.epochs or settings != old_settings:
-            for keep_prob in cell.keep_probs:
-                for seed in cell.seeds:
-                    new = RunSpec(new_cell, keep_prob, seed, settings)
-                    out[new.key] = RunSpec(cell, keep_prob, seed, old_settings)
-    return out
+        settings, _ = _match(cell, wanted)
+        if settings == old_settings:
+            continue
+        for keep_prob in cell.keep_probs:
+            for seed in cell.seeds:
+                old = checkpoint_dir / f"{run_name(keep_prob, seed, old_settings)}_latest.npz"
+                new = checkpoint_dir / f"{run_name(keep_prob, seed, settings)}_latest.npz"
+                if old.is_file() and not new.exists():
+                    os.replace(old, new)
 
 
 def extended_config(saved: ExperimentConfig, given: dict[str, Any]) -> ExperimentConfig:

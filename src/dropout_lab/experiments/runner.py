@@ -5,6 +5,7 @@ this process (:mod:`.scheduler`) or on a Dask cluster (:mod:`.distributed`), eac
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import itertools
 import json
@@ -24,7 +25,7 @@ from ..errors import InvalidArgumentError, InvalidTypeError
 from ..optim import kernels
 from .cell_data import DataSource, load_experiment_data
 from .config import ExperimentConfig
-from .extend import check_extension, rekey, saved_specs
+from .extend import check_extension, rekey, rename_saved_checkpoints
 from .grid import RunSpec, expand, run_name
 from .outdir import (
     CHECKPOINT_DIR,
@@ -82,9 +83,8 @@ def _validate_partial_runs(
     check_checkpoint_dir(checkpoint_dir)
     check_checkpoint_config(config, checkpoint_dir)
     for spec in todo:
-        saved = extends.get(spec.key, spec)
-        if any((checkpoint_dir / f"{s.name}_latest.npz").exists() for s in (spec, saved)):
-            _build_solver(spec, data(spec), checkpoint_dir, extends=extends.get(spec.key), take_checkpoint=False)
+        if (checkpoint_dir / f"{spec.name}_latest.npz").exists():
+            _build_solver(spec, data(spec), checkpoint_dir, extends=extends.get(spec.key))
 
 
 @contextlib.contextmanager
@@ -221,18 +221,19 @@ def run_experiment(
     if new_folder is not None:
         out = make_new_folder(new_folder)
     if out is None:
-        return _train(config, [], source, None, jobs=jobs, progress=progress, resume=False, scheduler=None, extends={})
+        return _train(config, [], source, None, jobs=jobs, progress=progress, resume=False, scheduler=None)
     prepare_out_dir(out)
     with locked(out):
         previous: list[RunResult] = []
-        extends: dict[tuple[str, float, int], RunSpec] = {}
         if resume:
             # Read again: until the lock was taken another process may have written the folder.
             saved, previous = parse_results(read_results(out), out / RESULTS_NAME)
             previous += read_journal(out, saved)
             if wanted is not None:
                 config = check_extension(saved, previous, wanted)
-                previous, extends = rekey(saved, previous, config), saved_specs(saved, config)
+                previous = rekey(saved, previous, config)
+                if config.checkpoint_every > 0:  # the saved runs' checkpoints, under the names the grid now gives
+                    rename_saved_checkpoints(saved, config, out / CHECKPOINT_DIR)
             else:
                 config = saved
         elif force:
@@ -240,9 +241,23 @@ def run_experiment(
         else:
             refuse_if_taken(out)  # another experiment may have started here since the first look
         return _train(
-            config, previous, source, out, jobs=jobs, progress=progress, resume=resume, scheduler=scheduler,
-            extends=extends,
+            config, previous, source, out, jobs=jobs, progress=progress, resume=resume, scheduler=scheduler
         )
+
+
+def _shorter_budgets(
+    todo: list[RunSpec], by_key: dict[tuple[str, float, int], RunResult]
+) -> dict[tuple[str, float, int], RunSpec]:
+    """For each run of ``todo`` whose record is complete with fewer epochs than its config asks (an
+    extended experiment): the run as it was trained, whose identity its last checkpoint carries, and
+    which the run continues. Derived from the records, so a resume of an interrupted extension finds it."""
+    out = {}
+    for spec in todo:
+        record = by_key.get(spec.key)
+        if record is not None and record.status == "complete":
+            saved = dataclasses.replace(spec.config, epochs=record.epochs_done)
+            out[spec.key] = RunSpec(saved, spec.keep_prob, spec.seed, spec.settings)
+    return out
 
 
 def _needs_training(spec: RunSpec, record: RunResult | None) -> bool:
@@ -263,16 +278,15 @@ def _train(
     progress: bool | None,
     resume: bool,
     scheduler: str | None,
-    extends: dict[tuple[str, float, int], RunSpec],
 ) -> ExperimentResults:
     """The runs of ``config`` not complete among ``previous`` (later records of a run win), trained
-    and written to ``out`` (locked by the caller); ``extends``: the saved runs that runs of ``config``
-    continue with more epochs."""
+    and written to ``out`` (locked by the caller)."""
     checkpoint_dir = None if out is None or config.checkpoint_every == 0 else out / CHECKPOINT_DIR
     specs = expand(config)
     # Until a run is redone, its earlier record (an interrupted one, say) stays in results.json.
     by_key: dict[tuple[str, float, int], RunResult] = {r.key: r for r in previous}
     todo = [spec for spec in specs if _needs_training(spec, by_key.get(spec.key))]
+    extends = _shorter_budgets(todo, by_key)
     if resume and checkpoint_dir is not None:
         remove_checkpoint_temp_files(checkpoint_dir)
         if scheduler is None:
@@ -315,8 +329,9 @@ def _train(
     results.runs = ordered_runs()
     statuses = {r.status for r in results.runs}
     # Runs without a record, or complete ones short of the budget, are still to train.
-    unfinished = [s for s in specs if by_key.get(s.key, None) is None or _needs_training(s, by_key[s.key])]
-    unfinished = [s for s in unfinished if s.key not in by_key or by_key[s.key].status == "complete"]
+    unfinished = [
+        s for s in specs if (r := by_key.get(s.key)) is None or (r.status == "complete" and _needs_training(s, r))
+    ]
     if failure is not None or flag() or "interrupted" in statuses or unfinished:
         results.status = "interrupted"
     elif "diverged" in statuses:

@@ -7,7 +7,6 @@ probability (:func:`_run_generators`): the comparisons between keep probabilitie
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -70,11 +69,9 @@ def _build_solver(
     on_epoch_end: Callable[[Solver], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     extends: RunSpec | None = None,
-    take_checkpoint: bool = True,
 ) -> Solver:
     """The model and Solver of one run, restored from its latest checkpoint if there is one (with
-    ``extends``: the checkpoint of that saved run, which ``spec`` continues under another name or with
-    more epochs; ``take_checkpoint`` renames it to this run's name, False only reads it)."""
+    ``extends``: the run as it was trained, with fewer epochs, whose identity the checkpoint carries)."""
     config = spec.config
     model_rng, solver_rng = _run_generators(spec.seed)
     input_dim = int(np.prod(data["X_train"].shape[1:]))
@@ -122,23 +119,18 @@ def _build_solver(
     if checkpoint_name is not None:
         # A checkpoint of another run (other settings, keep probability or seed) is refused, never continued.
         latest = Path(checkpoint_name + "_latest.npz")
-        source = latest
-        if extends is not None and not latest.exists():
-            source = latest.with_name(f"{extends.name}_latest.npz")  # the saved run's, under its old name
-        if source.exists():
+        if latest.exists():
             if extends is not None:
-                # The checkpoint names the saved run (fewer epochs, say); it must be exactly that run's.
+                # The checkpoint names the run as trained (fewer epochs); it must be exactly that run's.
                 solver.run_id = extends.identity()
                 try:
-                    solver.resume(source)
+                    solver.resume(latest)
                 except DropoutLabError:
                     solver.run_id = spec.identity()  # or a checkpoint already continued, of this run
-                    solver.resume(source)
+                    solver.resume(latest)
                 solver.run_id = spec.identity()
-                if source != latest and take_checkpoint:
-                    os.replace(source, latest)  # the run goes on under the name the grid now gives it
             else:
-                solver.resume(source)
+                solver.resume(latest)
     return solver
 
 
