@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_keep_prob, check_seed
 from ..errors import DataError, DropoutLabError, InvalidArgumentError, InvalidTypeError
 from ..models import FullyConnectedNet
 from ..solver import Solver
@@ -180,16 +179,9 @@ def run_one(
         on_epoch_end: called with the Solver after each epoch.
         should_stop: polled after each iteration; True checkpoints and stops the run ('interrupted').
     """
-    _check_config(config)
-    if config.sweep:
-        raise InvalidArgumentError("run_one takes one cell's config, without a sweep (see config.cells())")
-    keep_prob = check_keep_prob("keep_prob", keep_prob)
-    if check_seed("seed", seed) is None:
-        raise InvalidArgumentError("seed must be an integer in [0, 2**32), got None")
+    spec = RunSpec(config, keep_prob, seed)  # checks the config (one cell's), keep probability and seed
     _check_data(data)
-    spec = RunSpec(config, keep_prob, seed)
     return train_run(spec, data, checkpoint_dir=checkpoint_dir, on_epoch_end=on_epoch_end, should_stop=should_stop)
-
 
 
 def remote_run(
