@@ -26,6 +26,7 @@ DOCUMENTED = (
     "dropout_lab.layers",
     "dropout_lab.models",
     "dropout_lab.optim",
+    "dropout_lab.reproduce",
     "dropout_lab.uncertainty",
 )
 

@@ -34,6 +34,7 @@ from ._cli_args import (
     UsageError,
 )
 from ._cli_experiment import FIELD_FLAGS, add_experiment_parser, run_experiment_command
+from ._cli_reproduce import add_reproduce_parser, run_reproduce_command
 from .errors import DropoutLabError
 from .experiments.config import ExperimentConfig
 
@@ -68,6 +69,7 @@ def _build_parser() -> Parser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     add_experiment_parser(sub)
+    add_reproduce_parser(sub)
 
     sub.add_parser(
         "check",
@@ -190,10 +192,12 @@ def _main(argv: Sequence[str] | None) -> int:
         args = parser.parse_args(argv)
         if args.command is None:
             parser.print_help()
-            print("dropout-lab: choose a command: experiment, check or data (see 'dropout-lab --help')",
+            print("dropout-lab: choose a command: experiment, reproduce, check or data (see 'dropout-lab --help')",
                   file=sys.stderr)
             return EXIT_USAGE
-        handler = {"experiment": run_experiment_command, "check": _check, "data": _data}[args.command]
+        handler = {
+            "experiment": run_experiment_command, "reproduce": run_reproduce_command, "check": _check, "data": _data,
+        }[args.command]
         return handler(args)
     except UsageError as exc:
         _error_line(str(exc))

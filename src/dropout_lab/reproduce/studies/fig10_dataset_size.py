@@ -1,0 +1,110 @@
+"""Figure 10 (section 7.4): test error with and without dropout as the training set grows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..base import Claim, Findings, Part, PartRuns, Study, make_config
+from ..figures import Panel, Series, curves
+from ..measures import common, excludes_zero, format_interval, interval, paired, test_error
+
+SIZES = {
+    "paper": (100, 500, 1_000, 5_000, 10_000, 50_000),
+    "small": (100, 500, 1_000, 5_000, 10_000, 50_000),
+    "tiny": (10, 20, 50, 100, 150, 200),
+}
+_HIDDEN = {"paper": (1024, 1024, 2048), "small": (256, 256, 512), "tiny": (16, 16, 32)}
+
+
+def parts(scale: str) -> list[Part]:
+    shared = {"hidden_dims": _HIDDEN[scale], "sweep": {"num_train": SIZES[scale]}}
+    return [
+        Part("standard", "standard", make_config(scale, dropout=False, keep_probs=(1.0,), **shared)),
+        Part("dropout", "dropout", make_config(
+            scale, dropout=True, keep_probs=(0.5,), input_keep_prob=0.8, max_norm=2.0, **shared
+        )),
+    ]  # fmt: skip
+
+
+def differences(scale: str) -> list[str]:
+    lines = ["Each size is the first N training images, the same for every seed (the paper draws a random subset)."]
+    if scale != "paper":
+        lines.insert(0, f"Net: 784-{'-'.join(map(str, _HIDDEN[scale]))}-10 (the paper: 784-1024-1024-2048-10).")
+        lines.append(
+            "Every size gets the same number of updates, so the largest sets are seen for few epochs (50,000 images: "
+            "6 epochs at small scale), where the paper trains every net to convergence."
+        )
+    return lines
+
+
+def analyse(runs: dict[str, PartRuns], folder: Path, scale: str) -> Findings:
+    sizes = SIZES[scale]
+    std = {n: {s: test_error(r) for s, r in runs["standard"].by_seed(1.0, num_train=n).items()} for n in sizes}
+    drop = {n: {s: test_error(r) for s, r in runs["dropout"].by_seed(0.5, num_train=n).items()} for n in sizes}
+    gains = {n: paired(std[n], drop[n]) for n in sizes}  # > 0: dropout lowers the error
+    rows = ["| training examples | standard: test error % | dropout: test error % "
+            "| gain (standard - dropout), points |", "|---|---|---|---|"]  # fmt: skip
+    for n in sizes:
+        rows.append(f"| {n:,} | {format_interval(interval(list(std[n].values())))} | "
+                    f"{format_interval(interval(list(drop[n].values())))} | {format_interval(gains[n])} |")  # fmt: skip
+    findings = Findings(tables=["Test error (weight scaling) by training set size, means over seeds; the gain is "
+                                "paired by seed.\n\n" + "\n".join(rows)])  # fmt: skip
+
+    small = sizes[:2]
+    helped = [n for n in small if excludes_zero(gains[n]) and gains[n].low > 0]
+    findings.claims.append(Claim(
+        f"Dropout gives no gain on the smallest training sets ({small[0]:,} and {small[1]:,} examples).",
+        "Figure 10: 'for extremely small data sets (100, 500) dropout does not give any improvements'.",
+        None if any(excludes_zero(gains[n]) is None for n in small) else not helped,
+        "; ".join(f"{n:,}: gain {format_interval(gains[n], ' points')}" for n in small),
+        "" if not helped else "our net is narrower, so the noise of dropout is enough to keep it from memorizing",
+    ))  # fmt: skip
+
+    peak = max(sizes, key=lambda n: gains[n].mean)
+    largest = sizes[-1]
+    seeds = common(std[peak], drop[peak], std[largest], drop[largest])
+    decline = paired(
+        {s: std[peak][s] - drop[peak][s] for s in seeds}, {s: std[largest][s] - drop[largest][s] for s in seeds}
+    )
+    interior = peak not in small and peak != largest
+    decided = excludes_zero(gains[peak]) is not None and excludes_zero(decline) is not None
+    findings.claims.append(Claim(
+        "The gain from dropout grows with the data, up to a point, then declines.",
+        "Figure 10: 'the gain from doing dropout increases up to a point and then declines'.",
+        None if not decided else bool(interior and gains[peak].low > 0 and decline.low > 0),
+        f"largest mean gain at {peak:,} examples ({format_interval(gains[peak], ' points')}); the gain there minus "
+        f"at {largest:,}: {format_interval(decline, ' points')}",
+        "" if interior else "at a fixed number of updates the largest sets are seen for few epochs",
+    ))  # fmt: skip
+
+    ivs = {name: [interval(list(v[n].values())) for n in sizes] for name, v in (("standard", std), ("dropout", drop))}
+    curves(folder / "fig10.png", [
+        Panel("test error", "training examples", "test error %", [
+            Series(name, sizes, [iv.mean for iv in ivs[name]], [iv.half_width for iv in ivs[name]]) for name in ivs
+        ], logx=True),
+        Panel("gain from dropout", "training examples", "standard - dropout, points", [
+            Series("gain", sizes, [gains[n].mean for n in sizes], [gains[n].half_width for n in sizes])
+        ], hlines=[("no gain", 0.0)], logx=True),
+    ], "Figure 10: the effect of the data set size (95% intervals over seeds)")  # fmt: skip
+    caption = "Test error with and without dropout against the training set size, and the gain."
+    findings.figures.append(("fig10.png", caption))
+    findings.measures = {
+        "sizes": list(sizes),
+        "standard": {str(n): {str(s): v for s, v in std[n].items()} for n in sizes},
+        "dropout": {str(n): {str(s): v for s, v in drop[n].items()} for n in sizes},
+    }
+    return findings
+
+
+STUDY = Study(
+    name="fig10-dataset-size",
+    title="The effect of the training set size, with and without dropout",
+    source="section 7.4, Figure 10",
+    paper_setup=(
+        "MNIST subsets of 100, 500, 1K, 5K, 10K and 50K images; 784-1024-1024-2048-10 ReLU nets; dropout with "
+        "p = 0.5 in the hidden layers and 0.8 at the input, against the same net without dropout."
+    ),
+    parts=parts,
+    differences=differences,
+    analyse=analyse,
+)
