@@ -230,9 +230,10 @@ def _set_momentum(solver: Solver, t: int) -> None:
 
 def solver_step(solver: Solver, t: int) -> None:
     """Step ``t`` (counted from 0) of ``solver``: the keep probabilities and the momentum of its
-    schedules for that step, a minibatch, the loss and gradients, the next parameters (constrained by ``max_norm``), then the
-    loss recorded and the parameters and optimizer configs applied. With ``stop_on_nonfinite`` a NaN or
-    infinity changes nothing: the best parameters are restored and TrainingDivergedError raised."""
+    schedules for that step, a minibatch, the loss and gradients, the next parameters (constrained by
+    ``max_norm``), then the loss recorded and the parameters and optimizer configs applied. With
+    ``stop_on_nonfinite`` a NaN or infinity changes nothing: the best parameters are restored and
+    TrainingDivergedError raised."""
     regularizers = solver._regularizers
     with quiet_nonfinite(solver.stop_on_nonfinite):
         if regularizers.keep_schedule is not None and regularizers.keep_targets is not None:
