@@ -53,7 +53,8 @@ def test_a_bad_momentum_schedule_is_refused_naming_what_was_given(text, error, w
     (dict(momentum_schedule="linear:0.5:10"), "momentum_schedule 'linear:0.5:10' is a setting of update_rule "
      "'sgd_momentum' only, got update_rule 'adam'"),
     (dict(update_rule="sgd", momentum=0.0), "got update_rule 'sgd'"),
-    (dict(momentum=0.9, sweep={"update_rule": ["sgd_momentum", "rmsprop"]}), "sweep update_rule[1]: momentum 0.9"),
+    (dict(momentum=0.9, sweep={"update_rule": ["sgd_momentum", "rmsprop"]}),
+     "momentum 0.9 is a setting of update_rule 'sgd_momentum' only, got update_rule 'rmsprop'"),
     (dict(sweep={"update_rule": ["sgd_momentum", "adam"], "momentum": [0.5, 0.9]}), "got update_rule 'adam'"),
     (dict(sweep={"momentum_schedule": ["constant", "linear:0.5:3"]}), "'linear:0.5:3' is a setting"),
 ])

@@ -244,13 +244,15 @@ class ExperimentConfig:
         object.__setattr__(self, "lr_decay", lr_decay)
         parse_momentum_schedule(self.momentum_schedule)
         # Each swept value is checked as the setting it stands for (after the fields: an error in a
-        # field is reported as the field's); a momentum setting's value with 'sgd_momentum' (its pairing
-        # with the rules of the grid is checked below, over the whole grid).
+        # field is reported as the field's); the momentum settings' pairing with the grid's update rules
+        # is checked after them, over the whole grid.
         for name, values in sweep.items():
-            rule = {"update_rule": "sgd_momentum"} if name in MOMENTUM_SETTINGS else {}
+            apart: dict[str, Any] = {}
+            if name in MOMENTUM_SETTINGS or name == "update_rule":
+                apart = {"update_rule": "sgd_momentum"} if name in MOMENTUM_SETTINGS else dict(MOMENTUM_SETTINGS)
             for i, value in enumerate(values):
                 try:
-                    dataclasses.replace(self, sweep={}, **{name: value, **rule})
+                    dataclasses.replace(self, sweep={}, **{**apart, name: value})
                 except DropoutLabError as exc:
                     raise type(exc)(f"sweep {name}[{i}]: {exc}") from None
         check_momentum_rule(
