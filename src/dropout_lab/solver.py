@@ -485,16 +485,14 @@ class Solver:
         run; a checkpoint written before they existed means ``num_steps=None, eval_every=1``. So must
         ``max_norm``, ``keep_schedule`` (and the model's keep probabilities it scales from),
         ``momentum_schedule`` (and the final momentum) and ``patience`` (None in a checkpoint written
-        before them). A run early stopping ended stays
-        ended, even resumed with more epochs (the longer run would have stopped there too).
+        before them). A run early stopping ended stays ended, even resumed with more epochs (the longer
+        run would have stopped there too).
 
         Raises:
             CheckpointError: an unreadable or corrupt file, one for another architecture or dtype,
                 another run (``run_id``), another batch size, training set size, update rule,
                 ``num_steps``, ``eval_every``, ``max_norm``, ``keep_schedule``, ``momentum_schedule``,
-                ``patience`` or
-                dropout mask stream version, or more epochs done than
-                ``num_epochs`` (see
+                ``patience`` or dropout mask stream version, or more epochs done than ``num_epochs`` (see
                 :func:`~dropout_lab.checkpoint.check_resume_compatible`); the model and the Solver
                 are then left as they were.
         """
