@@ -103,7 +103,7 @@ from dropout_lab.layers import (
     softmax_loss,
     svm_loss,
 )
-from dropout_lab.optim import adam, get_update_rule, max_norm, rmsprop, sgd, sgd_momentum
+from dropout_lab.optim import MomentumSchedule, adam, get_update_rule, max_norm, rmsprop, sgd, sgd_momentum
 
 from .data._batches import write_cifar_folder
 
@@ -481,6 +481,18 @@ for bad, kwargs, error, names, given in (
     ("gamma for a linear ramp", {"kind": "linear", "ramp": 3, "gamma": 0.1}, ARG, "gamma", "gamma=0.1"),
 ):
     case("KeepSchedule", bad, error, names, given)(KeepSchedule, **kwargs)
+for bad, kwargs, error, names, given in (
+    ("an unknown kind 'cosine'", {"kind": "cosine"}, ARG, "kind", "'cosine'"),
+    ("a linear schedule without start", {"kind": "linear", "epochs": 10}, ARG, "start", "None"),
+    ("a linear schedule without epochs", {"kind": "linear", "start": 0.5}, ARG, "epochs", "None"),
+    ("start 1", {"kind": "linear", "start": 1.0, "epochs": 10}, ARG, "start", "1.0"),
+    ("start NaN", {"kind": "linear", "start": NAN, "epochs": 10}, ARG, "start", "nan"),
+    ("start '0.5'", {"kind": "linear", "start": "0.5", "epochs": 10}, TYPE, "start", "'0.5'"),
+    ("epochs 0", {"kind": "linear", "start": 0.5, "epochs": 0}, ARG, "epochs", "0.0"),
+    ("epochs inf", {"kind": "linear", "start": 0.5, "epochs": INF}, ARG, "epochs", "inf"),
+    ("start for a constant schedule", {"kind": "constant", "start": 0.5}, ARG, "start", "start=0.5"),
+):
+    case("MomentumSchedule", bad, error, names, given)(MomentumSchedule, **kwargs)
 
 # --------------------------------------------------------------------------------------- gradcheck
 def _sum(v: np.ndarray) -> float:
@@ -733,6 +745,10 @@ for kwargs, error, names, given in (
     ({"max_norm": INF}, ARG, "max_norm", "inf"),
     ({"max_norm": "2"}, TYPE, "max_norm", "'2'"),
     ({"keep_schedule": "curriculum"}, TYPE, "keep_schedule", "'curriculum'"),
+    ({"momentum_schedule": "linear:0.5:10"}, TYPE, "momentum_schedule", "'linear:0.5:10'"),
+    ({"momentum_schedule": MomentumSchedule("linear", start=0.5, epochs=2)}, ARG, "momentum_schedule",
+     "update_rule 'sgd'"),
+    ({"update_rule": "adam", "momentum_schedule": MomentumSchedule()}, ARG, "momentum_schedule", "update_rule 'adam'"),
     ({"patience": 0}, ARG, "patience", "0"),
     ({"patience": 1.5}, TYPE, "patience", "1.5"),
 ):
@@ -950,6 +966,25 @@ for kwargs, error, names, given in (
     ({"threads_per_run": 0}, ARG, "threads_per_run", "0"),
     ({"threads_per_run": 5000}, ARG, "threads_per_run", "5000"),
     ({"threads_per_run": 1.5}, TYPE, "threads_per_run", "1.5"),
+    ({"update_rule": "sgd_momentum", "momentum": 1.0}, ARG, "momentum", "1.0"),
+    ({"update_rule": "sgd_momentum", "momentum": -0.5}, ARG, "momentum", "-0.5"),
+    ({"update_rule": "sgd_momentum", "momentum": NAN}, ARG, "momentum", "nan"),
+    ({"update_rule": "sgd_momentum", "momentum": "0.9"}, TYPE, "momentum", "'0.9'"),
+    ({"momentum": 0.9}, ARG, "update_rule", "'adam'"),
+    ({"update_rule": "rmsprop", "momentum": 0.9}, ARG, "momentum", "'rmsprop'"),
+    ({"lr_decay": 0.0}, ARG, "lr_decay", "0.0"),
+    ({"lr_decay": 1.5}, ARG, "lr_decay", "1.5"),
+    ({"lr_decay": -0.5}, ARG, "lr_decay", "-0.5"),
+    ({"lr_decay": NAN}, ARG, "lr_decay", "nan"),
+    ({"lr_decay": "0.99"}, TYPE, "lr_decay", "'0.99'"),
+    ({"update_rule": "sgd_momentum", "momentum_schedule": "linear:0.5"}, ARG, "momentum_schedule", "'linear:0.5'"),
+    ({"update_rule": "sgd_momentum", "momentum_schedule": "linear:1.5:10"}, ARG, "start", "1.5"),
+    ({"update_rule": "sgd_momentum", "momentum_schedule": "linear:0.5:0"}, ARG, "epochs", "0.0"),
+    ({"update_rule": "sgd_momentum", "momentum_schedule": "cosine"}, ARG, "momentum_schedule", "'cosine'"),
+    ({"update_rule": "sgd_momentum", "momentum_schedule": None}, TYPE, "momentum_schedule", "NoneType"),
+    ({"momentum_schedule": "linear:0.5:500"}, ARG, "momentum_schedule", "update_rule 'adam'"),
+    ({"momentum": 0.9, "sweep": {"update_rule": ["sgd_momentum", "sgd"]}}, ARG, "momentum 0.9", "update_rule 'sgd'"),
+    ({"update_rule": "sgd_momentum", "sweep": {"lr_decay": [0.5, 2.0]}}, ARG, "lr_decay", "2.0"),
 ):
     case("ExperimentConfig", _show(kwargs), error, names, given)(
         ExperimentConfig, **kwargs)
@@ -1235,7 +1270,8 @@ def test_the_table_covers_every_public_name():
     # What a user calls by name: the top level, the course's names, the experiments, and the two
     # subpackage functions the table also tries.
     public = set(dropout_lab.__all__) | set(course.__all__) | set(experiments.__all__)
-    public |= {"load_cifar10", "load_cifar10_batch", "get_update_rule", "max_norm", "plot_reliability"}
+    public |= {"load_cifar10", "load_cifar10_batch", "get_update_rule", "max_norm", "plot_reliability",
+               "MomentumSchedule"}
     public |= {"gaussian_dropout", "gaussian_dropout_backward", "dropconnect_affine", "dropconnect_affine_backward",
                "selu_forward", "selu_backward", "alpha_dropout", "alpha_dropout_backward", "alpha_dropout_affine"}
     covered = {c.api.split(".")[0] for c in CASES}

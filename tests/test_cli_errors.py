@@ -126,8 +126,24 @@ for option, value, words in (
     ("--input-keep-prob", "0", ("--input-keep-prob is", "KEEPING", "(0, 1]", "0.0")),
     ("--input-keep-prob", "1,0", ("--input-keep-prob item 2 ", "(0, 1]", "0.0")),
     ("--dataset", "digits,imagenet", ("--dataset item 2 ", "digits, cifar10, mnist", "'imagenet'")),
+    ("--momentum", "0.9", ("--momentum 0.9 is a setting of update_rule 'sgd_momentum' only", "'adam'")),
+    ("--momentum", "high", ("--momentum", "'high'")),
+    ("--lr-decay", "0", ("--lr-decay must", "> 0", "0.0")),
+    ("--lr-decay", "1.5", ("--lr-decay must lie in (0, 1]", "1.5")),
+    ("--lr-decay", "0.9,1.01", ("--lr-decay item 2 ", "(0, 1]", "1.01")),
+    ("--momentum-schedule", "linear:0.5", ("--momentum-schedule must be", "linear:START:EPOCHS", "'linear:0.5'")),
+    ("--momentum-schedule", "linear:0.5:500", ("--momentum-schedule 'linear:0.5:500' is a setting", "'adam'")),
 ):
     bad(f"experiment {option} {value!r}", [*EXP, option, value], *words)
+SGDM = [*EXP, "--update-rule", "sgd_momentum"]
+bad("experiment --update-rule sgd_momentum --momentum 1", [*SGDM, "--momentum", "1"], "--momentum must lie in [0, 1)",
+    "1.0")
+bad("experiment --update-rule sgd_momentum --momentum 0.5,1", [*SGDM, "--momentum", "0.5,1"], "--momentum item 2 ",
+    "[0, 1)", "1.0")
+bad("experiment --update-rule sgd_momentum --momentum-schedule linear:1:10", [*SGDM, "--momentum-schedule",
+    "linear:1:10"], "--momentum-schedule 'linear:1:10': start must lie in [0, 1)", "1.0")
+bad("experiment --update-rule sgd,sgd_momentum --momentum 0.9", [*EXP, "--update-rule", "sgd,sgd_momentum",
+    "--momentum", "0.9"], "--momentum 0.9 is a setting of update_rule 'sgd_momentum' only", "'sgd'")
 bad("experiment --hidden-dims 8 8,0", [*EXP, "--hidden-dims", "8", "8,0"], "--hidden-dims item 2, layer 2 ",
     "positive integer", "got 0")
 bad("experiment --lr=-1e-3", [*EXP, "--lr=-1e-3"], "--lr must", "-0.001")

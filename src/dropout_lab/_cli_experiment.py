@@ -127,6 +127,14 @@ def add_experiment_parser(sub: Any) -> None:
                      help=f"{one_of(UPDATE_RULES)}; {some} (default {_default('update_rule')})")
     exp.add_argument("--lr", type=list_of(real, "learning rates"), metavar="X",
                      help=f"learning rate; {some} (default {_default('learning_rate')})")
+    exp.add_argument("--momentum", type=list_of(real, "momenta"), metavar="M",
+                     help=f"the (final) momentum of sgd_momentum, in [0, 1); {some} (default: the rule's 0.9)")
+    exp.add_argument("--lr-decay", type=list_of(real, "decay factors"), metavar="X",
+                     help=f"multiply the learning rate by X after each epoch, X in (0, 1]; {some} "
+                     f"(default {_default('lr_decay')})")
+    exp.add_argument("--momentum-schedule", type=list_of(_name, "schedules"), metavar="S",
+                     help="constant or linear:START:EPOCHS (sgd_momentum's momentum rises from START to --momentum "
+                     f"over the first EPOCHS epochs); {some} (default {_default('momentum_schedule')})")
     exp.add_argument("--weight-scale", type=list_of(real, "weight scales"), metavar="X",
                      help=f"initial weight std; {some} (default {_default('weight_scale')})")
     exp.add_argument("--reg", type=list_of(real, "L2 strengths"), metavar="X",
@@ -187,7 +195,8 @@ _CONFIG_OPTIONS = {
     "threads_per_run": "threads_per_run", "steps": "steps", "eval_every": "eval_every",
     "num_val_samples": "num_val_samples", "input_keep_prob": "input_keep_prob", "max_norm": "max_norm",
     "keep_schedule": "keep_schedule", "early_stopping": "patience", "mc_samples": "mc_samples",
-    "variant": "dropout_kind", "activation": "activation",
+    "variant": "dropout_kind", "activation": "activation", "momentum": "momentum", "lr_decay": "lr_decay",
+    "momentum_schedule": "momentum_schedule",
 }
 
 # Each config field's flag: its argparse dest with dashes, as argparse made the dest (test_cli checks them).

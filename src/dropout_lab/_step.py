@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._regularizers import apply_max_norm, set_keep_probs
-from ._validation import all_finite, count_nonfinite
-from .errors import InvalidArgumentError, TrainingDivergedError
-from .optim.rules import output_names, step_into
+from ._validation import _describe, all_finite, count_nonfinite
+from .errors import InvalidArgumentError, InvalidTypeError, TrainingDivergedError
+from .optim.rules import hyperparameter, output_names, step_into
+from .optim.schedules import MomentumSchedule
 
 if TYPE_CHECKING:
     from .solver import Solver
@@ -31,6 +32,7 @@ __all__ = [
     "NonFinite",
     "StepBuffers",
     "Updates",
+    "check_momentum_schedule",
     "divergence_message",
     "next_parameters",
     "quiet_nonfinite",
@@ -198,17 +200,47 @@ def divergence_message(
     )
 
 
+def check_momentum_schedule(schedule: Any, builtin_rule: str | None, optim_config: Mapping[str, Any]) -> float | None:
+    """The Solver's ``momentum_schedule`` checked (None, or a :class:`MomentumSchedule` with the built-in
+    rule 'sgd_momentum', whose ``optim_config`` is already checked): the final momentum it moves to
+    (the config's, else the rule's default), or None without a schedule."""
+    if schedule is None:
+        return None
+    if not isinstance(schedule, MomentumSchedule):
+        raise InvalidTypeError(f"momentum_schedule must be a MomentumSchedule or None, got {_describe(schedule)}")
+    if builtin_rule != "sgd_momentum":
+        rule = "a callable" if builtin_rule is None else repr(builtin_rule)
+        raise InvalidArgumentError(
+            f"momentum_schedule moves the momentum of update_rule 'sgd_momentum' only, got update_rule {rule}"
+        )
+    return hyperparameter("sgd_momentum", optim_config, "momentum")
+
+
+def _set_momentum(solver: Solver, t: int) -> None:
+    """Every parameter's momentum for step ``t``: the schedule's value at ``t / iterations_per_epoch``
+    epochs (a function of the step count alone, so a resumed run sets what the uninterrupted one did).
+    New config dicts: a step undone puts the old ones back."""
+    schedule, final = solver.momentum_schedule, solver._final_momentum
+    if schedule is None or final is None:
+        return
+    momentum = schedule.momentum(final, t / solver.iterations_per_epoch)
+    for name, config in solver.optim_configs.items():
+        solver.optim_configs[name] = {**config, "momentum": momentum}
+
+
 def solver_step(solver: Solver, t: int) -> None:
-    """Step ``t`` (counted from 0) of ``solver``: the keep probabilities of its schedule for that step,
-    a minibatch, the loss and gradients, the next parameters (constrained by ``max_norm``), then the
-    loss recorded and the parameters and optimizer configs applied. With ``stop_on_nonfinite`` a NaN or
-    infinity changes nothing: the best parameters are restored and TrainingDivergedError raised."""
+    """Step ``t`` (counted from 0) of ``solver``: the keep probabilities and the momentum of its
+    schedules for that step, a minibatch, the loss and gradients, the next parameters (constrained by
+    ``max_norm``), then the loss recorded and the parameters and optimizer configs applied. With
+    ``stop_on_nonfinite`` a NaN or infinity changes nothing: the best parameters are restored and
+    TrainingDivergedError raised."""
     regularizers = solver._regularizers
     with quiet_nonfinite(solver.stop_on_nonfinite):
         if regularizers.keep_schedule is not None and regularizers.keep_targets is not None:
             per_step = regularizers.keep_schedule.per == "step"
             set_keep_probs(solver.model, regularizers.keep_schedule, regularizers.keep_targets,
                            t if per_step else solver.epoch)
+        _set_momentum(solver, t)
         batch = solver._choice(solver.X_train.shape[0], solver.batch_size)
         loss, grads = solver.model.loss(solver.X_train[batch], solver.y_train[batch])
         params = solver.model.params

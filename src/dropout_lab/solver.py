@@ -46,7 +46,7 @@ import numpy as np
 
 from ._epochs import epochs_for_steps, record_epoch, take_step
 from ._regularizers import check_regularizers, early_stop_epoch, restore_keep_targets
-from ._step import Divergence, StepBuffers, solver_step
+from ._step import Divergence, StepBuffers, check_momentum_schedule, solver_step
 from ._validation import (
     _describe,
     check_bool,
@@ -66,7 +66,7 @@ from .checkpoint._solver import resume_solver, solver_training_state
 from .errors import InvalidArgumentError, InvalidTypeError
 from .models.protocol import Model, check_model, model_buffers, model_fixed_dropout_masks, model_int_attribute
 from .optim.rules import get_update_rule, rule_name, validate_config
-from .optim.schedules import KeepSchedule
+from .optim.schedules import KeepSchedule, MomentumSchedule
 
 __all__ = ["Divergence", "Solver"]
 
@@ -134,6 +134,10 @@ class Solver:
             ``keep_probs`` and ``input_keep_prob`` are set to the schedule's values at that step (or
             epoch) for the model's keep probabilities when the Solver was made (the targets), which
             :meth:`train` puts back when it returns. None (default): the model's own, unchanged.
+        momentum_schedule: a :class:`~dropout_lab.optim.MomentumSchedule`, with 'sgd_momentum' only:
+            before the update at step t every parameter's momentum is set to the schedule's value at
+            ``t / iterations_per_epoch`` epochs, rising to the ``optim_config``'s momentum (default
+            0.9). None (default): that momentum throughout.
         patience: stop training when this many measured epochs in a row bring no strictly better
             validation accuracy (the epochs of ``acc_epochs``: with ``eval_every`` > 1, measurements,
             not epochs); the best parameters are restored as at the end of a run, and ``stop_epoch``
@@ -190,6 +194,7 @@ class Solver:
         run_id: str | None = None,
         max_norm: float | None = None,
         keep_schedule: KeepSchedule | None = None,
+        momentum_schedule: MomentumSchedule | None = None,
         patience: int | None = None,
         **unknown: Any,
     ) -> None:
@@ -210,6 +215,8 @@ class Solver:
             raise InvalidTypeError(f"optim_config must be a dict, got {_describe(optim_config)}")
         for w in model.params.values():
             validate_config(update_rule, optim_config, w)
+        self._final_momentum = check_momentum_schedule(momentum_schedule, rule_name(update_rule), optim_config)
+        self.momentum_schedule = momentum_schedule
         self.lr_decay = check_positive_real("lr_decay", lr_decay)
         self.batch_size = check_positive_int("batch_size", batch_size)
         num_epochs = check_positive_int("num_epochs", num_epochs)
@@ -476,16 +483,16 @@ class Solver:
         checkpoint's: another budget would end the partial last epoch elsewhere, and another
         ``eval_every`` would measure (and choose the best parameters among) other epochs than either
         run; a checkpoint written before they existed means ``num_steps=None, eval_every=1``. So must
-        ``max_norm``, ``keep_schedule`` (and the model's keep probabilities it scales from) and
-        ``patience`` (None in a checkpoint written before them). A run early stopping ended stays
-        ended, even resumed with more epochs (the longer run would have stopped there too).
+        ``max_norm``, ``keep_schedule`` (and the model's keep probabilities it scales from),
+        ``momentum_schedule`` (and the final momentum) and ``patience`` (None in a checkpoint written
+        before them). A run early stopping ended stays ended, even resumed with more epochs (the longer
+        run would have stopped there too).
 
         Raises:
             CheckpointError: an unreadable or corrupt file, one for another architecture or dtype,
                 another run (``run_id``), another batch size, training set size, update rule,
-                ``num_steps``, ``eval_every``, ``max_norm``, ``keep_schedule``, ``patience`` or
-                dropout mask stream version, or more epochs done than
-                ``num_epochs`` (see
+                ``num_steps``, ``eval_every``, ``max_norm``, ``keep_schedule``, ``momentum_schedule``,
+                ``patience`` or dropout mask stream version, or more epochs done than ``num_epochs`` (see
                 :func:`~dropout_lab.checkpoint.check_resume_compatible`); the model and the Solver
                 are then left as they were.
         """

@@ -29,7 +29,9 @@ Layout (format version 1). Every entry is an array; names use ``/`` as a separat
   ``keep_probs`` and ``input_keep_prob`` it scales from) and ``patience``; a file without them means
   None for each (no max-norm, the model's own keep probabilities, no early stopping). Nothing else is
   stored for them: the keep probability in effect and the epoch early stopping ends at are functions of
-  the step and epoch counts and the histories, which the file holds.
+  the step and epoch counts and the histories, which the file holds. Then ``momentum_schedule`` (kind,
+  start, epochs and the final ``momentum``; absent: None, the config's momentum throughout): the
+  momentum of a step is a function of the step count too.
 
 Random generator states (``bit_generator.state``, a dict of big integers and small arrays, or
 ``np.random.get_state(legacy=False)``) are stored as JSON strings in 0-d unicode arrays; they are

@@ -32,13 +32,15 @@ _RESUME_SETTINGS = {
     "eval_every": "the accuracies would be measured (and the best parameters chosen) at other epochs",
     "max_norm": "the weights would be constrained otherwise than in the run it continues",
     "keep_schedule": "the keep probabilities (the schedule and the targets it scales from) would differ",
+    "momentum_schedule": "the momentum at each step (the schedule and the final momentum it moves to) would differ",
     "patience": "early stopping would end the run at another epoch",
     "architecture": "the model would compute another function (its dropout kind or activation) than the one trained",
 }
 # What a setting absent from a checkpoint (written before it existed) means: a checkpoint without an
 # architecture was written by a Bernoulli-dropout ReLU net (the only kind there was).
 _RESUME_DEFAULTS: dict[str, Any] = {
-    "num_steps": None, "eval_every": 1, "max_norm": None, "keep_schedule": None, "patience": None,
+    "num_steps": None, "eval_every": 1, "max_norm": None, "keep_schedule": None, "momentum_schedule": None,
+    "patience": None,
     "architecture": {"dropout_kind": "bernoulli", "activation": "relu"},
 }  # fmt: skip
 
@@ -133,8 +135,9 @@ def check_resume_compatible(
     Refused: a model of another architecture or dtype; a checkpoint of another run (another
     ``run_id``: the experiment runner's record of a run's settings, keep probability and seed; the
     message names what differs); another ``batch_size``, training set size, update rule,
-    ``num_steps``, ``eval_every``, ``max_norm``, ``keep_schedule`` (with its targets) or ``patience``
-    (a checkpoint without them means None, 1, None, None and None); more
+    ``num_steps``, ``eval_every``, ``max_norm``, ``keep_schedule`` (with its targets),
+    ``momentum_schedule`` (with its final momentum) or ``patience`` (a checkpoint without them means
+    None, 1, None, None, None and None); more
     epochs done than ``num_epochs``, or a step count that does not fit them; an optimizer state the
     built-in rule refuses; another source of dropout masks (a Generator against NumPy's global
     generator); another mask stream version (:data:`MASK_STREAM_VERSION`).

@@ -44,6 +44,7 @@ def solver_settings(solver: Solver) -> dict[str, Any]:
         "run_id": solver.run_id,
         "max_norm": solver.max_norm,
         "keep_schedule": _schedule_record(solver),
+        "momentum_schedule": _momentum_record(solver),
         "patience": solver.patience,
     }
 
@@ -55,6 +56,14 @@ def _schedule_record(solver: Solver) -> dict[str, Any] | None:
     if schedule is None or targets is None:
         return None
     return {**schedule.record(), "keep_probs": list(targets.hidden), "input_keep_prob": targets.input}
+
+
+def _momentum_record(solver: Solver) -> dict[str, Any] | None:
+    """The momentum schedule with the final momentum it moves to, or None."""
+    schedule, final = solver.momentum_schedule, solver._final_momentum
+    if schedule is None or final is None:
+        return None
+    return {**schedule.record(), "momentum": final}
 
 
 def solver_training_state(solver: Solver) -> TrainingState:

@@ -12,7 +12,7 @@ import itertools
 import math
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._validation import (
     check_float_dtype,
@@ -21,13 +21,14 @@ from .._validation import (
     check_positive_int,
     check_positive_real,
     check_seed,
+    check_unit_interval,
 )
 from ..data import DATASETS
 from ..errors import DropoutLabError, InvalidArgumentError, InvalidTypeError
 from ..optim import UPDATE_RULES
 
-if TYPE_CHECKING:
-    from ..optim import KeepSchedule
+# The parsers live in .schedules; imported here too, where parse_keep_schedule was first.
+from .schedules import MOMENTUM_SETTINGS, check_momentum_rule, parse_keep_schedule, parse_momentum_schedule
 
 #: The most runs (keep probabilities x seeds) an experiment may hold: every run's record stays in
 #: memory and in results.json, and a count beyond this is a typing slip, not a plan.
@@ -68,7 +69,7 @@ NOT_IN_A_RUNS_NUMBERS = ("keep_probs", "seeds", "data_dir", "checkpoint_every", 
 SWEEPABLE = (
     "dataset", "num_train", "hidden_dims", "input_keep_prob", "learning_rate", "reg", "weight_scale",
     "update_rule", "batch_size", "epochs", "steps", "max_norm", "keep_schedule", "patience", "dropout_kind",
-    "activation",
+    "activation", "momentum", "lr_decay", "momentum_schedule",
 )  # fmt: skip
 
 # Settings added after results format 1, left out of a run's identity at their defaults so that the
@@ -76,6 +77,7 @@ SWEEPABLE = (
 _ADDED_LATER = {
     "input_keep_prob": 1.0, "steps": None, "eval_every": 1, "num_val_samples": None, "max_norm": None,
     "keep_schedule": "constant", "patience": None, "mc_samples": 0, "dropout_kind": "bernoulli", "activation": "relu",
+    "momentum": None, "lr_decay": 1.0, "momentum_schedule": "constant",
 }  # fmt: skip
 
 
@@ -121,6 +123,12 @@ class ExperimentConfig:
             or 'alpha' (with activation 'selu'); see :class:`~dropout_lab.models.FullyConnectedNet`.
         activation: 'relu' or 'selu' (a self-normalizing net: LeCun-normal initial weights, whatever
             ``weight_scale`` is).
+        momentum: the (final) momentum of update_rule 'sgd_momentum', in [0, 1) (None: the rule's 0.9);
+            refused with another rule.
+        lr_decay: after each epoch the learning rate is multiplied by it, in (0, 1] (1: constant).
+        momentum_schedule: how the momentum of 'sgd_momentum' moves, as text
+            (:func:`~.schedules.parse_momentum_schedule`): 'constant', or 'linear:START:EPOCHS', from
+            START to ``momentum`` over the first EPOCHS epochs (Hinton et al. 2012: 'linear:0.5:500').
         mc_samples: K > 0: each complete run is evaluated on the data set's test split, by weight
             scaling and by the MC average of K stochastic passes (accuracy, NLL, Brier score, ECE;
             :mod:`~dropout_lab.experiments.evaluation`); 0: no test evaluation.
@@ -157,6 +165,9 @@ class ExperimentConfig:
     mc_samples: int = 0
     dropout_kind: str = "bernoulli"
     activation: str = "relu"
+    momentum: float | None = None
+    lr_decay: float = 1.0
+    momentum_schedule: str = "constant"
     sweep: dict[str, tuple[Any, ...]] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
@@ -225,14 +236,28 @@ class ExperimentConfig:
         check_variant(self.dropout_kind, self.activation, None)
         if check_positive_int("mc_samples", self.mc_samples, allow_zero=True) > MAX_MC_SAMPLES:
             raise InvalidArgumentError(f"mc_samples must be at most {MAX_MC_SAMPLES}, got {self.mc_samples}")
+        if self.momentum is not None:
+            object.__setattr__(self, "momentum", check_unit_interval("momentum", self.momentum))
+        lr_decay = check_positive_real("lr_decay", self.lr_decay)
+        if lr_decay > 1.0:
+            raise InvalidArgumentError(f"lr_decay must lie in (0, 1], got {lr_decay}")
+        object.__setattr__(self, "lr_decay", lr_decay)
+        parse_momentum_schedule(self.momentum_schedule)
         # Each swept value is checked as the setting it stands for (after the fields: an error in a
-        # field is reported as the field's).
+        # field is reported as the field's); the momentum settings' pairing with the grid's update rules
+        # is checked after them, over the whole grid.
         for name, values in sweep.items():
+            apart: dict[str, Any] = {}
+            if name in MOMENTUM_SETTINGS or name == "update_rule":
+                apart = {"update_rule": "sgd_momentum"} if name in MOMENTUM_SETTINGS else dict(MOMENTUM_SETTINGS)
             for i, value in enumerate(values):
                 try:
-                    dataclasses.replace(self, sweep={}, **{name: value})
+                    dataclasses.replace(self, sweep={}, **{**apart, name: value})
                 except DropoutLabError as exc:
                     raise type(exc)(f"sweep {name}[{i}]: {exc}") from None
+        check_momentum_rule(
+            {name: sweep.get(name, (getattr(self, name),)) for name in ("update_rule", *MOMENTUM_SETTINGS)}
+        )
         object.__setattr__(self, "sweep", sweep)
 
     def _checked_sweep(self) -> dict[str, tuple[Any, ...]]:
@@ -392,31 +417,6 @@ class ExperimentConfig:
             else:
                 settings[name] = value
         return cls(**settings, sweep=sweep)
-
-
-def parse_keep_schedule(text: Any) -> KeepSchedule:
-    """The :class:`~dropout_lab.optim.KeepSchedule` a config's ``keep_schedule`` text names: 'constant',
-    'linear:RAMP' or 'curriculum:GAMMA' (RAMP and GAMMA in steps), each kind followed by ':epoch' for
-    a schedule in epochs ('curriculum:0.05:epoch')."""
-    from ..optim import KeepSchedule
-
-    if not isinstance(text, str):
-        raise InvalidTypeError(f"keep_schedule must be text such as 'curriculum:0.001', got {type(text).__name__}")
-    parts = text.strip().split(":")
-    per = "step"
-    if len(parts) > 1 and parts[-1] in ("step", "epoch"):
-        per = parts.pop()
-    kind, *params = parts
-    usage = "'constant', 'linear:RAMP' or 'curriculum:GAMMA', then ':epoch' for a schedule in epochs"
-    if kind == "constant" and not params:
-        return KeepSchedule("constant", per)
-    if kind in ("linear", "curriculum") and len(params) == 1:
-        try:
-            value = float(params[0])
-        except ValueError:
-            raise InvalidArgumentError(f"keep_schedule must be {usage}, got {text!r}") from None
-        return KeepSchedule(kind, per, **{"ramp" if kind == "linear" else "gamma": value})
-    raise InvalidArgumentError(f"keep_schedule must be {usage}, got {text!r}")
 
 
 def machine_memory() -> int | None:

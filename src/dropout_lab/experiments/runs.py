@@ -17,11 +17,12 @@ from ..errors import DataError, DropoutLabError, InvalidArgumentError, InvalidTy
 from ..models import FullyConnectedNet
 from ..solver import Solver
 from .cell_data import worker_data
-from .config import ExperimentConfig, parse_keep_schedule
+from .config import ExperimentConfig
 from .grid import RunSpec
 from .outdir import CONFIG_NAME
 from .results import RunResult
 from .scheduler import Run, threads_per_run
+from .schedules import parse_keep_schedule, parse_momentum_schedule
 
 __all__ = ["remote_run", "run_identity", "run_one", "train_run"]
 
@@ -92,17 +93,24 @@ def _build_solver(
     if checkpoint_dir is not None and config.checkpoint_every > 0:
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
         checkpoint_name = str(checkpoint_dir / spec.name)
+    optim_config: dict[str, Any] = {"learning_rate": config.learning_rate}
+    if config.momentum is not None:
+        optim_config["momentum"] = config.momentum
     solver = Solver(
         model,
         data,
         update_rule=config.update_rule,
-        optim_config={"learning_rate": config.learning_rate},
+        optim_config=optim_config,
+        lr_decay=config.lr_decay,
         batch_size=config.batch_size,
         num_epochs=config.epochs,
         num_steps=config.steps,
         eval_every=config.eval_every,
         max_norm=config.max_norm,
         keep_schedule=None if config.keep_schedule == "constant" else parse_keep_schedule(config.keep_schedule),
+        momentum_schedule=None
+        if config.momentum_schedule == "constant"
+        else parse_momentum_schedule(config.momentum_schedule),
         patience=config.patience,
         num_train_samples=config.num_train_samples,
         num_val_samples=config.num_val_samples,

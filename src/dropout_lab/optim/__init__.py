@@ -1,6 +1,6 @@
 """Update rules (SGD, SGD with momentum, RMSProp, Adam), their registry, and the choice of kernels
 that run them (:func:`use_kernels`, :func:`kernels`); the max-norm constraint applied after an update
-(:mod:`~dropout_lab.optim.constraints`) and keep-probability schedules
+(:mod:`~dropout_lab.optim.constraints`), keep-probability schedules and the momentum schedule
 (:mod:`~dropout_lab.optim.schedules`)."""
 
 from ._fused import kernels, use_kernels
@@ -14,17 +14,19 @@ from .rules import (
     sgd,
     sgd_momentum,
 )
-from .schedules import KeepSchedule, curriculum_keep_prob, linear_keep_prob
+from .schedules import KeepSchedule, MomentumSchedule, curriculum_keep_prob, linear_keep_prob, linear_momentum
 
 __all__ = [
     "UPDATE_RULES",
     "KeepSchedule",
+    "MomentumSchedule",
     "UpdateRule",
     "adam",
     "curriculum_keep_prob",
     "get_update_rule",
     "kernels",
     "linear_keep_prob",
+    "linear_momentum",
     "max_norm",
     "rmsprop",
     "sgd",

@@ -44,6 +44,7 @@ __all__ = [
     "UpdateRule",
     "adam",
     "get_update_rule",
+    "hyperparameter",
     "rmsprop",
     "rule_name",
     "sgd",
@@ -155,6 +156,12 @@ def validate_config(rule: str | Callable[..., Any], config: Any, w: np.ndarray) 
     check_float_array("w", w)
     _read_config(name, config, w)
     _fused.requested()  # a bad DROPOUT_LAB_KERNELS fails here, not at the first step
+
+
+def hyperparameter(rule: str, config: Mapping[str, Any], key: str) -> float:
+    """The built-in ``rule``'s hyperparameter ``key`` as ``config`` sets it, else its default (a
+    config the rule accepts: see :func:`validate_config`)."""
+    return float(config.get(key, _SPECS[rule].scalars[key]))
 
 
 def output_names(rule: str) -> tuple[str, ...]:
