@@ -27,7 +27,8 @@ def test_a_study_runs_and_prints_its_verdicts(tmp_path, mnist_experiment_dir, ca
     verdicts = [line for line in out.splitlines() if line.strip().startswith(starts)]
     assert len(verdicts) == 2
     assert f"wrote {out_dir / 'report.md'}" in out
-    assert "`dropout-lab reproduce fig8-sparsity --scale tiny --jobs 2`" in (out_dir / "report.md").read_text()
+    again = f"reproduce fig8-sparsity --scale tiny --out {out_dir} --data-dir {mnist_experiment_dir} --jobs 2"
+    assert f"`dropout-lab {again}`" in (out_dir / "report.md").read_text()  # the command that resumes it
 
 
 @pytest.mark.parametrize(
@@ -37,10 +38,12 @@ def test_a_study_runs_and_prints_its_verdicts(tmp_path, mnist_experiment_dir, ca
         (["reproduce", "fig9-dropout-rate", "--scale", "paper"], "--yes"),
         (["reproduce", "fig9-dropout-rate", "--scale", "huge"], "invalid choice: 'huge'"),
         (["reproduce", "--jobs", "2"], "--jobs needs a study"),
+        (["reproduce", "--scale", "paper"], "--scale needs a study"),
         (["reproduce", "fig8-sparsity", "--out", " "], "argument --out: expected a folder"),
         (["reproduce", "fig8-sparsity", "--jobs", "0"], "expected a positive integer, got 0"),
     ],
-    ids=["unknown study", "paper scale here", "unknown scale", "flags without a study", "blank out", "zero jobs"],
+    ids=["unknown study", "paper scale here", "unknown scale", "flags without a study", "a scale without a study",
+         "blank out", "zero jobs"],
 )
 def test_bad_input_is_one_line_and_status_2(tmp_path, monkeypatch, capsys, argv, message):
     monkeypatch.chdir(tmp_path)

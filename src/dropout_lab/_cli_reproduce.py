@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import sys
 from typing import Any
@@ -82,17 +83,22 @@ def run_reproduce_command(args: argparse.Namespace) -> int:
         if value is not None and not value.strip():
             raise UsageError(f"dropout-lab reproduce: argument {option}: expected a {what}, got {value!r}")
     if args.study is None:
-        used = [flag for flag, value in (("--out", args.out), ("--data-dir", args.data_dir), ("--jobs", args.jobs),
-                ("--scheduler", args.scheduler), ("--yes", args.yes)) if value]  # fmt: skip
+        used = [flag for flag, value in (("--scale", args.scale != "small"), ("--out", args.out),
+                ("--data-dir", args.data_dir), ("--jobs", args.jobs), ("--scheduler", args.scheduler),
+                ("--yes", args.yes), ("--quiet", args.quiet)) if value]  # fmt: skip
         if used:
             raise UsageError(
                 f"dropout-lab reproduce: {', '.join(used)} needs a study to run (see 'dropout-lab reproduce')"
             )
         return _list_studies()
     scheduler = args.scheduler if args.scheduler is not None else os.environ.get(SCHEDULER_ENV_VAR) or None
+    # The command that runs the same study again (and so resumes it), for the report.
     words = ["dropout-lab reproduce", args.study]
     words += ["--scale", args.scale] if args.scale != "small" else []
-    words += ["--jobs", str(args.jobs)] if args.jobs else []
+    for flag, value in (("--out", args.out), ("--data-dir", args.data_dir), ("--jobs", args.jobs)):
+        words += [flag, shlex.quote(str(value))] if value else []
+    words += ["--scheduler", shlex.quote(args.scheduler)] if args.scheduler else []
+    words += ["--yes"] if args.yes else []
     report = run_study(
         args.study, args.scale, out_dir=args.out, jobs=args.jobs, scheduler=scheduler, data_dir=args.data_dir,
         yes=args.yes, progress=False if args.quiet else None, command=" ".join(words),

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from dropout_lab.errors import InvalidArgumentError
+from dropout_lab.errors import DataError, InvalidArgumentError
 from dropout_lab.experiments.results import RunResult, read_results
 from dropout_lab.reproduce import STUDIES, plan, run_study
 from dropout_lab.reproduce.base import PartRuns
@@ -18,6 +19,12 @@ from dropout_lab.reproduce.report import VERDICTS
 from dropout_lab.reproduce.studies.fig8_sparsity import hidden_activations
 
 _PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def mnist_dir_of(studies: dict[str, Path]) -> str:
+    """The data folder the tiny studies were run with (their configs record it)."""
+    results = read_results(studies["fig8-sparsity"] / "relu")
+    return str(results["config"]["data_dir"])
 
 
 def _report(folder: Path) -> str:
@@ -79,7 +86,8 @@ def test_mc_averaging_restores_the_nets_the_runs_evaluated(tiny_studies):
 
 
 def test_sparsity_measures_the_trained_hidden_layer(tiny_studies, mnist_experiment_dir):
-    # The activations the report counts are those of the nets restored from the runs' checkpoints.
+    # The activations the report counts are those of the nets restored from the runs' checkpoints: each
+    # restored net's test accuracy is the one its run recorded when it finished training.
     folder = tiny_studies["fig8-sparsity"]
     measures = json.loads((folder / "measures.json").read_text(encoding="utf-8"))["measures"]
     (part,) = plan("fig8-sparsity", "tiny", data_dir=mnist_experiment_dir)
@@ -87,6 +95,8 @@ def test_sparsity_measures_the_trained_hidden_layer(tiny_studies, mnist_experime
     seen = 0
     for run, model, data in PartRuns(part, folder / part.name, records).models():
         seen += 1
+        accuracy = float(np.mean(np.argmax(model.predict_proba(data["X_test"], 0), axis=1) == data["y_test"]))
+        assert accuracy == run.test["weight_scaling"]["accuracy"]
         acts = hidden_activations(model, data["X_test"])
         assert acts.shape == (len(data["y_test"]), 16)
         expected = measures["mean_activation"][f"{run.keep_prob:g}"][str(run.seed)]
@@ -129,3 +139,49 @@ def test_the_paper_scale_is_refused_here_without_yes_or_a_scheduler(tmp_path):
     with pytest.raises(InvalidArgumentError, match=r"60 runs, about [0-9,]+ core hours.*--scheduler.*--yes"):
         run_study("fig9-dropout-rate", "paper", out_dir=out)
     assert not out.exists()
+
+
+def test_a_study_without_its_checkpoints_is_refused_not_analysed_afresh(tiny_studies, tmp_path):
+    folder = tmp_path / "fig8"
+    shutil.copytree(tiny_studies["fig8-sparsity"], folder)
+    lost = sorted((folder / "relu" / "checkpoints").glob("*_latest.npz"))[0]
+    lost.unlink()
+    report_before = (folder / "report.md").read_bytes()
+    with pytest.raises(DataError, match=re.escape(str(lost))):
+        run_study("fig8-sparsity", "tiny", out_dir=folder, data_dir=mnist_dir_of(tiny_studies), progress=False)
+    assert (folder / "report.md").read_bytes() == report_before
+
+
+def test_an_interrupted_study_writes_no_report_and_resumes(mnist_experiment_dir, tmp_path, monkeypatch):
+    from dropout_lab.reproduce import run as run_module
+
+    real = run_module.run_experiment
+    calls = []
+
+    def stopped_after_the_first_part(config, **kwargs):
+        results = real(config, **kwargs)
+        calls.append(kwargs["out_dir"].name)
+        if len(calls) == 1:
+            results.status = "interrupted"
+        return results
+
+    monkeypatch.setattr(run_module, "run_experiment", stopped_after_the_first_part)
+    out = tmp_path / "table9"
+    first = run_study("table9-regularizers", "tiny", out_dir=out, data_dir=mnist_experiment_dir, progress=False)
+    assert first.status == "interrupted" and first.findings is None
+    assert not (out / "report.md").exists() and calls == ["l2"]
+    monkeypatch.setattr(run_module, "run_experiment", real)
+    again = run_study("table9-regularizers", "tiny", out_dir=out, data_dir=mnist_experiment_dir, progress=False)
+    assert again.status == "complete" and (out / "report.md").is_file()
+    statuses = [i["status"] for i in json.loads((out / "study.json").read_text(encoding="utf-8"))["invocations"]]
+    assert statuses == ["interrupted", "complete"]
+
+
+def test_a_study_folder_planned_otherwise_is_refused(tiny_studies, tmp_path):
+    folder = tmp_path / "fig8"
+    shutil.copytree(tiny_studies["fig8-sparsity"], folder)
+    manifest = json.loads((folder / "study.json").read_text(encoding="utf-8"))
+    manifest["parts"] = ["relu", "another"]
+    (folder / "study.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(InvalidArgumentError, match="as planned by another version"):
+        run_study("fig8-sparsity", "tiny", out_dir=folder)

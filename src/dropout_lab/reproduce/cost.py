@@ -10,8 +10,9 @@ from .base import Part
 __all__ = ["FLOPS_PER_CORE", "core_hours", "run_count"]
 
 #: Floating-point operations per second one core trains at, for the estimate: about what one core of
-#: the 2-core development machine sustains on the paper's 784-1024-1024-2048-10 net (52 ms an update
-#: of 100 examples, BENCHMARKS.md-style measurement); smaller nets run at a lower rate.
+#: the development machine sustains on the paper's 784-1024-1024-2048-10 net; smaller nets run at a
+#: lower rate. The estimate counts training only (the analyses, such as Figure 11's Monte Carlo passes,
+#: run where the study was started, after the runs).
 FLOPS_PER_CORE = 4.0e10
 # Forward (2 per weight) and backward (4 per weight: the gradients of the weights and of the inputs).
 _FLOPS_PER_WEIGHT = 6

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..errors import DataError
 from ..experiments.cell_data import load_experiment_data
 from ..experiments.grid import RunSpec
 from ..experiments.outdir import CHECKPOINT_DIR
@@ -21,8 +22,8 @@ if TYPE_CHECKING:
     from .base import PartRuns
 
 __all__ = [
-    "CONFIDENCE", "common", "format_interval", "interval", "mc_error_curve", "paired", "test_error",
-    "train_error", "trained_models",
+    "CONFIDENCE", "MARGIN", "NO_RUNS", "common", "decided", "excludes_zero", "format_interval", "interval",
+    "mc_error_curve", "paired", "test_error", "train_error", "trained_models", "within",
 ]  # fmt: skip
 
 #: Every interval in a report is a two-sided t interval at this coverage, over seeds.
@@ -58,13 +59,13 @@ def interval(values: Sequence[float]) -> Interval:
     return mean_ci(list(values), CONFIDENCE) if len(values) else NO_RUNS
 
 
-def paired(treatment: dict[int, float], control: dict[int, float]) -> Interval:
-    """The 95% interval of the mean of ``treatment - control`` over the seeds both have (a seed's runs
-    start from the same weights and see the same minibatches: the pairs)."""
+def paired(treatment: dict[int, float], control: dict[int, float], confidence: float = CONFIDENCE) -> Interval:
+    """The interval (95% by default) of the mean of ``treatment - control`` over the seeds both have (a
+    seed's runs start from the same weights and see the same minibatches: the pairs)."""
     seeds = common(treatment, control)
     if not seeds:
         return NO_RUNS
-    return paired_difference([treatment[s] for s in seeds], [control[s] for s in seeds], CONFIDENCE)
+    return paired_difference([treatment[s] for s in seeds], [control[s] for s in seeds], confidence)
 
 
 def format_interval(iv: Interval, unit: str = "", digits: int = 2) -> str:
@@ -77,10 +78,31 @@ def format_interval(iv: Interval, unit: str = "", digits: int = 2) -> str:
 
 
 def excludes_zero(iv: Interval) -> bool | None:
-    """True when the interval lies wholly above or below 0; None without an interval (one seed)."""
-    if iv.n < 2 or math.isnan(iv.half_width):
+    """True when the interval lies wholly above or below 0; None when there is no interval to judge by: one
+    seed, or no spread at all (every seed's difference the same, as :func:`~dropout_lab.experiments.verdict`
+    treats it: zero width is not certainty)."""
+    if iv.n < 2 or not iv.half_width > 0:
         return None
     return bool(iv.low > 0 or iv.high < 0)
+
+
+#: "No difference" claims (flat, no gain, no worse) are judged against a margin fixed in advance: this
+#: fraction of the reference group's mean error. Failing to detect a difference is not evidence of none.
+MARGIN = 0.1
+
+
+def within(iv: Interval, margin: float) -> bool | None:
+    """An equivalence verdict: True when the interval lies inside ``(-margin, margin)``, False when it does
+    not (a difference, or an interval too wide to show there is none), None when there is no interval to
+    judge by (:func:`excludes_zero`)."""
+    if excludes_zero(iv) is None:
+        return None
+    return bool(-margin < iv.low and iv.high < margin)
+
+
+def decided(*intervals: Interval) -> bool:
+    """Whether every interval can be judged (:func:`excludes_zero` is not None for each)."""
+    return all(excludes_zero(iv) is not None for iv in intervals)
 
 
 def trained_models(
@@ -102,9 +124,16 @@ def trained_models(
             data_by_cell[key] = load_experiment_data(config)
         data = data_by_cell[key]
         spec = RunSpec(config, run.keep_prob, run.seed, settings)
+        latest = runs.folder / CHECKPOINT_DIR / f"{spec.name}_latest.npz"
+        if not latest.is_file():
+            raise DataError(
+                f"{latest} is missing: the run {run.label} kept no checkpoint, so its trained net cannot be "
+                "analysed (its part must keep checkpoints, and a Dask run's must reach this folder)"
+            )
         solver = _build_solver(spec, data, runs.folder / CHECKPOINT_DIR)
-        for name, value in solver.best_params.items():  # as at the end of training (Solver.train)
-            solver.model.params[name] = value.copy()
+        if not solver.finished:
+            raise DataError(f"{latest} holds the run {run.label} before its end: it cannot stand for the trained net")
+        solver._restore_best()  # as at the end of training (Solver.train): the parameters its test evaluation used
         yield run, solver.model, data
 
 

@@ -54,7 +54,7 @@ def format_report(
         f"| scale | {_SCALE_TEXT[scale]} |",
         f"| command | `{command}` |",
         f"| runs | {runs} in {len(parts)} experiment{'s' * (len(parts) != 1)} |",
-        f"| wall time | {wall}; the runs' training took {train_s / 60:.1f} core-minutes |",
+        f"| wall time | {wall}; the runs' own training times add up to {train_s / 60:.1f} min |",
         f"| paper scale | {paper_runs} runs, about {paper_hours:,.0f} core hours |",
         f"| claims | {counts[True]} reproduced, {counts[False]} not reproduced"
         + (f", {counts[None]} undecided" if counts[None] else "") + " |",

@@ -93,12 +93,19 @@ def _check_folder(out: Path, name: str, scale: str, parts: list[Part]) -> dict[s
             saved = json.loads(manifest.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise InvalidArgumentError(f"{manifest} is not a study's manifest ({exc})") from None
-        if not isinstance(saved, dict) or (saved.get("study"), saved.get("scale")) != (name, scale):
+        if not isinstance(saved, dict) or (saved.get("study"), saved.get("scale")) != (name, scale) or not isinstance(
+            saved.get("invocations"), list
+        ):
             what = "something else"
             if isinstance(saved, dict):
                 what = f"{saved.get('study')!r} at scale {saved.get('scale')!r}"
             raise InvalidArgumentError(
                 f"{out} holds the study {what}, not {name!r} at scale {scale!r}: choose another --out"
+            )
+        if saved.get("parts") != [p.name for p in parts]:
+            raise InvalidArgumentError(
+                f"{out} holds {name} at scale {scale} as planned by another version (parts {saved.get('parts')}, now "
+                f"{[p.name for p in parts]}): choose another --out"
             )
         return saved
     if out.exists() and (not out.is_dir() or any(f.name != LOCK_NAME for f in out.iterdir())):
@@ -154,9 +161,9 @@ def run_study(
         )
     out = default_out_dir(name, scale) if out_dir is None else Path(check_path("out_dir", out_dir))
     manifest = _check_folder(out, name, scale, parts)
-    if scheduler is None:  # the data set loads (or fails) before any folder is made
+    if scheduler is None or chosen.needs_models:  # the data set loads (or fails) before any folder is made
         load_experiment_data(parts[0].config.cells()[0][1])
-    else:
+    if scheduler is not None:
         from ..experiments.distributed import check_reachable
 
         check_reachable(scheduler)
@@ -178,7 +185,13 @@ def run_study(
             if results.status == "interrupted":
                 status = "interrupted"
                 break
-        findings = chosen.analyse(by_part, out, scale) if status == "complete" else None
+        findings = None
+        if status == "complete":
+            empty = [name for name, p in by_part.items() if not any(r.status == "complete" for r in p.runs)]
+            if empty:  # every run of a part diverged: nothing to compare
+                findings = Findings(notes=[f"No complete run in {', '.join(empty)}: nothing to analyse."])
+            else:
+                findings = chosen.analyse(by_part, out, scale)
         wall = time.perf_counter() - start
         invocation = {"wall_s": round(wall, 1), "jobs": jobs, "scheduler": scheduler, "status": status}
         manifest["invocations"].append(invocation)

@@ -75,10 +75,11 @@ def analyse(runs: dict[str, PartRuns], folder: Path, scale: str) -> Findings:
     ))  # fmt: skip
     matched = [k for k in ks if over_ws[k].mean <= spread[k]]
     first = matched[0] if matched else None
+    enough = len(seeds) >= 2  # an interval over seeds behind each mean
     findings.claims.append(Claim(
         "About k = 50 samples match weight scaling.",
         "Figure 11: 'around k = 50, the Monte-Carlo method becomes as good as the approximate method'.",
-        first is not None and MATCH_RANGE[0] <= first <= MATCH_RANGE[1],
+        None if not enough else first is not None and MATCH_RANGE[0] <= first <= MATCH_RANGE[1],
         f"the first k whose mean error is within one spread (sd over mask draws) of weight scaling: {first}; "
         f"a first match from k = {MATCH_RANGE[0]} to {MATCH_RANGE[1]} counts as reproduced",
         "" if first is None or first >= MATCH_RANGE[0] else "our smaller nets' masks average out with fewer samples",
@@ -87,7 +88,7 @@ def analyse(runs: dict[str, PartRuns], folder: Path, scale: str) -> Findings:
     findings.claims.append(Claim(
         f"Beyond it the Monte Carlo average is as good as weight scaling, within one standard deviation (k = {last}).",
         "Figure 11: 'slightly better than the approximate method but well within one standard deviation of it'.",
-        abs(over_ws[last].mean) <= spread[last],
+        None if not enough else abs(over_ws[last].mean) <= spread[last],
         f"k = {last} minus weight scaling: {format_interval(over_ws[last], ' points')}; sd over mask draws "
         f"{spread[last]:.3f}",
     ))  # fmt: skip
@@ -116,4 +117,5 @@ STUDY = Study(
     parts=parts,
     differences=differences,
     analyse=analyse,
+    needs_models=True,
 )

@@ -62,7 +62,7 @@ def analyse(runs: dict[str, PartRuns], folder: Path, scale: str) -> Findings:
         None if undecided else best == "dropout-max-norm" and lower,
         f"lowest mean: {METHODS[best][0]}; dropout + max-norm minus "
         + "; ".join(f"{METHODS[name][0]}: {format_interval(iv, ' points')}" for name, iv in versus.items()),
-        "" if best == "dropout-max-norm" and lower else "not distinguishable from the other dropout net with our seeds",
+        "" if best == "dropout-max-norm" and lower else "not told apart from every other method with our seeds",
     ))  # fmt: skip
     gains = {
         "L2": paired(errors["dropout-l2"], errors["l2"]),
