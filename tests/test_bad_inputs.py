@@ -47,6 +47,7 @@ from dropout_lab import (
     load_checkpoint,
     load_dataset,
     mc_uncertainty,
+    reproduce,
     save_checkpoint,
 )
 from dropout_lab.calibration import plot_reliability
@@ -104,6 +105,7 @@ from dropout_lab.layers import (
     svm_loss,
 )
 from dropout_lab.optim import MomentumSchedule, adam, get_update_rule, max_norm, rmsprop, sgd, sgd_momentum
+from dropout_lab.reproduce import default_out_dir, plan, run_study, study
 
 from .data._batches import write_cifar_folder
 
@@ -1026,6 +1028,31 @@ case("load_study", "a study with an unknown setting", ARG, "study.toml", "'hiden
      setup=lambda folder: (folder / "study.toml").write_text("hiden_dims = [8]"))(load_study, Tmp("study.toml"))
 case("load_study", "a study that sets and sweeps num_train", ARG, "study.toml", "num_train",
      setup=lambda folder: (folder / "study.toml").write_text("num_train = [20, 20]"))(load_study, Tmp("study.toml"))
+# dropout_lab.reproduce: every refusal comes before the study's folder (or any other) is made.
+_S = "fig8-sparsity"
+case("run_study", "a study name that is a number", TYPE, "study", "int")(run_study, 8)
+case("run_study", "a study that does not exist", ARG, "study", "'fig99'")(run_study, "fig99")
+case("run_study", "a scale that does not exist", ARG, "scale", "'huge'")(run_study, _S, "huge")
+case("run_study", "zero jobs", ARG, "jobs", "0")(run_study, _S, "tiny", jobs=0)
+case("run_study", "yes that is text", TYPE, "yes", "'y'")(run_study, _S, "tiny", yes="y")
+case("run_study", "progress that is text", TYPE, "progress", "'yes'")(run_study, _S, "tiny", progress="yes")
+case("run_study", "a blank scheduler address", ARG, "scheduler", "' '")(run_study, _S, "tiny", scheduler=" ")
+case("run_study", "a command that is not text", TYPE, "command", "int")(run_study, _S, "tiny", command=3)
+case("run_study", "out_dir that is a number", TYPE, "out_dir", "int")(run_study, _S, "tiny", out_dir=3)
+case("run_study", "data_dir that is a number", TYPE, "data_dir", "int")(run_study, _S, "tiny", data_dir=3)
+case("run_study", "the paper scale here without yes or a scheduler", ARG, "yes=True", "60 runs")(
+    run_study, "fig9-dropout-rate", "paper")
+case("run_study", "a data folder without MNIST", DATA, "MNIST not found", setup=lambda folder: (folder / "data").mkdir())(
+    run_study, _S, "tiny", data_dir=Tmp("data"), out_dir=Tmp("study"))
+case("run_study", "an out_dir that holds other files", ARG, "out_dir", "holds files that are not this study's",
+     setup=lambda folder: (folder / "mine").mkdir() or (folder / "mine" / "notes.txt").write_text("x"))(
+    run_study, _S, "tiny", out_dir=Tmp("mine"))
+case("plan", "a study that does not exist", ARG, "study", "'fig99'")(plan, "fig99")
+case("plan", "a scale that does not exist", ARG, "scale", "'large'")(plan, _S, "large")
+case("plan", "data_dir that is a list", TYPE, "data_dir", "list")(plan, _S, "small", ["data"])
+case("study", "a name that is None", TYPE, "study", "NoneType")(study, None)
+case("study", "a name close to a study's", ARG, "study", "did you mean fig8-sparsity?")(study, "fig8-sparsity ")
+case("default_out_dir", "a scale that does not exist", ARG, "scale", "'Small'")(default_out_dir, _S, "Small")
 case("extended_config", "given settings that are not a dict", TYPE, "settings", "list")(
     extended_config, TINY_CONFIG, ["seeds"])
 case("extended_config", "an unknown setting", ARG, "'sedes'")(extended_config, TINY_CONFIG, {"sedes": 3})
@@ -1262,14 +1289,14 @@ def test_bad_input_is_refused_clearly(c: Case, tmp_path: Path) -> None:
 NOT_CALLED_WITH_ARGUMENTS = {
     "__version__", "DropoutLabError", "InvalidArgumentError", "InvalidTypeError", "DataError", "CheckpointError",
     "TrainingDivergedError", "Divergence", "load_digits", "DATASETS", "ExperimentResults", "Interval",
-    "KeepProbSummary",
+    "KeepProbSummary", "SCALES", "STUDIES", "Claim", "Findings", "Part", "Study", "StudyReport",
 }
 
 
 def test_the_table_covers_every_public_name():
     # What a user calls by name: the top level, the course's names, the experiments, and the two
     # subpackage functions the table also tries.
-    public = set(dropout_lab.__all__) | set(course.__all__) | set(experiments.__all__)
+    public = set(dropout_lab.__all__) | set(course.__all__) | set(experiments.__all__) | set(reproduce.__all__)
     public |= {"load_cifar10", "load_cifar10_batch", "get_update_rule", "max_norm", "plot_reliability",
                "MomentumSchedule"}
     public |= {"gaussian_dropout", "gaussian_dropout_backward", "dropconnect_affine", "dropconnect_affine_backward",

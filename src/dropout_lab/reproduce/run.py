@@ -100,16 +100,18 @@ def _check_folder(out: Path, name: str, scale: str, parts: list[Part]) -> dict[s
             if isinstance(saved, dict):
                 what = f"{saved.get('study')!r} at scale {saved.get('scale')!r}"
             raise InvalidArgumentError(
-                f"{out} holds the study {what}, not {name!r} at scale {scale!r}: choose another --out"
+                f"out_dir {out} holds the study {what}, not {name!r} at scale {scale!r}: choose another (--out)"
             )
         if saved.get("parts") != [p.name for p in parts]:
             raise InvalidArgumentError(
-                f"{out} holds {name} at scale {scale} as planned by another version (parts {saved.get('parts')}, now "
-                f"{[p.name for p in parts]}): choose another --out"
+                f"out_dir {out} holds {name} at scale {scale} as planned by another version (parts "
+                f"{saved.get('parts')}, now {[p.name for p in parts]}): choose another (--out)"
             )
         return saved
     if out.exists() and (not out.is_dir() or any(f.name != LOCK_NAME for f in out.iterdir())):
-        raise InvalidArgumentError(f"{out} exists and holds files that are not this study's: choose another --out")
+        raise InvalidArgumentError(
+            f"out_dir {out} exists and holds files that are not this study's: choose another (--out)"
+        )
     return {"format": 1, "study": name, "scale": scale, "parts": [p.name for p in parts], "invocations": []}
 
 
@@ -157,7 +159,7 @@ def run_study(
     if scale == "paper" and scheduler is None and not yes:
         raise InvalidArgumentError(
             f"the paper scale of {name} is {runs} runs, about {core_hours(parts):,.0f} core hours: run it on a Dask "
-            "cluster (--scheduler), or pass --yes to start it on this machine"
+            "cluster (scheduler, --scheduler), or pass yes=True (--yes) to start it on this machine"
         )
     out = default_out_dir(name, scale) if out_dir is None else Path(check_path("out_dir", out_dir))
     manifest = _check_folder(out, name, scale, parts)

@@ -14,16 +14,23 @@ SIZES = {
     "tiny": (10, 20, 50, 100, 150, 200),
 }
 _HIDDEN = {"paper": (1024, 1024, 2048), "small": (256, 256, 512), "tiny": (16, 16, 32)}
+# Four seeds at small scale: each experiment's runs split evenly over two jobs.
+_SEEDS = {"paper": (0, 1, 2), "small": (0, 1, 2, 3), "tiny": (0, 1)}
+# Updates between checkpoints: a checkpoint every epoch of 100 images would be one every update.
+_CHECKPOINT_STEPS = {"paper": 5_000, "small": 500, "tiny": 5}
 
 
 def parts(scale: str) -> list[Part]:
-    shared = {"hidden_dims": _HIDDEN[scale], "sweep": {"num_train": SIZES[scale]}}
-    return [
-        Part("standard", "standard", make_config(scale, dropout=False, keep_probs=(1.0,), **shared)),
-        Part("dropout", "dropout", make_config(
-            scale, dropout=True, keep_probs=(0.5,), input_keep_prob=0.8, max_norm=2.0, **shared
-        )),
-    ]  # fmt: skip
+    """One experiment per size and arm: the checkpoint interval (in epochs) depends on the size."""
+    out = []
+    for n in SIZES[scale]:
+        shared = {"hidden_dims": _HIDDEN[scale], "seeds": _SEEDS[scale], "num_train": n,
+                  "checkpoint_every": max(1, _CHECKPOINT_STEPS[scale] * 100 // n)}  # fmt: skip
+        out.append(Part(f"standard-{n}", f"standard, {n:,} examples", make_config(
+            scale, dropout=False, keep_probs=(1.0,), **shared)))  # fmt: skip
+        out.append(Part(f"dropout-{n}", f"dropout, {n:,} examples", make_config(
+            scale, dropout=True, keep_probs=(0.5,), input_keep_prob=0.8, max_norm=2.0, **shared)))  # fmt: skip
+    return out
 
 
 def differences(scale: str) -> list[str]:
@@ -39,8 +46,8 @@ def differences(scale: str) -> list[str]:
 
 def analyse(runs: dict[str, PartRuns], folder: Path, scale: str) -> Findings:
     sizes = SIZES[scale]
-    std = {n: {s: test_error(r) for s, r in runs["standard"].by_seed(1.0, num_train=n).items()} for n in sizes}
-    drop = {n: {s: test_error(r) for s, r in runs["dropout"].by_seed(0.5, num_train=n).items()} for n in sizes}
+    std = {n: {s: test_error(r) for s, r in runs[f"standard-{n}"].by_seed(1.0).items()} for n in sizes}
+    drop = {n: {s: test_error(r) for s, r in runs[f"dropout-{n}"].by_seed(0.5).items()} for n in sizes}
     gains = {n: paired(std[n], drop[n]) for n in sizes}  # > 0: dropout lowers the error
     rows = ["| training examples | standard: test error % | dropout: test error % "
             "| gain (standard - dropout), points |", "|---|---|---|---|"]  # fmt: skip

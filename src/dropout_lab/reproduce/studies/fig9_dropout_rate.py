@@ -24,6 +24,8 @@ FLAT = (0.4, 0.5, 0.6, 0.7, 0.8)  # the paper: "flat when 0.4 <= p <= 0.8"
 # n per hidden layer (n fixed) and p*n per hidden layer (p*n fixed); small and tiny divide the paper's by 8 and 128.
 _N = {"paper": (2048, 2048, 2048), "small": (256, 256, 256), "tiny": (16, 16, 16)}
 _PN = {"paper": (256, 256, 512), "small": (32, 32, 64), "tiny": (2, 2, 4)}
+# Four seeds at small scale: each p*n-fixed experiment's runs split evenly over two jobs.
+_SEEDS = {"paper": (0, 1, 2), "small": (0, 1, 2, 3), "tiny": (0, 1)}
 
 
 def _pn_name(p: float) -> str:
@@ -32,11 +34,12 @@ def _pn_name(p: float) -> str:
 
 def parts(scale: str) -> list[Part]:
     fixed = Part("n-fixed", "n fixed", make_config(
-        scale, dropout=True, hidden_dims=_N[scale], keep_probs=KEEP, max_norm=2.0
+        scale, dropout=True, hidden_dims=_N[scale], keep_probs=KEEP, max_norm=2.0, seeds=_SEEDS[scale]
     ))  # fmt: skip
     scaled = [
         Part(_pn_name(p), f"p*n fixed, p = {p:g}", make_config(
-            scale, dropout=True, hidden_dims=tuple(round(pn / p) for pn in _PN[scale]), keep_probs=(p,), max_norm=2.0
+            scale, dropout=True, hidden_dims=tuple(round(pn / p) for pn in _PN[scale]), keep_probs=(p,), max_norm=2.0,
+            seeds=_SEEDS[scale],
         ))
         for p in KEEP
     ]  # fmt: skip
