@@ -145,6 +145,9 @@ def add_experiment_parser(sub: Any) -> None:
     exp.add_argument("--variant", type=list_of(_name, "dropout kinds"), metavar="KIND",
                      help="bernoulli (the exercise's), gaussian, dropconnect or alpha (with --activation selu); "
                      f"{some} (default {_default('dropout_kind')})")
+    exp.add_argument("--init", type=list_of(_name, "initializations"), metavar="NAME",
+                     help=f"initial weights: normal (--weight-scale times N(0, 1)), lecun or he (N(0, 2 / fan-in)); "
+                     f"{some} (default: the activation's, normal for relu)")
     exp.add_argument("--activation", type=list_of(_name, "activations"), metavar="NAME",
                      help=f"relu or selu (LeCun-normal initial weights); {some} (default {_default('activation')})")
     exp.add_argument("--max-norm", type=list_of(real, "norm bounds"), metavar="C",
@@ -196,7 +199,7 @@ _CONFIG_OPTIONS = {
     "num_val_samples": "num_val_samples", "input_keep_prob": "input_keep_prob", "max_norm": "max_norm",
     "keep_schedule": "keep_schedule", "early_stopping": "patience", "mc_samples": "mc_samples",
     "variant": "dropout_kind", "activation": "activation", "momentum": "momentum", "lr_decay": "lr_decay",
-    "momentum_schedule": "momentum_schedule",
+    "momentum_schedule": "momentum_schedule", "init": "init",
 }
 
 # Each config field's flag: its argparse dest with dashes, as argparse made the dest (test_cli checks them).

@@ -100,6 +100,29 @@ def test_selu_nets_use_lecun_normal_unless_told_otherwise():
     assert relu_lecun.init == "lecun"
 
 
+def test_he_init_draws_each_layer_with_variance_two_over_its_fan_in():
+    dims = [5, 6, 4, 3]
+    model = _net("bernoulli", "relu", rng=np.random.default_rng(3), init="he", weight_scale=123.0)
+    g = np.random.default_rng(3)
+    for i in range(3):
+        expected = np.sqrt(2.0 / dims[i]) * g.standard_normal((dims[i], dims[i + 1]))
+        assert np.array_equal(model.params[f"W{i + 1}"], expected.astype(np.float32))
+
+
+def test_he_init_keeps_a_deep_narrow_relu_nets_signal():
+    # Ten hidden layers of 64 ReLUs: with He's variance the mean square of the last hidden layer stays
+    # within a factor of 2 of the input's; with the paper's N(0, 0.01**2) it shrinks by more than 10**6.
+    x = np.random.default_rng(0).standard_normal((2000, 64))
+    for init, low, high in (("he", 0.5, 2.0), ("normal", 0.0, 1e-6)):
+        model = FullyConnectedNet([64] * 10, input_dim=64, num_classes=2, init=init, weight_scale=0.01,
+                                  dtype=np.float64, rng=np.random.default_rng(1))  # fmt: skip
+        h = x
+        for i in range(10):
+            h = np.maximum(h @ model.params[f"W{i + 1}"], 0.0)
+        ratio = np.mean(h**2) / np.mean(x**2)
+        assert low < ratio < high, (init, ratio)
+
+
 def test_choices_refused_with_their_names():
     with pytest.raises(InvalidArgumentError, match="dropout_kind='alpha' needs activation='selu'"):
         _net("alpha", "relu")

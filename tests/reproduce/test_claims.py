@@ -32,12 +32,12 @@ def _verdicts(name: str, runs: dict[str, list], tmp_path: Path) -> list[bool | N
 
 
 def _size_runs(gains: dict[int, float], seeds=SEEDS, scale=0.02):
-    runs = {}
+    standard, dropout = [], []
     for i, (n, gain) in enumerate(gains.items()):
-        pairs = list(zip(seeds, noise(2 * i, scale), noise(2 * i + 1, scale), strict=False))
-        runs[f"standard-{n}"] = [make_run(1.0, seed, 10.0 + gain + a) for seed, a, _ in pairs]
-        runs[f"dropout-{n}"] = [make_run(0.5, seed, 10.0 + b) for seed, _, b in pairs]
-    return runs
+        for seed, a, b in zip(seeds, noise(2 * i, scale), noise(2 * i + 1, scale), strict=False):
+            standard.append(make_run(1.0, seed, 10.0 + gain + a, num_train=n))
+            dropout.append(make_run(0.5, seed, 10.0 + b, num_train=n))
+    return {"standard": standard, "dropout": dropout}
 
 
 LIKE_FIGURE_10 = {100: 0.0, 500: 0.0, 1_000: 1.0, 5_000: 3.0, 10_000: 2.0, 50_000: 0.5}

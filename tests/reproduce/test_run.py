@@ -15,6 +15,7 @@ from dropout_lab.errors import DataError, InvalidArgumentError
 from dropout_lab.experiments.results import RunResult, read_results
 from dropout_lab.reproduce import STUDIES, plan, run_study
 from dropout_lab.reproduce.base import PartRuns
+from dropout_lab.reproduce.cost import core_hours, run_count
 from dropout_lab.reproduce.report import VERDICTS
 from dropout_lab.reproduce.studies.fig8_sparsity import hidden_activations
 
@@ -60,6 +61,22 @@ def test_each_study_writes_its_report_figures_and_measures(tiny_studies, name):
         assert f"`{part.name}`" in text
     manifest = json.loads((folder / "study.json").read_text(encoding="utf-8"))
     assert (manifest["study"], manifest["scale"]) == (name, "tiny")
+    paper = plan(name, "paper")
+    assert f"| paper scale | {run_count(paper)} runs, about {core_hours(paper):,.0f} core hours |" in text
+
+
+@pytest.mark.parametrize("name", list(STUDIES))
+def test_the_paper_scale_trains_the_papers_way(name):
+    # Appendix B.1's update count and final momentum, Hinton et al.'s ramp and decay, on all 50,000 images.
+    for part in plan(name, "paper"):
+        for _, cell in part.config.cells():
+            assert (cell.steps, cell.momentum, cell.momentum_schedule, cell.lr_decay) == (
+                1_000_000, 0.95, "linear:0.5:500", 0.998)
+            assert cell.num_train == 50_000 or name == "fig10-dataset-size"
+            # A dropout net's rate, 10 times a standard net's; Figure 9's nets (all max-norm, p = 1 too) and
+            # Figure 8's (no max-norm, with and without dropout in one experiment) each share one rate.
+            dropout = any(k < 1 for k in cell.keep_probs) or name == "fig9-dropout-rate"
+            assert cell.learning_rate == (0.5 if dropout and name != "fig8-sparsity" else 0.05)
 
 
 @pytest.mark.parametrize("name", ["fig10-dataset-size", "table9-regularizers", "gaussian-dropout", "fig9-dropout-rate"])

@@ -69,7 +69,7 @@ NOT_IN_A_RUNS_NUMBERS = ("keep_probs", "seeds", "data_dir", "checkpoint_every", 
 SWEEPABLE = (
     "dataset", "num_train", "hidden_dims", "input_keep_prob", "learning_rate", "reg", "weight_scale",
     "update_rule", "batch_size", "epochs", "steps", "max_norm", "keep_schedule", "patience", "dropout_kind",
-    "activation", "momentum", "lr_decay", "momentum_schedule",
+    "activation", "momentum", "lr_decay", "momentum_schedule", "init",
 )  # fmt: skip
 
 # Settings added after results format 1, left out of a run's identity at their defaults so that the
@@ -77,7 +77,7 @@ SWEEPABLE = (
 _ADDED_LATER = {
     "input_keep_prob": 1.0, "steps": None, "eval_every": 1, "num_val_samples": None, "max_norm": None,
     "keep_schedule": "constant", "patience": None, "mc_samples": 0, "dropout_kind": "bernoulli", "activation": "relu",
-    "momentum": None, "lr_decay": 1.0, "momentum_schedule": "constant",
+    "momentum": None, "lr_decay": 1.0, "momentum_schedule": "constant", "init": None,
 }  # fmt: skip
 
 
@@ -123,6 +123,8 @@ class ExperimentConfig:
             or 'alpha' (with activation 'selu'); see :class:`~dropout_lab.models.FullyConnectedNet`.
         activation: 'relu' or 'selu' (a self-normalizing net: LeCun-normal initial weights, whatever
             ``weight_scale`` is).
+        init: the initial weights: 'normal' (``weight_scale * N(0, 1)``), 'lecun' or 'he' (see
+            :class:`~dropout_lab.models.FullyConnectedNet`); None: the activation's ('lecun' for SELU).
         momentum: the (final) momentum of update_rule 'sgd_momentum', in [0, 1) (None: the rule's 0.9);
             refused with another rule.
         lr_decay: after each epoch the learning rate is multiplied by it, in (0, 1] (1: constant).
@@ -168,6 +170,7 @@ class ExperimentConfig:
     momentum: float | None = None
     lr_decay: float = 1.0
     momentum_schedule: str = "constant"
+    init: str | None = None
     sweep: dict[str, tuple[Any, ...]] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
@@ -233,7 +236,7 @@ class ExperimentConfig:
             check_positive_int("patience", self.patience)
         from ..models._variants import check_variant
 
-        check_variant(self.dropout_kind, self.activation, None)
+        check_variant(self.dropout_kind, self.activation, self.init)
         if check_positive_int("mc_samples", self.mc_samples, allow_zero=True) > MAX_MC_SAMPLES:
             raise InvalidArgumentError(f"mc_samples must be at most {MAX_MC_SAMPLES}, got {self.mc_samples}")
         if self.momentum is not None:

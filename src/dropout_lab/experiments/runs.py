@@ -84,6 +84,7 @@ def _build_solver(
         input_dropout=config.input_keep_prob,
         dropout_kind=config.dropout_kind,
         activation=config.activation,
+        init=config.init,
         reg=config.reg,
         weight_scale=config.weight_scale,
         dtype=np.dtype(config.dtype).type,

@@ -58,11 +58,11 @@ def figure_title(config: Any) -> str:
                        ("activation", str), ("max_norm", lambda v: f"max-norm {v:g}"),
                        ("keep_schedule", lambda v: f"keep schedule {v}"), ("momentum", lambda v: f"momentum {v:g}"),
                        ("momentum_schedule", lambda v: f"momentum schedule {v}"),
-                       ("lr_decay", lambda v: f"lr decay {v:g}")):  # fmt: skip
+                       ("lr_decay", lambda v: f"lr decay {v:g}"), ("init", lambda v: f"{v} init")):  # fmt: skip
         value = getattr(config, name, None)
         default = {"input_keep_prob": 1.0, "dropout_kind": "bernoulli", "activation": "relu", "max_norm": None,
                    "keep_schedule": "constant", "momentum": None, "momentum_schedule": "constant",
-                   "lr_decay": 1.0}[name]  # fmt: skip
+                   "lr_decay": 1.0, "init": None}[name]  # fmt: skip
         if name not in swept and value is not None and value != default:
             parts.append(text(value))
     parts.append(f"{len(config.seeds)} seed" + ("s" if len(config.seeds) != 1 else ""))

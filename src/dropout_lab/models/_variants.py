@@ -28,7 +28,7 @@ from ..layers.selu import SeluCache, selu_backward, selu_forward
 
 DROPOUT_KINDS = ("bernoulli", "gaussian", "dropconnect", "alpha")
 ACTIVATIONS = ("relu", "selu")
-INITS = ("normal", "lecun")
+INITS = ("normal", "lecun", "he")
 
 NoiseCache = DropoutCache | GaussianDropoutCache | AlphaDropoutCache
 ActivationCache = ReluCache | SeluCache

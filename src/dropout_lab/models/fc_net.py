@@ -77,8 +77,10 @@ class FullyConnectedNet(DropoutFamilyLayers):
             kind but 'bernoulli' draws only from a Generator: give ``rng`` (or ``seed``, for
             gradient checks, where every call draws from ``np.random.default_rng(seed)``).
         activation: 'relu' (default) or 'selu' (Klambauer et al. 2017).
-        init: 'normal' (``weight_scale * N(0, 1)``) or 'lecun' (LeCun normal, ``N(0, 1) / sqrt(d_in)``,
-            which SELU's self-normalization assumes; ``weight_scale`` is then unused). None (default):
+        init: 'normal' (``weight_scale * N(0, 1)``), 'lecun' (LeCun normal, ``N(0, 1) / sqrt(d_in)``,
+            which SELU's self-normalization assumes) or 'he' (He et al. 2015, https://arxiv.org/abs/1502.01852,
+            ``N(0, 1) * sqrt(2 / d_in)``: a ReLU net's signal keeps its scale however narrow the layers;
+            PyTorch's ``kaiming_normal_``); ``weight_scale`` is unused by the last two. None (default):
             'lecun' for SELU nets, 'normal' for ReLU nets.
 
     ``keep_probs`` (one per hidden layer) and ``input_keep_prob`` may be assigned between steps (a
@@ -157,8 +159,9 @@ class FullyConnectedNet(DropoutFamilyLayers):
         dims = [input_dim, *hidden, num_classes]
         for i in range(self.num_layers):
             d_in, d_out = dims[i], dims[i + 1]
-            # LeCun normal: unit-variance pre-activations for unit-variance inputs (SELU's fixed point).
-            scale = 1.0 / np.sqrt(d_in) if self.init == "lecun" else weight_scale
+            # LeCun normal: unit-variance pre-activations for unit-variance inputs (SELU's fixed point);
+            # He normal: twice that, so that a ReLU (which zeroes half) keeps the signal's scale.
+            scale = {"lecun": 1.0 / np.sqrt(d_in), "he": np.sqrt(2.0 / d_in)}.get(self.init, weight_scale)
             if self.rng is None:
                 w = scale * np.random.randn(d_in, d_out)
             else:

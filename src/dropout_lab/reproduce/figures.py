@@ -43,7 +43,7 @@ def _figure(ncols: int, height: float = 3.6) -> tuple[Any, Any]:
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(4.8 * ncols, height), layout="constrained")
+    figure = Figure(figsize=(max(7.0, 4.8 * ncols), height), layout="constrained")
     return figure, figure.subplots(1, ncols, squeeze=False)[0]
 
 

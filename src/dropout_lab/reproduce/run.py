@@ -189,7 +189,7 @@ def run_study(
                 break
         findings = None
         if status == "complete":
-            empty = [name for name, p in by_part.items() if not any(r.status == "complete" for r in p.runs)]
+            empty = [part_name for part_name, p in by_part.items() if not any(r.status == "complete" for r in p.runs)]
             if empty:  # every run of a part diverged: nothing to compare
                 findings = Findings(notes=[f"No complete run in {', '.join(empty)}: nothing to analyse."])
             else:

@@ -14,23 +14,35 @@ SIZES = {
     "tiny": (10, 20, 50, 100, 150, 200),
 }
 _HIDDEN = {"paper": (1024, 1024, 2048), "small": (256, 256, 512), "tiny": (16, 16, 32)}
-# Four seeds at small scale: each experiment's runs split evenly over two jobs.
-_SEEDS = {"paper": (0, 1, 2), "small": (0, 1, 2, 3), "tiny": (0, 1)}
-# Updates between checkpoints: a checkpoint every epoch of 100 images would be one every update.
-_CHECKPOINT_STEPS = {"paper": 5_000, "small": 500, "tiny": 5}
+_SEEDS = {"paper": (0, 1, 2), "small": (0, 1, 2), "tiny": (0, 1)}
+_PAPER_CHECKPOINT_STEPS = 5_000  # updates between a paper-scale run's checkpoints
+_ARMS = {"standard": (1.0, {}), "dropout": (0.5, {"input_keep_prob": 0.8, "max_norm": 2.0})}
 
 
 def parts(scale: str) -> list[Part]:
-    """One experiment per size and arm: the checkpoint interval (in epochs) depends on the size."""
+    """Below paper scale, one experiment per arm sweeping the size, without checkpoints (a checkpoint every
+    epoch of 100 images is one every update; an interrupted run of a few seconds starts again). At paper
+    scale, one experiment per size and arm, each checkpointing every few thousand updates."""
     out = []
-    for n in SIZES[scale]:
-        shared = {"hidden_dims": _HIDDEN[scale], "seeds": _SEEDS[scale], "num_train": n,
-                  "checkpoint_every": max(1, _CHECKPOINT_STEPS[scale] * 100 // n)}  # fmt: skip
-        out.append(Part(f"standard-{n}", f"standard, {n:,} examples", make_config(
-            scale, dropout=False, keep_probs=(1.0,), **shared)))  # fmt: skip
-        out.append(Part(f"dropout-{n}", f"dropout, {n:,} examples", make_config(
-            scale, dropout=True, keep_probs=(0.5,), input_keep_prob=0.8, max_norm=2.0, **shared)))  # fmt: skip
+    for arm, (keep, extra) in _ARMS.items():
+        shared = {"hidden_dims": _HIDDEN[scale], "seeds": _SEEDS[scale], "keep_probs": (keep,), **extra}
+        if scale != "paper":
+            sweep = {"num_train": SIZES[scale]}
+            config = make_config(scale, dropout=keep < 1, checkpoint_every=0, sweep=sweep, **shared)
+            out.append(Part(arm, arm, config))
+            continue
+        for n in SIZES[scale]:
+            every = max(1, _PAPER_CHECKPOINT_STEPS * 100 // n)
+            config = make_config(scale, dropout=keep < 1, num_train=n, checkpoint_every=every, **shared)
+            out.append(Part(f"{arm}-{n}", f"{arm}, {n:,} examples", config))
     return out
+
+
+def _errors(runs: dict[str, PartRuns], arm: str, n: int) -> dict[int, float]:
+    """The test errors of one arm at one size, by seed (from the arm's sweep, or its part for that size)."""
+    keep = _ARMS[arm][0]
+    chosen = runs[f"{arm}-{n}"].by_seed(keep) if f"{arm}-{n}" in runs else runs[arm].by_seed(keep, num_train=n)
+    return {s: test_error(r) for s, r in chosen.items()}
 
 
 def differences(scale: str) -> list[str]:
@@ -46,8 +58,8 @@ def differences(scale: str) -> list[str]:
 
 def analyse(runs: dict[str, PartRuns], folder: Path, scale: str) -> Findings:
     sizes = SIZES[scale]
-    std = {n: {s: test_error(r) for s, r in runs[f"standard-{n}"].by_seed(1.0).items()} for n in sizes}
-    drop = {n: {s: test_error(r) for s, r in runs[f"dropout-{n}"].by_seed(0.5).items()} for n in sizes}
+    std = {n: _errors(runs, "standard", n) for n in sizes}
+    drop = {n: _errors(runs, "dropout", n) for n in sizes}
     gains = {n: paired(std[n], drop[n]) for n in sizes}  # > 0: dropout lowers the error
     rows = ["| training examples | standard: test error % | dropout: test error % "
             "| gain (standard - dropout), points |", "|---|---|---|---|"]  # fmt: skip
