@@ -149,7 +149,8 @@ def add_experiment_parser(sub: Any) -> None:
                      help=f"initial weights: normal (--weight-scale times N(0, 1)), lecun or he (N(0, 2 / fan-in)); "
                      f"{some} (default: the activation's, normal for relu)")
     exp.add_argument("--activation", type=list_of(_name, "activations"), metavar="NAME",
-                     help=f"relu or selu (LeCun-normal initial weights); {some} (default {_default('activation')})")
+                     help=f"relu or selu (LeCun-normal initial weights unless --init says otherwise); {some} (default "
+                     f"{_default('activation')})")
     exp.add_argument("--max-norm", type=list_of(real, "norm bounds"), metavar="C",
                      help=f"bound each hidden unit's incoming weight vector to norm C after every update; {some} "
                      "(default: none)")

@@ -114,3 +114,17 @@ def test_dropout_rate_claims_on_curves_unlike_the_papers(tmp_path):
     falling = {p: 3.0 - 2.0 * p for p in N_FIXED}
     assert _verdicts("fig9-dropout-rate", _rate_runs(falling, falling), tmp_path) == [True, False, False, False, False]
     assert _verdicts("fig9-dropout-rate", _rate_runs(N_FIXED, PN_FIXED, seeds=(0,)), tmp_path) == [None] * 5
+
+
+def test_dataset_size_claims_read_the_paper_scales_parts_too(tmp_path):
+    # At paper scale each size and arm is an experiment of its own ("standard-100", ...), not a sweep.
+    sweeps = _size_runs(LIKE_FIGURE_10)
+    runs = {}
+    for arm, keep in (("standard", 1.0), ("dropout", 0.5)):
+        for n in LIKE_FIGURE_10:
+            runs[f"{arm}-{n}"] = [make_run(keep, r.seed, 100 * (1 - r.test["weight_scaling"]["accuracy"]))
+                                 for r in sweeps[arm] if r.settings["num_train"] == n]  # fmt: skip
+    parts = {p.name: p for p in plan("fig10-dataset-size", "paper")}
+    by_part = {name: PartRuns(parts[name], Path("unused"), found) for name, found in runs.items()}
+    claims = STUDIES["fig10-dataset-size"].analyse(by_part, tmp_path, "paper").claims
+    assert [c.reproduced for c in claims] == [True, True]

@@ -8,17 +8,20 @@ import math
 import numpy as np
 import pytest
 
+from dropout_lab.experiments import Interval
 from dropout_lab.experiments.config import ExperimentConfig
 from dropout_lab.models import FullyConnectedNet
 from dropout_lab.reproduce.base import Part
 from dropout_lab.reproduce.cost import FLOPS_PER_CORE, core_hours, run_count
 from dropout_lab.reproduce.measures import (
     NO_RUNS,
+    decided,
     excludes_zero,
     format_interval,
     interval,
     mc_error_curve,
     paired,
+    within,
 )
 
 
@@ -76,3 +79,24 @@ def test_the_cost_is_updates_times_batch_times_six_flops_per_weight():
     by_epochs = ExperimentConfig(hidden_dims=(10,), keep_probs=(1.0,), epochs=3, batch_size=300, num_train=1000,
                                  dataset="mnist")  # fmt: skip
     assert core_hours([Part("b", "b", by_epochs)]) == pytest.approx(3 * 4 * 300 * 6 * weights / FLOPS_PER_CORE / 3600)
+
+
+def test_zero_spread_and_one_seed_leave_a_verdict_undecided():
+    same = paired({0: 2.0, 1: 3.0, 2: 4.0}, {0: 1.0, 1: 2.0, 2: 3.0})  # every seed's difference is 1
+    assert same.half_width == 0 and excludes_zero(same) is None and within(same, 5.0) is None
+    assert not decided(same, interval([1.0, 2.0]))
+    assert decided(interval([1.0, 2.0]), interval([0.5, 0.7, 0.6]))
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "expected"),
+    [(-0.2, 0.3, True), (-0.6, 0.3, False), (0.6, 0.9, False), (-0.9, -0.6, False)],
+    ids=["inside", "across the lower bound", "above", "below"],
+)
+def test_within_a_margin_needs_the_whole_interval_inside(low, high, expected):
+    iv = Interval((low + high) / 2, low, high, (high - low) / 2, 4)
+    assert within(iv, 0.5) is expected
+
+
+def test_a_bonferroni_interval_is_labelled_with_its_coverage():
+    assert format_interval(interval([1.0, 2.0, 3.0]), confidence=0.9875).endswith("(98.8% CI, 3 seeds)")

@@ -121,8 +121,8 @@ class ExperimentConfig:
             validation accuracy (None: never).
         dropout_kind: the dropout family's member: 'bernoulli' (the exercise's), 'gaussian', 'dropconnect'
             or 'alpha' (with activation 'selu'); see :class:`~dropout_lab.models.FullyConnectedNet`.
-        activation: 'relu' or 'selu' (a self-normalizing net: LeCun-normal initial weights, whatever
-            ``weight_scale`` is).
+        activation: 'relu' or 'selu' (a self-normalizing net: LeCun-normal initial weights unless ``init``
+            says otherwise).
         init: the initial weights: 'normal' (``weight_scale * N(0, 1)``), 'lecun' or 'he' (see
             :class:`~dropout_lab.models.FullyConnectedNet`); None: the activation's ('lecun' for SELU).
         momentum: the (final) momentum of update_rule 'sgd_momentum', in [0, 1) (None: the rule's 0.9);

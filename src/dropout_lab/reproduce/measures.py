@@ -68,13 +68,14 @@ def paired(treatment: dict[int, float], control: dict[int, float], confidence: f
     return paired_difference([treatment[s] for s in seeds], [control[s] for s in seeds], confidence)
 
 
-def format_interval(iv: Interval, unit: str = "", digits: int = 2) -> str:
-    """``mean ± half-width`` (95% CI, n seeds), or ``mean (1 seed, no interval)``."""
+def format_interval(iv: Interval, unit: str = "", digits: int = 2, confidence: float = CONFIDENCE) -> str:
+    """``mean ± half-width`` (95% CI, n seeds), or ``mean (1 seed, no interval)``; ``confidence``: the
+    interval's coverage, as it was computed."""
     if iv.n == 0:
         return "no complete run"
     if iv.n < 2 or math.isnan(iv.half_width):
         return f"{iv.mean:.{digits}f}{unit} (1 seed, no interval)"
-    return f"{iv.mean:.{digits}f} ± {iv.half_width:.{digits}f}{unit} (95% CI, {iv.n} seeds)"
+    return f"{iv.mean:.{digits}f} ± {iv.half_width:.{digits}f}{unit} ({100 * confidence:.3g}% CI, {iv.n} seeds)"
 
 
 def excludes_zero(iv: Interval) -> bool | None:

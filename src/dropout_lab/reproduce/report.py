@@ -15,7 +15,9 @@ __all__ = ["VERDICTS", "format_report", "settings_line"]
 VERDICTS = {True: "reproduced", False: "not reproduced", None: "undecided"}
 
 _SCALE_TEXT = {
-    "small": "small: this machine's scale (two cores), chosen once from the paper and not tuned",
+    "small": "small: this machine's scale (two cores), chosen from the paper before the runs and adjusted once after "
+    "a first run (He's initial weights, for the narrow nets to train; Figure 9's widths, for time), never on a "
+    "claim's outcome",
     "paper": "paper: the paper's nets, update counts and optimizer schedule, for a cluster",
     "tiny": "tiny: a check of the pipeline in seconds; its numbers mean nothing",
 }

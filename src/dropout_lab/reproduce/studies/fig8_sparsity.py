@@ -78,8 +78,8 @@ def analyse(runs: dict[str, PartRuns], folder: Path, scale: str) -> Findings:
         "" if sparser.low > 0 else "a classifier's hidden layer need not behave as an autoencoder's",
     ))  # fmt: skip
     histograms(folder / "fig8.png", [("without dropout", *shown[1.0]), ("dropout, p = 0.5", *shown[0.5])],
-               "Figure 8: hidden activations on the test split (seed 0)")  # fmt: skip
-    findings.figures.append(("fig8.png", "Histograms of the units' mean activations and of all activations (seed 0)."))
+               "Figure 8: hidden activations on the test split (one seed)")  # fmt: skip
+    findings.figures.append(("fig8.png", "Histograms of the mean activation of each unit and of all activations."))
     findings.measures = {
         "mean_activation": {f"{k:g}": {str(s): v for s, v in d.items()} for k, d in mean_act.items()},
         "zero_percent": {f"{k:g}": {str(s): v for s, v in d.items()} for k, d in zeros.items()},

@@ -105,7 +105,8 @@ def analyse(runs: dict[str, PartRuns], folder: Path, scale: str) -> Findings:
     # not the best of the range), within a margin of 10% of the error at 0.5, on simultaneous intervals.
     others = [p for p in FLAT if p != 0.5]
     margin = MARGIN * interval(list(te_n[0.5].values())).mean
-    gaps = {p: paired(te_n[p], te_n[0.5], 1 - (1 - CONFIDENCE) / len(others)) for p in others}
+    joint = 1 - (1 - CONFIDENCE) / len(others)
+    gaps = {p: paired(te_n[p], te_n[0.5], joint) for p in others}
     verdicts = [within(iv, margin) for iv in gaps.values()]
     flat = None if None in verdicts else all(verdicts)
     apart = any(iv.low >= margin or iv.high <= -margin for iv in gaps.values())
@@ -115,7 +116,7 @@ def analyse(runs: dict[str, PartRuns], folder: Path, scale: str) -> Findings:
         flat,
         "against p = 0.5, within a margin of " + f"{margin:.2f} points (10% of its error), Bonferroni-corrected "
         f"{100 * (1 - (1 - CONFIDENCE) / len(others)):.1f}% intervals: "
-        + "; ".join(f"p = {p:g}: {format_interval(iv, ' points')}" for p, iv in gaps.items()),
+        + "; ".join(f"p = {p:g}: {format_interval(iv, ' points', confidence=joint)}" for p, iv in gaps.items()),
         "" if flat is not False else (slow if apart else "the intervals are too wide to show it with our seeds"),
     ))  # fmt: skip
     # 3. n fixed: the error rises as p nears 1 (against p = 0.5, fixed in advance).
@@ -135,8 +136,9 @@ def analyse(runs: dict[str, PartRuns], folder: Path, scale: str) -> Findings:
         None if excludes_zero(gain) is None else gain.low > 0,
         f"at p = 0.1: n fixed {format_interval(interval(list(te_n[0.1].values())), '%')}, p*n fixed "
         f"{format_interval(interval(list(te_pn[0.1].values())), '%')}; difference {format_interval(gain, ' points')}",
-        f"neither net trained at p = 0.1 ({untrained}): with 10 to 16 units kept and each scaled by 1/p = 10, our "
-        "learning rate is too high for them",
+        f"neither net trained at p = 0.1 ({untrained}): with about {round(0.1 * _N[scale][0])} to "
+        f"{_PN[scale][-1]} units kept and each scaled by 1/p = 10, our learning rate is too high for them"
+        if min(train_at(tr_n, 0.1), train_at(tr_pn, 0.1)) > 80 else f"at p = 0.1: {untrained}",
     ))  # fmt: skip
     # 5. p*n fixed: best p about 0.6, the default 0.5 close to it.
     best_pn = min(keeps, key=lambda p: interval(list(te_pn[p].values())).mean)
