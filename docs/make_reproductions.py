@@ -20,8 +20,10 @@ INTRO = """# Reproducing Srivastava et al. (2014) at small scale
 
 Every study of `dropout-lab reproduce` as measured on the development machine (2 cores, `--jobs 2`, MNIST
 from `../shared/data/mnist`), at the small scale: each report below is the `report.md` the command wrote,
-unedited. The settings were chosen once from the paper and not tuned to make a claim come out; a claim
-that did not reproduce is reported as such, with what we think explains it.
+unedited but for its headings. The settings were chosen from the paper before the runs and adjusted once
+after a first run, never on a claim's outcome: He's initial weights, because the paper's N(0, 0.01²) left
+the narrow nets of Figure 9 untrained, and Figure 9's widths and keep probabilities, to fit in 15 minutes.
+A claim that did not reproduce is reported as such, with what we think explains it.
 
 To make them again (each command resumes where it stopped; `--scale paper` is the paper's nets and
 update counts, for a Dask cluster):

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..base import Claim, Findings, Part, PartRuns, Study, make_config
 from ..figures import bars
-from ..measures import excludes_zero, format_interval, interval, paired, test_error
+from ..measures import excludes_zero, format_interval, interval, paired, test_error, train_error
 
 #: part name -> (label, the paper's test error in %, dropout?)
 METHODS = {
@@ -49,10 +49,12 @@ def differences(scale: str) -> list[str]:
 def analyse(runs: dict[str, PartRuns], folder: Path, scale: str) -> Findings:
     errors = {name: {s: test_error(r) for s, r in runs[name].by_seed().items()} for name in METHODS}
     ivs = {name: interval(list(errors[name].values())) for name in METHODS}
-    rows = ["| method | paper: test error % | ours: test error % |", "|---|---|---|"]
+    train = {name: interval([train_error(r) for r in runs[name].by_seed().values()]) for name in METHODS}
+    rows = ["| method | paper: test error % | ours: test error % | ours: training error % |", "|---|---|---|---|"]
     for name, (label, paper, _) in METHODS.items():
-        rows.append(f"| {label} | {paper:.2f} | {format_interval(ivs[name])} |")
-    findings = Findings(tables=["Test error (weight scaling), means over seeds.\n\n" + "\n".join(rows)])
+        rows.append(f"| {label} | {paper:.2f} | {format_interval(ivs[name])} | {train[name].mean:.2f} |")
+    findings = Findings(tables=["Test error (weight scaling) and training error at the end (dropout off), means over "
+                                "seeds.\n\n" + "\n".join(rows)])  # fmt: skip
 
     best = min(METHODS, key=lambda name: ivs[name].mean)
     versus = {name: paired(errors["dropout-max-norm"], errors[name]) for name in METHODS if name != "dropout-max-norm"}
