@@ -123,6 +123,12 @@ def test_zero_validation_and_test_rows(mnist_dir):
     assert out["X_val"].shape == (0, 784) and out["X_test"].shape == (0, 784) and out["y_val"].shape == (0,)
 
 
+def test_num_test_none_takes_the_whole_test_file(mnist_dir, loaded):
+    out = get_mnist_data(10, 10, None, root=mnist_dir)
+    assert out["X_test"].shape == (len(loaded[3]), 784)
+    np.testing.assert_array_equal(out["y_test"], loaded[3])
+
+
 def test_asking_for_more_rows_than_the_files_hold(mnist_dir, loaded):
     held = len(loaded[1])
     with pytest.raises(InvalidArgumentError, match=f"{held - 5} \\+ 10 = {held + 5} training rows .* holds {held}"):

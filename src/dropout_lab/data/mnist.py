@@ -282,7 +282,7 @@ def load_mnist(root: str | os.PathLike[str] | None = None) -> tuple[np.ndarray, 
 def get_mnist_data(
     num_training: int | None = 50000,
     num_validation: int = 10000,
-    num_test: int = 10000,
+    num_test: int | None = 10000,
     root: str | os.PathLike[str] | None = None,
     dtype: Any = np.float32,
 ) -> dict[str, np.ndarray]:
@@ -294,7 +294,8 @@ def get_mnist_data(
 
     Args:
         num_training: >= 1, or None: every training row but the validation's (as
-            :func:`~dropout_lab.data.get_cifar10_data` takes None). num_validation, num_test: >= 0.
+            :func:`~dropout_lab.data.get_cifar10_data` takes None). num_validation, num_test: >= 0
+            (num_test None: every row of the test file).
             ``num_training + num_validation`` at most the training images the files hold (60,000),
             ``num_test`` at most the test images (10,000).
         root: the MNIST folder or the data root that holds it (see :func:`resolve_mnist_dir`).
@@ -313,9 +314,12 @@ def get_mnist_data(
     if num_training is not None:
         num_training = check_positive_int("num_training", num_training)
     num_validation = check_positive_int("num_validation", num_validation, allow_zero=True)
-    num_test = check_positive_int("num_test", num_test, allow_zero=True)
+    if num_test is not None:
+        num_test = check_positive_int("num_test", num_test, allow_zero=True)
     dtype = check_float_dtype("dtype", dtype)
     Xtr, ytr, Xte, yte = load_mnist(root)
+    if num_test is None:
+        num_test = Xte.shape[0]
     if num_training is None:
         num_training = Xtr.shape[0] - num_validation
         if num_training < 1:

@@ -31,8 +31,8 @@ def _full_data(dataset: str, dtype: str, data_dir: str | None, with_test: bool =
         from ..data import get_mnist_data
 
         # The last 10,000 training images validate (50,000 of the release's 60,000 train); the test
-        # file is read only for a test evaluation.
-        return get_mnist_data(None, 10_000, 10_000 if with_test else 0, root=data_dir, dtype=dtype)
+        # file (all of it: the release's 10,000) is read only for a test evaluation.
+        return get_mnist_data(None, 10_000, None if with_test else 0, root=data_dir, dtype=dtype)
     from ..data import get_digits_data
 
     return get_digits_data(dtype=dtype)
