@@ -203,3 +203,27 @@ def test_a_study_folder_planned_otherwise_is_refused(tiny_studies, tmp_path):
     (folder / "study.json").write_text(json.dumps(manifest), encoding="utf-8")
     with pytest.raises(InvalidArgumentError, match="as planned by another version"):
         run_study("fig8-sparsity", "tiny", out_dir=folder)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "is not a study's manifest"),
+        ('{"study": "fig8-sparsity", "scale": "tiny", "parts": ["relu"], "invocations": [{"wall_s": "1"}]}',
+         "wall_s"),
+        ('{"study": "fig8-sparsity", "scale": "tiny", "parts": ["relu"], "invocations": [{"wall_s": -1}]}',
+         "wall_s"),
+        ('{"study": "fig8-sparsity", "scale": "tiny", "parts": ["relu"]}', "'invocations'"),
+        ("[1, 2]", "is not a study's manifest"),
+        (" " * (1 << 20) + "{}", "the study's manifest"),
+    ],
+    ids=["not JSON", "a wall time as text", "a negative wall time", "no invocations", "a list", "too large"],
+)
+def test_a_damaged_manifest_is_refused_before_any_work(tmp_path, content, message):
+    # Its wall times are summed in the report: a damaged one would fail only after the training.
+    folder = tmp_path / "study"
+    folder.mkdir()
+    (folder / "study.json").write_text(content, encoding="utf-8")
+    with pytest.raises(InvalidArgumentError, match=re.escape(message)):
+        run_study("fig8-sparsity", "tiny", out_dir=folder)
+    assert [p.name for p in folder.iterdir()] == ["study.json"]

@@ -11,13 +11,14 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_write_text
+from .._io import atomic_write_text, read_regular_file
 from .._validation import check_path, check_positive_int
 from ..errors import InvalidArgumentError, InvalidTypeError
 from ..experiments.cell_data import load_experiment_data
@@ -32,6 +33,7 @@ from .studies import STUDIES
 __all__ = ["StudyReport", "default_out_dir", "plan", "run_study", "study"]
 
 MANIFEST = "study.json"
+_MAX_MANIFEST = 1 << 20  # bytes: a manifest lists a few lines per invocation
 REPORT = "report.md"
 MEASURES = "measures.json"
 _OWN = (MANIFEST, REPORT, MEASURES)
@@ -89,18 +91,11 @@ def _check_folder(out: Path, name: str, scale: str, parts: list[Part]) -> dict[s
     refused if it holds anything else."""
     manifest = out / MANIFEST
     if manifest.is_file():
-        try:
-            saved = json.loads(manifest.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InvalidArgumentError(f"{manifest} is not a study's manifest ({exc})") from None
-        if not isinstance(saved, dict) or (saved.get("study"), saved.get("scale")) != (name, scale) or not isinstance(
-            saved.get("invocations"), list
-        ):
-            what = "something else"
-            if isinstance(saved, dict):
-                what = f"{saved.get('study')!r} at scale {saved.get('scale')!r}"
+        saved = _read_manifest(manifest)
+        if (saved.get("study"), saved.get("scale")) != (name, scale):
             raise InvalidArgumentError(
-                f"out_dir {out} holds the study {what}, not {name!r} at scale {scale!r}: choose another (--out)"
+                f"out_dir {out} holds the study {saved.get('study')!r} at scale {saved.get('scale')!r}, not {name!r} "
+                f"at scale {scale!r}: choose another (--out)"
             )
         if saved.get("parts") != [p.name for p in parts]:
             raise InvalidArgumentError(
@@ -113,6 +108,27 @@ def _check_folder(out: Path, name: str, scale: str, parts: list[Part]) -> dict[s
             f"out_dir {out} exists and holds files that are not this study's: choose another (--out)"
         )
     return {"format": 1, "study": name, "scale": scale, "parts": [p.name for p in parts], "invocations": []}
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    """A folder's ``study.json``, checked (a file too large, not JSON, or not of this shape is refused
+    before any work: the runs' wall times it holds are summed in the report)."""
+    try:
+        saved = json.loads(read_regular_file(path, max_bytes=_MAX_MANIFEST, what="the study's manifest",
+                                             error=InvalidArgumentError))  # fmt: skip
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise InvalidArgumentError(f"{path} is not a study's manifest: {exc}") from None
+    invocations = saved.get("invocations") if isinstance(saved, dict) else None
+    walls_ok = isinstance(invocations, list) and all(
+        isinstance(i, dict) and isinstance(i.get("wall_s"), (int, float)) and not isinstance(i.get("wall_s"), bool)
+        and math.isfinite(i["wall_s"]) and i["wall_s"] >= 0 for i in invocations
+    )  # fmt: skip
+    if not isinstance(saved, dict) or not walls_ok:
+        raise InvalidArgumentError(
+            f"{path} is not a study's manifest: it must be a JSON object whose 'invocations' list each invocation's "
+            "wall_s (seconds, a finite number >= 0)"
+        )
+    return saved
 
 
 def run_study(
